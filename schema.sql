@@ -1,0 +1,1 @@
+src/smarthub_mcp/sql/schema.sql

@@ -1,0 +1,75 @@
+"""`build_app`: the one ASGI app: MCP at /mcp, the HTTP API at /api/v1, health probes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+
+from smarthub_mcp.api import health
+from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
+from smarthub_mcp.api.middleware import RequestIdMiddleware
+from smarthub_mcp.config import AppConfig, ServerConfig, load_config
+from smarthub_mcp.errors import SmartHubError
+from smarthub_mcp.services import Services
+from smarthub_mcp.tools.server import build_mcp_server
+
+_LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
+
+
+def transport_security(server: ServerConfig) -> TransportSecuritySettings:
+    """The SDK's DNS-rebinding guard: loopback always, plus the configured public hosts."""
+    if "*" in server.allowed_hosts:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    hosts = _LOOPBACK_HOSTS + list(server.allowed_hosts)
+    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
+    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+
+def api_routes(services: Services) -> list[BaseRoute]:
+    """Routes under /api/v1; each package contributes its own list."""
+    return []
+
+
+def build_app(config: AppConfig | None = None, *, services: Services | None = None) -> Starlette:
+    if services is None:
+        services = Services.create(config or load_config())
+    mcp = build_mcp_server(services)
+    mcp_app = mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=False,  # SSE responses, so progress notifications reach the client
+        transport_security=transport_security(services.settings.server),
+        max_request_body_size=services.settings.server.max_body_bytes,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with services.running(), mcp.session_manager.run():
+            yield
+
+    routes: list[BaseRoute] = [
+        *health.routes,
+        Mount("/api/v1", routes=api_routes(services)),
+        # The MCP app owns /mcp and the OAuth well-known documents; mounted at the root so the
+        # protected-resource URL it advertises resolves.
+        Mount("/", app=mcp_app),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={
+            SmartHubError: handle_smarthub_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+    )
+    app.state.services = services
+    app.state.mcp = mcp
+    return app

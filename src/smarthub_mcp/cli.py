@@ -1,0 +1,164 @@
+"""`smarthub`: serve, stdio, and the operator's commands.
+
+Every command loads the configuration the same way (`--config` or `SMARTHUB_CONFIG`) and turns a
+`SmartHubError` into one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from smarthub_mcp import __version__, logs
+from smarthub_mcp.config import AppConfig, load_config
+from smarthub_mcp.db import Database
+from smarthub_mcp.errors import SmartHubError
+
+T = TypeVar("T")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Path to config.toml (default: $SMARTHUB_CONFIG, else built-in defaults).",
+)
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"smarthub: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except SmartHubError as exc:
+            fail(exc.message)
+            raise  # unreachable; keeps type checkers content
+
+    return wrapper
+
+
+def load(config_path: str | None) -> AppConfig:
+    config = load_config(config_path)
+    logs.configure(config.settings.logging.level, config.settings.logging.format)
+    return config
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def with_db(config: AppConfig, fn: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
+    db = Database(config.secrets.database_url, pool_size=2)
+    try:
+        return await fn(db)
+    finally:
+        await db.close()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="smarthub")
+def main() -> None:
+    """SmartHub MCP: a credit-metered AI gateway that speaks MCP."""
+
+
+@main.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(__version__)
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default from config: 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default from config: 8000).")
+@config_option
+@handles_errors
+def serve(host: str | None, port: int | None, config_path: str | None) -> None:
+    """Run the HTTP server: MCP at /mcp, the API at /api/v1."""
+    import uvicorn
+
+    from smarthub_mcp.app import build_app
+    from smarthub_mcp.migrations import ensure_ready
+
+    config = load(config_path)
+    server = config.settings.server
+    db_probe = Database(config.secrets.database_url, pool_size=1)
+
+    async def prepare() -> None:
+        try:
+            await ensure_ready(db_probe, auto_upgrade=db_probe.is_sqlite)
+        finally:
+            await db_probe.close()
+
+    run_async(prepare())
+    app = build_app(config)
+    click.echo(
+        f"SmartHub MCP {__version__} on http://{host or server.host}:{port or server.port} "
+        f"(MCP at /mcp, API at /api/v1, database: {db_probe.dialect})",
+        err=True,
+    )
+    uvicorn.run(
+        app,
+        host=host or server.host,
+        port=port if port is not None else server.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema: upgrade and status."""
+
+
+@db.command("upgrade")
+@config_option
+@handles_errors
+def db_upgrade(config_path: str | None) -> None:
+    """Apply every migration not yet applied (safe to run twice)."""
+    from smarthub_mcp.migrations import check_reachable, upgrade
+
+    config = load(config_path)
+
+    async def go(database: Database) -> list[Any]:
+        await check_reachable(database)
+        return await upgrade(database)
+
+    applied = run_async(with_db(config, go))
+    for m in applied:
+        click.echo(f"applied {m.version:04d}_{m.name}")
+    if not applied:
+        click.echo("database is up to date")
+
+
+@db.command("status")
+@config_option
+@handles_errors
+def db_status(config_path: str | None) -> None:
+    """Show applied and pending migrations."""
+    from smarthub_mcp.migrations import applied_versions, available, check_reachable
+
+    config = load(config_path)
+
+    async def go(database: Database) -> set[int]:
+        await check_reachable(database)
+        return await applied_versions(database)
+
+    done = run_async(with_db(config, go))
+    for m in available():
+        state = "applied" if m.version in done else "pending"
+        click.echo(f"{m.version:04d}_{m.name}\t{state}")
+
+
+if __name__ == "__main__":
+    main()

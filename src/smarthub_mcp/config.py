@@ -1,0 +1,301 @@
+"""Settings: `config.toml` for shape, the environment for overrides and secrets.
+
+Precedence, highest first: `SMARTHUB_<SECTION>__<KEY>` environment variables, then the TOML file
+(path from `--config` or `SMARTHUB_CONFIG`), then the defaults below. Secrets are read from the
+environment only (`Secrets`), never from the file. Unknown keys are errors, so a typo fails at
+start-up instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from smarthub_mcp.errors import ConfigError
+
+MICRO = 1_000_000  # micro-credits per credit
+
+
+def parse_credits(value: Any) -> int:
+    """Turn a credit amount written by a person ("1.5", 2, 0.25) into integer micro-credits.
+
+    Floats from TOML go through their shortest repr, so `0.1` is exactly 100,000 micro-credits.
+    More than six decimals is refused rather than rounded.
+    """
+    if isinstance(value, bool):
+        raise ValueError("a credit amount, not a boolean")
+    if isinstance(value, int):
+        return value * MICRO
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a credit amount: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"not a credit amount: {value!r}")
+    micro = amount * MICRO
+    if micro != micro.to_integral_value():
+        raise ValueError(f"at most 6 decimal places: {value!r}")
+    return int(micro)
+
+
+Credits = Annotated[int, BeforeValidator(parse_credits)]
+"""A config field written in credits and held as integer micro-credits."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    public_base_url: str = "http://127.0.0.1:8000"
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers the MCP endpoint accepts besides loopback; needed behind a proxy.",
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class AuthConfig(Section):
+    dev_mode: bool = Field(True, description="Generate and persist a JWT secret when none is configured.")
+    issuer: str = "smarthub-mcp"
+    audience: str = "smarthub-mcp"
+    algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
+    private_key_file: str | None = None
+    public_key_file: str | None = None
+    access_token_ttl_seconds: int = Field(900, ge=30)
+    refresh_token_ttl_seconds: int = Field(30 * 86400, ge=60)
+    leeway_seconds: int = Field(10, ge=0, le=300)
+    password_min_length: int = Field(10, ge=8, le=128)
+    require_verified_email: bool = False
+    signup_grant: Credits = 1 * MICRO
+    verification_ttl_seconds: int = Field(2 * 86400, ge=60)
+    reset_ttl_seconds: int = Field(3600, ge=60)
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_seconds: int = Field(900, ge=1)
+
+
+class BillingConfig(Section):
+    hold_ttl_seconds: int = Field(900, ge=5)
+    sweep_interval_seconds: float = Field(30.0, gt=0)
+    low_balance_fixed: Credits = 0
+    low_balance_percent: int = Field(10, ge=0, le=100)
+
+
+class RouteConfig(Section):
+    provider: str
+    upstream: str
+    weight: int = Field(1, ge=0)
+    priority: int = 0
+
+
+class PriceConfig(Section):
+    input_per_million: Credits = 0
+    output_per_million: Credits = 0
+    per_call_minimum: Credits = 0
+    per_image: dict[str, Credits] = Field(default_factory=dict)
+    per_second: dict[str, Credits] = Field(default_factory=dict)
+    markup_percent: int = Field(0, ge=0, le=1000)
+
+
+class ModelConfig(Section):
+    kind: Literal["chat", "image", "video"]
+    description: str = ""
+    max_output_tokens: int = Field(4096, ge=1)
+    context_window: int = Field(128_000, ge=1)
+    enabled: bool = True
+    routes: list[RouteConfig] = Field(min_length=1)
+    price: PriceConfig = Field(default_factory=PriceConfig)
+
+
+class ProviderConfig(Section):
+    type: Literal["demo", "openai", "anthropic", "fal", "stability", "kling", "runway", "kie"]
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
+    timeout_seconds: float = Field(60.0, gt=0)
+    max_retries: int = Field(0, ge=0, le=10)
+    max_concurrency: int = Field(64, ge=1)
+    enabled: bool = True
+
+
+class RateLimitConfig(Section):
+    requests_per_minute: int = Field(60, ge=0)
+    tokens_per_minute: int = Field(200_000, ge=0)
+
+
+class LimitsConfig(Section):
+    roles: dict[str, RateLimitConfig] = Field(
+        default_factory=lambda: {
+            "admin": RateLimitConfig(requests_per_minute=600, tokens_per_minute=2_000_000),
+            "manager": RateLimitConfig(requests_per_minute=300, tokens_per_minute=1_000_000),
+            "user": RateLimitConfig(),
+            "guest": RateLimitConfig(requests_per_minute=10, tokens_per_minute=20_000),
+        }
+    )
+    users: dict[str, RateLimitConfig] = Field(default_factory=dict, description="Overrides by user email.")
+
+
+class PackageConfig(Section):
+    id: str
+    name: str
+    credits: Credits
+    price_minor: int = Field(ge=1)
+    currency: str = "usd"
+
+
+class PaymentsConfig(Section):
+    success_url: str = "http://127.0.0.1:8000/payments/success?session_id={CHECKOUT_SESSION_ID}"
+    cancel_url: str = "http://127.0.0.1:8000/payments/cancel"
+    stripe_api_base: str | None = None
+    webhook_tolerance_seconds: int = Field(300, ge=0)
+
+
+class EmailConfig(Section):
+    sender: str = "SmartHub MCP <no-reply@localhost>"
+
+
+def _default_models() -> dict[str, ModelConfig]:
+    return {
+        "demo-chat": ModelConfig(
+            kind="chat",
+            description="Deterministic offline chat model, for trying SmartHub without any keys.",
+            routes=[RouteConfig(provider="demo", upstream="demo-chat-1")],
+            price=PriceConfig(input_per_million=MICRO, output_per_million=2 * MICRO, per_call_minimum=100),
+        ),
+    }
+
+
+def _default_providers() -> dict[str, ProviderConfig]:
+    return {"demo": ProviderConfig(type="demo")}
+
+
+class Settings(BaseSettings):
+    """Everything the server reads at start-up, except secrets."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTHUB_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    billing: BillingConfig = Field(default_factory=BillingConfig)
+    models: dict[str, ModelConfig] = Field(default_factory=_default_models)
+    providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    packages: list[PackageConfig] = Field(default_factory=list)
+    payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+
+class Secrets(BaseSettings):
+    """Secrets, from the environment only."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False)
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./smarthub.db", validation_alias=AliasChoices("SMARTHUB_DATABASE_URL")
+    )
+    jwt_secret: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_JWT_SECRET"))
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_REDIS_URL"))
+    stripe_api_key: str | None = Field(None, validation_alias=AliasChoices("STRIPE_API_KEY"))
+    stripe_webhook_secret: str | None = Field(None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET"))
+    smtp_host: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_SMTP_HOST"))
+    smtp_port: int = Field(587, validation_alias=AliasChoices("SMARTHUB_SMTP_PORT"))
+    smtp_username: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_SMTP_USERNAME"))
+    smtp_password: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_SMTP_PASSWORD"))
+    smtp_starttls: bool = Field(False, validation_alias=AliasChoices("SMARTHUB_SMTP_STARTTLS"))
+
+
+class AppConfig(BaseModel):
+    """Settings and secrets together: what `build_app` and the CLI are handed."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    settings: Settings
+    secrets: Secrets
+    config_path: Path | None = None
+
+
+def _describe(exc: ValidationError, *, source: str) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        problems.append(f"{where}: {msg}")
+    return f"invalid configuration in {source}: " + "; ".join(problems)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> AppConfig:
+    """Read the TOML file (if any), apply the environment, validate. Raises ConfigError in one line."""
+    environ = os.environ if env is None else env
+    raw_path = path or environ.get("SMARTHUB_CONFIG")
+    data: dict[str, Any] = {}
+    config_path: Path | None = None
+    if raw_path:
+        config_path = Path(raw_path)
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {config_path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
+    source = str(config_path) if config_path else "the environment"
+    saved = None
+    if env is not None:  # tests hand an explicit environment; pydantic-settings reads os.environ
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+    try:
+        settings = Settings(**data)
+        secrets = Secrets()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source=source)) from None
+    finally:
+        if saved is not None:
+            os.environ.clear()
+            os.environ.update(saved)
+    _check_consistency(settings)
+    return AppConfig(settings=settings, secrets=secrets, config_path=config_path)
+
+
+def _check_consistency(settings: Settings) -> None:
+    """Rules that span sections: every route names a configured provider."""
+    for name, model in settings.models.items():
+        for route in model.routes:
+            if route.provider not in settings.providers:
+                raise ConfigError(
+                    f"invalid configuration: models.{name}.routes: unknown provider {route.provider!r}"
+                )
+    ids = [p.id for p in settings.packages]
+    if len(ids) != len(set(ids)):
+        raise ConfigError("invalid configuration: packages: duplicate package id")

@@ -1,0 +1,118 @@
+"""The store: one async SQLAlchemy engine over SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+Queries are SQL text with named parameters, portable across both databases. Two ways in:
+`read()` for plain reads and `write()` for a transaction that changes data. On SQLite a write
+begins IMMEDIATE (it takes the write lock up front, so two writers never deadlock on lock
+upgrade) and writers in this process queue on an asyncio lock instead of spinning on the
+busy handler; other processes (the CLI) wait through `busy_timeout`. PostgreSQL runs at
+READ COMMITTED and relies on conditional updates and row locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from smarthub_mcp.errors import ConfigError
+
+Dialect = Literal["sqlite", "postgresql"]
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people write and return the async-driver form SQLAlchemy needs."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"SMARTHUB_DATABASE_URL is not a database URL: {url.split('@')[-1]!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return str(parsed.set(drivername="sqlite+aiosqlite"))
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ConfigError(
+        f"SMARTHUB_DATABASE_URL: unsupported database {backend!r}; use sqlite:/// or postgresql://"
+    )
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN is ours to choose.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """The engine plus the two ways into it."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        parsed = make_url(normalize_url(url))
+        # `?search_path=NAME` (PostgreSQL) runs everything in one schema: tests give each test
+        # its own, and operators can share a database between deployments.
+        search_path = parsed.query.get("search_path")
+        parsed = parsed.difference_update_query(["search_path"])
+        self.url = parsed.render_as_string(hide_password=False)
+        self.schema = search_path if isinstance(search_path, str) else None
+        self.dialect: Dialect = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
+        if self.dialect == "sqlite":
+            self.engine = create_async_engine(self.url, echo=echo, pool_size=pool_size, max_overflow=0)
+            _install_sqlite_hooks(self.engine)
+        else:
+            connect_args = {"server_settings": {"search_path": self.schema}} if self.schema else {}
+            self.engine = create_async_engine(
+                self.url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_pre_ping=True,
+                connect_args=connect_args,
+            )
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a short read transaction."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed when the block ends, rolled back on any exception."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.connect() as conn:
+            conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            async with conn.begin():
+                yield conn
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,162 @@
+"""One error root for the whole project.
+
+Every error a user can see is a `SmartHubError`: it carries a stable machine `code`, an HTTP
+status and a message that is safe to show (no keys, no provider bodies, no stack traces).
+Transports render it in one shape: `{"error": {"code", "message", "details"}}` over HTTP and
+`isError` tool results over MCP.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SmartHubError(Exception):
+    """Root of every error the project raises on purpose."""
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message()
+        self.details = details or {}
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    @classmethod
+    def default_message(cls) -> str:
+        return cls.code.replace("_", " ").capitalize()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+# --- configuration and start-up -------------------------------------------------------------
+
+
+class ConfigError(SmartHubError):
+    code = "config_error"
+    status = 500
+
+
+class DatabaseNotReady(SmartHubError):
+    code = "database_not_ready"
+    status = 503
+
+
+# --- generic request errors -----------------------------------------------------------------
+
+
+class InvalidRequest(SmartHubError):
+    code = "invalid_request"
+    status = 400
+
+
+class NotFound(SmartHubError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(SmartHubError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(SmartHubError):
+    code = "payload_too_large"
+    status = 413
+
+
+class InternalError(SmartHubError):
+    code = "internal_error"
+    status = 500
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "Something went wrong on our side. The request id in the response headers helps us find it."
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+class Unauthenticated(SmartHubError):
+    code = "unauthenticated"
+    status = 401
+
+    def __init__(self, message: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        super().__init__(message or "Missing or invalid credentials", **kw)
+
+
+class Forbidden(SmartHubError):
+    code = "forbidden"
+    status = 403
+
+
+class RateLimited(SmartHubError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str | None = None, *, retry_after: float, **kw: Any) -> None:
+        seconds = max(1, int(retry_after + 0.999))
+        kw.setdefault("headers", {"Retry-After": str(seconds)})
+        details = {"retry_after_seconds": seconds, **kw.pop("details", {})}
+        super().__init__(message or f"Too many requests; retry in {seconds} s", details=details, **kw)
+        self.retry_after = seconds
+
+
+# --- money ----------------------------------------------------------------------------------
+
+
+class InsufficientCredits(SmartHubError):
+    code = "insufficient_credits"
+    status = 402
+
+
+class LedgerError(SmartHubError):
+    """A ledger rule was broken (hold already resolved, amount out of range...)."""
+
+    code = "ledger_error"
+    status = 409
+
+
+# --- providers ------------------------------------------------------------------------------
+
+
+class ProviderError(SmartHubError):
+    """An upstream provider failed. The message is ours, never the provider's raw body."""
+
+    code = "provider_error"
+    status = 502
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        upstream_status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message or "The AI provider failed to answer", **kw)
+        self.upstream_status = upstream_status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.provider = provider
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider_unavailable"
+    status = 503
+
+
+class UnknownModel(SmartHubError):
+    code = "unknown_model"
+    status = 400

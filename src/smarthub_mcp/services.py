@@ -1,0 +1,43 @@
+"""The objects a running server shares: settings, the store, and the services built on them.
+
+Built once per app (or per CLI command, or per test) and handed down explicitly; there are no
+module-level singletons, so two apps in one process (two replicas in a test) stay apart.
+Packages add their service here as they arrive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from smarthub_mcp.config import AppConfig
+from smarthub_mcp.db import Database
+
+
+@dataclass
+class Services:
+    config: AppConfig
+    db: Database
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.config.settings
+
+    @property
+    def secrets(self):  # type: ignore[no-untyped-def]
+        return self.config.secrets
+
+    @classmethod
+    def create(cls, config: AppConfig, *, db: Database | None = None) -> Services:
+        return cls(config=config, db=db or Database(config.secrets.database_url))
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Services]:
+        """Start background work for the lifetime of a server; close the store afterwards."""
+        try:
+            yield self
+        finally:
+            await self.db.close()

@@ -1,0 +1,1 @@
+"""The MCP tools: one registry, exposed over MCP and through the HTTP tool facade."""

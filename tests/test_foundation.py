@@ -1,0 +1,214 @@
+"""The spine: config, store, migrations, app, error shape, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import inspect
+
+from smarthub_mcp.config import load_config, parse_credits
+from smarthub_mcp.db import Database
+from smarthub_mcp.errors import ConfigError
+from smarthub_mcp.migrations import applied_versions, available, select_dialect, split_statements, upgrade
+from smarthub_mcp.models import all_models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+def test_credits_are_parsed_exactly():
+    assert parse_credits("1.5") == 1_500_000
+    assert parse_credits(2) == 2_000_000
+    assert parse_credits(0.1) == 100_000
+    assert parse_credits("0.000001") == 1
+    with pytest.raises(ValueError):
+        parse_credits("0.0000001")
+    with pytest.raises(ValueError):
+        parse_credits("NaN")
+    with pytest.raises(ValueError):
+        parse_credits(True)
+
+
+def test_environment_overrides_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[server]\nport = 9001\nhost = "0.0.0.0"\n')
+    cfg = load_config(path, env={"SMARTHUB_SERVER__PORT": "9002"})
+    assert cfg.settings.server.port == 9002
+    assert cfg.settings.server.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "fragment"),
+    [
+        ("[server]\nport = 'abc'\n", {}, "server.port"),
+        ("[server]\nprot = 1\n", {}, "server.prot: unknown key"),
+        ("[nonsense]\nx = 1\n", {}, "nonsense: unknown key"),
+        ("not = [valid", {}, "not valid TOML"),
+        ("", {"SMARTHUB_AUTH__ACCESS_TOKEN_TTL_SECONDS": "soon"}, "auth.access_token_ttl_seconds"),
+        (
+            '[models.x]\nkind = "chat"\n[[models.x.routes]]\nprovider = "nope"\nupstream = "m"\n',
+            {},
+            "unknown provider 'nope'",
+        ),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path, toml, env, fragment):
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=env)
+    assert fragment in info.value.message
+    assert "\n" not in info.value.message
+
+
+def test_example_config_is_valid_and_documents_every_section():
+    cfg = load_config(ROOT / "config.toml", env={})
+    text_ = (ROOT / "config.toml").read_text()
+    for section in type(cfg.settings).model_fields:
+        assert f"[{section}" in text_ or f"[[{section}" in text_, f"config.toml does not document [{section}]"
+
+
+# --- migrations and schema ---------------------------------------------------------------------
+
+
+def test_statement_splitter_keeps_trigger_bodies():
+    sql = (
+        "CREATE TABLE a (x INTEGER);\n-- @sqlite\nCREATE TRIGGER t BEFORE UPDATE ON a\nBEGIN\n"
+        "  SELECT RAISE(ABORT, 'no');\nEND;\n-- @end\n-- @postgresql\nCREATE FUNCTION f() RETURNS trigger AS $$\n"
+        "BEGIN\n  RAISE EXCEPTION 'no';\nEND;\n$$ LANGUAGE plpgsql;\n-- @end\n"
+    )
+    sqlite = split_statements(select_dialect(sql, "sqlite"))
+    pg = split_statements(select_dialect(sql, "postgresql"))
+    assert len(sqlite) == 2 and sqlite[1].endswith("END;")
+    assert len(pg) == 2 and pg[1].endswith("LANGUAGE plpgsql;")
+
+
+async def test_upgrade_twice_is_idempotent(database_url):
+    database = Database(database_url)
+    try:
+        first = await upgrade(database)
+        second = await upgrade(database)
+        assert [m.version for m in first] == [m.version for m in available()]
+        assert second == []
+        assert await applied_versions(database) == {m.version for m in available()}
+    finally:
+        await database.close()
+
+
+async def test_models_agree_with_live_schema(db):
+    metadata = all_models().metadata
+
+    def live_tables(sync_conn):
+        insp = inspect(sync_conn)
+        return {
+            name: {c["name"]: c["nullable"] for c in insp.get_columns(name)}
+            for name in insp.get_table_names(schema=db.schema)
+        }
+
+    async with db.read() as conn:
+        live = await conn.run_sync(live_tables)
+    assert set(metadata.tables) == set(live), "every table has a model and every model a table"
+    for name, table in metadata.tables.items():
+        declared = {c.name: c.nullable for c in table.columns}
+        assert set(declared) == set(live[name]), f"columns of {name}"
+        for column, nullable in declared.items():
+            primary = table.columns[column].primary_key
+            assert primary or nullable == live[name][column], f"nullability of {name}.{column}"
+
+
+# --- app ---------------------------------------------------------------------------------------
+
+
+async def test_health_and_readiness(client):
+    health = await client.get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert health.headers["x-request-id"]
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+
+
+async def test_readiness_fails_when_database_is_unreachable(tmp_path):
+    import httpx
+
+    from smarthub_mcp.app import build_app
+    from tests.conftest import running_app
+
+    config = load_config(env={"SMARTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"})
+    app = build_app(config)
+    async with running_app(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "checks": {"database": "unreachable"}}
+
+
+async def test_unknown_route_has_the_error_shape(client):
+    response = await client.get("/api/v1/does-not-exist", headers={"x-request-id": "abc-123"})
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "Not Found", "details": {}}}
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+async def test_mcp_initialize_over_real_http(live_server):
+    async with Client(streamable_http_client(f"{live_server.url}/mcp"), mode="legacy") as client:
+        assert client.server_info is not None and client.server_info.name == "smarthub"
+        assert client.protocol_version == "2025-11-25"
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "smarthub_mcp", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        cwd=cwd,
+    )
+
+
+def test_cli_db_upgrade_and_status(database_url, tmp_path):
+    env = {"SMARTHUB_DATABASE_URL": database_url}
+    first = _cli("db", "upgrade", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_schema" in first.stdout
+    again = _cli("db", "upgrade", env=env, cwd=tmp_path)
+    assert again.returncode == 0 and "up to date" in again.stdout
+    status = _cli("db", "status", env=env, cwd=tmp_path)
+    assert "0001_schema\tapplied" in status.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"SMARTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, "cannot reach the database"),
+        ({"SMARTHUB_DATABASE_URL": "mysql://u@h/db"}, "unsupported database"),
+        ({"SMARTHUB_SERVER__PORT": "eighty"}, "server.port"),
+    ],
+)
+def test_cli_bad_setup_is_one_line_and_exit_2(env, fragment, tmp_path):
+    result = _cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_unupgraded_postgres(pg_database_url, tmp_path):
+    if pg_database_url is None:
+        pytest.skip("PostgreSQL not reachable")
+    # The run's database has tests' schemas in it, but its public schema is never upgraded.
+    result = _cli("serve", "--port", "1", env={"SMARTHUB_DATABASE_URL": pg_database_url}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "smarthub db upgrade" in result.stderr
