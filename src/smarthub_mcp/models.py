@@ -10,7 +10,10 @@ import importlib
 
 from sqlmodel import Field, SQLModel
 
-MODEL_MODULES = ("smarthub_mcp.models",)
+MODEL_MODULES = (
+    "smarthub_mcp.models",
+    "smarthub_mcp.identity.models",
+)
 """Modules holding table mirrors; each package appends its own as it arrives."""
 
 

@@ -1,0 +1,1 @@
+"""Who is calling, and may they? Accounts, passwords, tokens, API keys, roles, email."""

@@ -1,0 +1,38 @@
+"""The principal: who is calling, as every route and tool sees it.
+
+Both the MCP `TokenVerifier` and the HTTP authentication produce one of these, from a JWT or an
+API key alike; nothing downstream cares which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from smarthub_mcp.errors import Forbidden
+
+AuthMethod = Literal["jwt", "api_key", "stdio"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    email: str
+    role: str
+    permissions: frozenset[str]
+    auth_method: AuthMethod
+    scopes: frozenset[str] | None = None
+    """Scopes the credential was limited to (an API key's scopes); None means the role's full set."""
+    token_id: str | None = None
+    """The JWT's `jti` or the API key's id: what logout or revocation targets."""
+    email_verified: bool = False
+
+    def can(self, permission: str) -> bool:
+        """May this principal do `permission`? The role grants it and the credential's scopes allow it."""
+        if permission not in self.permissions:
+            return False
+        return self.scopes is None or permission in self.scopes
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise Forbidden(f"this needs the '{permission}' permission", details={"permission": permission})
