@@ -8,18 +8,26 @@ Packages add their service here as they arrive.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from smarthub_mcp.config import AppConfig
 from smarthub_mcp.db import Database
+
+UserCreatedHook = Callable[[AsyncConnection, str], Awaitable[None]]
+"""Called inside the transaction that creates a user, with that transaction's connection and the
+user id: the ledger opens the credit account and grants the sign-up credits here, so a user never
+exists without an account."""
 
 
 @dataclass
 class Services:
     config: AppConfig
     db: Database
+    user_created_hooks: list[UserCreatedHook] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
