@@ -53,7 +53,8 @@ class FakeAnthropic(FakeProvider):
     async def _sse(self, behaviour: Reply | BreakStream, model: str) -> AsyncIterator[str]:
         input_tokens = behaviour.input_tokens if isinstance(behaviour, Reply) else 9
         yield event("message_start", {"type": "message_start", "message": {
-            "id": "msg_fake", "type": "message", "role": "assistant", "model": getattr(behaviour, "model", None) or model,
+            "id": "msg_fake", "type": "message", "role": "assistant",
+            "model": getattr(behaviour, "model", None) or model,
             "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": input_tokens, "output_tokens": 1}}})
         yield event("content_block_start", {"type": "content_block_start", "index": 0,
