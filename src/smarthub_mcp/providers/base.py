@@ -118,6 +118,13 @@ class StreamEnd:
 StreamEvent = TextDelta | StreamEnd
 
 
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    """The last event of a router stream: the finished (maybe `partial`) result to charge."""
+
+    result: ChatResult
+
+
 class StreamInterrupted(ProviderError):
     """A stream broke after it had produced text; `partial_usage` is what was produced so far."""
 
