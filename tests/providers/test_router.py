@@ -61,7 +61,8 @@ class StepClock(FakeClock):
 async def make_router() -> AsyncIterator[Callable[..., Router]]:
     routers: list[Router] = []
 
-    def _make(settings: Settings, clock: Callable[[], float] | None = None, env: dict[str, str] | None = None) -> Router:
+    def _make(settings: Settings, clock: Callable[[], float] | None = None,
+              env: dict[str, str] | None = None) -> Router:
         router = Router(settings, ProviderRegistry.from_settings(settings, env=ENV if env is None else env),
                         clock=clock or FakeClock(), rng=random.Random(7))
         routers.append(router)

