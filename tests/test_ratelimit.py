@@ -39,6 +39,8 @@ async def limiters(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RateLi
         await probe.ping()
     except Exception:
         await probe.aclose()
+        if os.environ.get("SMARTHUB_TEST_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis is required (SMARTHUB_TEST_REQUIRE_REDIS=1) but unreachable at {REDIS_URL}")
         pytest.skip(f"Redis not reachable at {REDIS_URL}")
     prefix = f"smarthub-test-{secrets.token_hex(4)}"
     one = RateLimiter.from_settings(SETTINGS, REDIS_URL, key_prefix=prefix)

@@ -261,3 +261,13 @@ async def test_stream_to_hands_text_to_callback(make_router) -> None:
     result = await router.stream_to("demo-chat", REQUEST, on_delta)
     assert "".join(seen) == result.text and result.provider == "demo" and not result.partial
 
+
+
+async def test_abandoned_stream_gives_its_slot_back(make_router) -> None:
+    settings = Settings(providers={"demo": {"type": "demo", "max_concurrency": 1, "timeout_seconds": 1}})
+    router = make_router(settings, env={})
+    stream = router.stream("demo-chat", REQUEST)
+    assert isinstance(await anext(stream), TextDelta)
+    await stream.aclose()  # the client went away mid-answer
+    result = await asyncio.wait_for(router.complete("demo-chat", REQUEST), 5)
+    assert result.provider == "demo" and [a.ok for a in result.attempts] == [True]
