@@ -7,15 +7,20 @@ Packages add their service here as they arrive.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.config import AppConfig
 from smarthub_mcp.db import Database
+
+if TYPE_CHECKING:
+    from smarthub_mcp.billing.ledger import Ledger
+    from smarthub_mcp.billing.meter import Meter, RateLimiter
 
 UserCreatedHook = Callable[[AsyncConnection, str], Awaitable[None]]
 """Called inside the transaction that creates a user, with that transaction's connection and the
@@ -29,6 +34,33 @@ class Services:
     db: Database
     user_created_hooks: list[UserCreatedHook] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    rate_limiter: RateLimiter | None = None
+    """The meter's rate-limit seam; None allows everything (the providers package brings one)."""
+    _ledger: Ledger | None = field(default=None, init=False, repr=False)
+    _meter: Meter | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from smarthub_mcp.billing.wiring import signup_hook
+
+        self.user_created_hooks.append(signup_hook(self))
+
+    @property
+    def ledger(self) -> Ledger:
+        """The only writer of balances."""
+        if self._ledger is None:
+            from smarthub_mcp.billing.wiring import build_ledger
+
+            self._ledger = build_ledger(self)
+        return self._ledger
+
+    @property
+    def meter(self) -> Meter:
+        """The wrapper every tool call goes through (built on first use, after rate_limiter is set)."""
+        if self._meter is None:
+            from smarthub_mcp.billing.wiring import build_meter
+
+            self._meter = build_meter(self)
+        return self._meter
 
     @property
     def settings(self):  # type: ignore[no-untyped-def]
@@ -45,7 +77,17 @@ class Services:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Services]:
         """Start background work for the lifetime of a server; close the store afterwards."""
+        from smarthub_mcp.billing.wiring import run_sweeper
+
+        sweeper = asyncio.create_task(run_sweeper(self), name="hold-sweeper")
         try:
             yield self
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if self._meter is not None:
+                await self._meter.drain()
+            if self._ledger is not None:
+                await self._ledger.drain_notifications()
             await self.db.close()
