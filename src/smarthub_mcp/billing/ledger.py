@@ -460,6 +460,11 @@ class Ledger:
         balance, held, overdraft = row
         return Balance(balance=balance, held=held, available=balance - held, overdraft_limit=overdraft)
 
+    async def find_entry(self, idempotency_key: str, *, conn: AsyncConnection | None = None) -> Entry | None:
+        async with contextlib.AsyncExitStack() as stack:
+            c = conn or await stack.enter_async_context(self.db.read())
+            return await self._entry_by(c, "idempotency_key", idempotency_key)
+
     async def hold(self, hold_id: str) -> Hold | None:
         async with self.db.read() as c:
             return await self._hold(c, "id", hold_id)
