@@ -109,16 +109,16 @@ async def test_a_process_killed_between_reserve_and_capture(ledger, database_url
     user = await make_user(ledger.db)
     await ledger.open_account(user)
     await ledger.grant(user, 10 * C, kind="purchase", idempotency_key="buy")
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, database_url, user], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, database_url, user, stdout=subprocess.PIPE, env=dict(os.environ)
     )
     try:
         with anyio.fail_after(60):
-            hold_id = (await asyncio.to_thread(child.stdout.readline)).strip()
+            hold_id = (await child.stdout.readline()).decode().strip()
     finally:
         child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        child.stdout.close()
+        with anyio.fail_after(30):
+            await child.wait()
     assert child.returncode == -signal.SIGKILL
     stranded = await ledger.hold(hold_id)
     assert stranded.status == "open" and (await ledger.balance(user)).available == 7 * C

@@ -24,7 +24,8 @@ def credits() -> None:
 
 async def _user_id(db: Database, email: str) -> str:
     async with db.read() as conn:
-        found = (await conn.execute(text("SELECT id FROM users WHERE email = :e"), {"e": email.strip().lower()})).scalar()
+        sql = text("SELECT id FROM users WHERE email = :e")
+        found = (await conn.execute(sql, {"e": email.strip().lower()})).scalar()
     if found is None:
         raise NotFound(f"no user with email {email}")
     return found

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -28,74 +27,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.money import format_credits
+from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import IdempotencyConflict, InsufficientCredits, InvalidRequest, LedgerError, NotFound
 from smarthub_mcp.ids import new_id, now_ms
 
 log = logging.getLogger("smarthub.ledger")
+__all__ = ["Balance", "Drift", "Entry", "Hold", "Ledger", "LowBalancePolicy"]
 
 CREDIT_KINDS = frozenset({"grant", "purchase", "promo"})
 DEBIT_KINDS = frozenset({"reversal", "usage", "adjustment"})
 LowBalanceNotifier = Callable[[str, int, int], Awaitable[None]]
 """Called with (user_id, balance, threshold) once per crossing below the low-balance threshold."""
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    id: str
-    account_id: str
-    amount: int
-    kind: str
-    reference: str | None
-    actor_id: str | None
-    memo: str | None
-    idempotency_key: str
-    hold_id: str | None
-    refund_of: str | None
-    balance_after: int
-    created_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    id: str
-    account_id: str
-    amount: int
-    status: str
-    idempotency_key: str
-    reference: str | None
-    expires_at: int
-    resolved_at: int | None
-    captured_amount: int | None
-    created_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    balance: int
-    held: int
-    available: int
-    overdraft_limit: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    user_id: str
-    balance: int
-    entries_sum: int
-    held: int
-    open_holds_sum: int
-
-
-@dataclass(frozen=True, slots=True)
-class LowBalancePolicy:
-    """Alert below `fixed` micro-credits when set, else below `percent` of the last top-up."""
-
-    fixed: int = 0
-    percent: int = 10
-
-    def threshold(self, last_topup: int) -> int:
-        return self.fixed if self.fixed > 0 else last_topup * self.percent // 100
 
 
 class Ledger:
@@ -234,7 +177,9 @@ class Ledger:
 
     # --- verbs ------------------------------------------------------------------------------
 
-    async def open_account(self, user_id: str, *, overdraft_limit: int = 0, conn: AsyncConnection | None = None) -> None:
+    async def open_account(
+        self, user_id: str, *, overdraft_limit: int = 0, conn: AsyncConnection | None = None
+    ) -> None:
         """Create the user's account (idempotent)."""
         if overdraft_limit < 0:
             raise InvalidRequest("overdraft_limit must not be negative")

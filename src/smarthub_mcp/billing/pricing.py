@@ -134,5 +134,16 @@ def describe(price: PriceConfig) -> dict[str, str | dict[str, str]]:
     return out
 
 
-__all__ = ["MICRO", "Pricing", "chat_cost", "chat_estimate", "image_cost", "image_estimate", "video_cost",
-           "video_estimate", "whole_seconds", "token_upper_bound", "describe"]
+__all__ = [
+    "MICRO",
+    "Pricing",
+    "chat_cost",
+    "chat_estimate",
+    "describe",
+    "image_cost",
+    "image_estimate",
+    "token_upper_bound",
+    "video_cost",
+    "video_estimate",
+    "whole_seconds",
+]

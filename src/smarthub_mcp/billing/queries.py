@@ -16,7 +16,9 @@ ENTRY_BY = {c: f"SELECT {ENTRY_COLS} FROM ledger_entries WHERE {c} = :v" for c i
             ("id", "idempotency_key", "hold_id", "refund_of")}
 HOLD_BY = {c: f"SELECT {HOLD_COLS} FROM holds WHERE {c} = :v" for c in ("id", "idempotency_key")}
 
-INSERT_ENTRY = f"INSERT INTO ledger_entries ({ENTRY_COLS}) VALUES ({', '.join(':' + c.strip() for c in ENTRY_COLS.split(','))})"
+INSERT_ENTRY = (
+    f"INSERT INTO ledger_entries ({ENTRY_COLS}) VALUES ({', '.join(':' + c.strip() for c in ENTRY_COLS.split(','))})"
+)
 INSERT_HOLD = (
     f"INSERT INTO holds ({HOLD_COLS}) VALUES ({', '.join(':' + c.strip() for c in HOLD_COLS.split(','))})"
     " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
