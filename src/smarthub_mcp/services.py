@@ -8,14 +8,18 @@ Packages add their service here as they arrive.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.config import AppConfig
 from smarthub_mcp.db import Database
+
+if TYPE_CHECKING:
+    from smarthub_mcp.identity.service import Identity
 
 UserCreatedHook = Callable[[AsyncConnection, str], Awaitable[None]]
 """Called inside the transaction that creates a user, with that transaction's connection and the
@@ -37,6 +41,13 @@ class Services:
     @property
     def secrets(self):  # type: ignore[no-untyped-def]
         return self.config.secrets
+
+    @functools.cached_property
+    def identity(self) -> Identity:
+        """Key material and the role cache; raises ConfigError when the signing keys are unusable."""
+        from smarthub_mcp.identity.service import Identity
+
+        return Identity(self)
 
     @classmethod
     def create(cls, config: AppConfig, *, db: Database | None = None) -> Services:
