@@ -2,7 +2,7 @@
 
 Failures are counted per email (hashed, known or not, so the answer never reveals whether an
 account exists) and per client IP. The first two failures are free; after that each failure
-locks the bucket for a doubling delay (1 s, 2 s, 4 s, ...), and at `auth.login_max_failures` for
+locks the bucket for a doubling delay (5 s, 10 s, 20 s, ...), and at `auth.login_max_failures` for
 `auth.login_lockout_seconds`. While locked, login answers 429 with Retry-After, even for the right
 password. A success clears the email's counter; IP counters only age out (after a lockout period
 without failures), so a valid account cannot be used to reset an attacker's IP counter.
@@ -20,6 +20,7 @@ from smarthub_mcp.errors import RateLimited
 from smarthub_mcp.ids import now_ms
 
 FREE_FAILURES = 2
+FIRST_DELAY_SECONDS = 5
 
 
 def buckets(email: str, ip: str | None) -> list[str]:
@@ -50,7 +51,7 @@ def _lock_ms(failures: int, auth: AuthConfig) -> int:
         return auth.login_lockout_seconds * 1000
     if failures <= FREE_FAILURES:
         return 0
-    return min(2 ** (failures - FREE_FAILURES - 1), auth.login_lockout_seconds) * 1000
+    return min(FIRST_DELAY_SECONDS * 2 ** (failures - FREE_FAILURES - 1), auth.login_lockout_seconds) * 1000
 
 
 async def record_failure(db: Database, keys: list[str], auth: AuthConfig) -> None:
