@@ -47,7 +47,7 @@ def handmade(header: dict, claims: dict, key: bytes | None) -> str:
 def claims_for(user_id: str, **changes) -> dict:
     now = int(time.time())
     base = {"iss": "smarthub-mcp", "aud": "smarthub-mcp", "sub": user_id, "iat": now, "nbf": now,
-            "exp": now + 600, "jti": "jti_" + secrets.token_hex(8), "role": "user", "scope": ""}
+            "exp": now + 600, "jti": "jti_" + secrets.token_hex(8), "role": "user", "scope": "", "gen": 0}
     base.update(changes)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -78,6 +78,8 @@ def hs(claims: dict, key: str = TEST_JWT_SECRET) -> str:
         pytest.param(lambda uid: hs(claims_for(uid, exp=None)), id="no-exp"),
         pytest.param(lambda uid: hs(claims_for(uid, aud=None)), id="no-aud"),
         pytest.param(lambda uid: hs(claims_for(uid, sub="usr_nobody")), id="unknown-user"),
+        pytest.param(lambda uid: hs(claims_for(uid, gen=None)), id="no-generation"),
+        pytest.param(lambda uid: hs(claims_for(uid, gen=-1)), id="old-generation"),
         pytest.param(lambda uid: hs(claims_for(uid, sub=12345)), id="sub-not-string"),
         pytest.param(lambda uid: "not.a.jwt", id="malformed"),
         pytest.param(lambda uid: "a" * 10_240, id="10k-garbage"),

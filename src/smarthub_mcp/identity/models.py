@@ -28,7 +28,7 @@ class User(SQLModel, table=True):
     role: str
     status: str
     email_verified: bool
-    tokens_valid_after: int
+    token_generation: int
     created_at: int
     updated_at: int
 

@@ -32,7 +32,7 @@ async def verify_jwt(services: Services, token: str) -> tuple[Principal, dict[st
         row = (
             await conn.execute(
                 text(
-                    "SELECT u.email, u.role, u.status, u.email_verified, u.tokens_valid_after,"
+                    "SELECT u.email, u.role, u.status, u.email_verified, u.token_generation,"
                     " (SELECT COUNT(*) FROM revoked_tokens WHERE jti = :jti) AS revoked"
                     " FROM users u WHERE u.id = :sub"
                 ),
@@ -41,7 +41,7 @@ async def verify_jwt(services: Services, token: str) -> tuple[Principal, dict[st
         ).first()
     if row is None or row.status != "active":
         raise Unauthenticated("Invalid access token")
-    if row.revoked or int(claims["iat"]) < row.tokens_valid_after:
+    if row.revoked or claims.get("gen") != row.token_generation:
         raise Unauthenticated("The access token has been revoked")
     principal = Principal(
         user_id=claims["sub"],

@@ -63,7 +63,9 @@ async def issue_pair(
 ) -> TokenPair:
     """An access token plus a refresh token (a new family unless one is given), in the caller's transaction."""
     scope = sorted(await services.identity.roles.permissions(user.role))
-    access = services.identity.codec.issue(user_id=user.id, role=user.role, scope=scope)
+    access = services.identity.codec.issue(
+        user_id=user.id, role=user.role, scope=scope, generation=user.token_generation
+    )
     refresh = await _new_refresh(conn, services, user.id, family_id or new_id("fam"))
     return TokenPair(access.token, refresh, access.expires_in, access.jti)
 
@@ -106,7 +108,8 @@ async def refresh(services: Services, presented: str) -> TokenPair:
             await conn.execute(
                 text(
                     "SELECT r.id, r.family_id, r.status, r.expires_at, u.id AS user_id, u.email, u.display_name,"
-                    " u.role, u.status AS user_status, u.email_verified, u.created_at, u.updated_at"
+                    " u.role, u.status AS user_status, u.email_verified, u.created_at, u.updated_at,"
+                    " u.token_generation"
                     " FROM refresh_tokens r JOIN users u ON u.id = r.user_id WHERE r.token_hash = :h"
                 ),
                 {"h": hash_token(presented)},
@@ -122,7 +125,7 @@ async def refresh(services: Services, presented: str) -> TokenPair:
             )
             if claimed.rowcount == 1:
                 user = UserRecord(row.user_id, row.email, row.display_name, row.role, row.user_status,
-                                  bool(row.email_verified), row.created_at, row.updated_at)
+                                  bool(row.email_verified), row.created_at, row.updated_at, row.token_generation)
                 return await issue_pair(conn, services, user, family_id=row.family_id)
     if reused:
         raise InvalidRefreshToken("This refresh token was already used; the session has been revoked")
@@ -179,4 +182,7 @@ async def end_all_sessions(conn: AsyncConnection, user_id: str) -> None:
         text("UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = :u AND status <> 'revoked'"),
         {"u": user_id},
     )
-    await update_user(conn, user_id, tokens_valid_after=now_ms() // 1000)
+    await conn.execute(
+        text("UPDATE users SET token_generation = token_generation + 1, updated_at = :now WHERE id = :u"),
+        {"u": user_id, "now": now_ms()},
+    )

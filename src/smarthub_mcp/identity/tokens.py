@@ -135,8 +135,16 @@ class TokenCodec:
         self.keys = keys
 
     def issue(
-        self, *, user_id: str, role: str, scope: list[str] | None = None, ttl_seconds: int | None = None
+        self,
+        *,
+        user_id: str,
+        role: str,
+        scope: list[str] | None = None,
+        ttl_seconds: int | None = None,
+        generation: int = 0,
     ) -> IssuedToken:
+        """`generation` is the user's `token_generation`: bumping it (password change, reset, disable)
+        voids every access token issued before, however long it still had to live."""
         now = int(time.time())
         ttl = ttl_seconds or self.auth.access_token_ttl_seconds
         jti = new_id("jti")
@@ -150,6 +158,7 @@ class TokenCodec:
             "jti": jti,
             "role": role,
             "scope": " ".join(sorted(scope or [])),
+            "gen": generation,
         }
         headers = {"kid": self.keys.kid} if self.keys.kid else None
         token = jwt.encode(claims, self.keys.signing_key, algorithm=self.keys.algorithm, headers=headers)

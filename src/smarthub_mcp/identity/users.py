@@ -23,7 +23,7 @@ from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
 MAX_DISPLAY_NAME = 100
-USER_COLUMNS = "id, email, display_name, role, status, email_verified, created_at, updated_at"
+USER_COLUMNS = "id, email, display_name, role, status, email_verified, created_at, updated_at, token_generation"
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,19 @@ class UserRecord:
     email_verified: bool
     created_at: int
     updated_at: int
+    token_generation: int = 0
 
     @classmethod
     def from_row(cls, row: Any) -> UserRecord:
         return cls(
             row.id, row.email, row.display_name, row.role, row.status,
-            bool(row.email_verified), row.created_at, row.updated_at,
+            bool(row.email_verified), row.created_at, row.updated_at, row.token_generation,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["token_generation"]
+        return data
 
 
 def normalize_email(raw: str) -> str:
@@ -94,7 +97,7 @@ async def create_user(
             await conn.execute(
                 text(
                     "INSERT INTO users (id, email, display_name, password_hash, role, status, email_verified,"
-                    " tokens_valid_after, created_at, updated_at)"
+                    " token_generation, created_at, updated_at)"
                     " VALUES (:id, :email, :name, :hash, :role, 'active', :verified, 0, :now, :now)"
                     " ON CONFLICT (email) DO NOTHING RETURNING " + USER_COLUMNS
                 ),
@@ -134,8 +137,8 @@ async def user_by_email(services: Services, email: str) -> UserRecord:
 
 
 async def update_user(conn: AsyncConnection, user_id: str, **changes: Any) -> UserRecord:
-    """Set columns (role, status, password_hash, email_verified, tokens_valid_after) and `updated_at`."""
-    allowed = {"role", "status", "password_hash", "email_verified", "tokens_valid_after", "display_name"}
+    """Set columns (role, status, password_hash, email_verified, display_name) and `updated_at`."""
+    allowed = {"role", "status", "password_hash", "email_verified", "display_name"}
     assert set(changes) <= allowed, changes
     sets = ", ".join(f"{k} = :{k}" for k in changes)
     row = (

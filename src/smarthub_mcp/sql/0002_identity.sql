@@ -43,7 +43,7 @@ CREATE TABLE users (
     role               TEXT NOT NULL DEFAULT 'user' REFERENCES roles (name),
     status             TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
     email_verified     BOOLEAN NOT NULL DEFAULT FALSE,
-    tokens_valid_after BIGINT NOT NULL DEFAULT 0,  -- epoch seconds: access tokens issued before are void
+    token_generation   INTEGER NOT NULL DEFAULT 0, -- in every JWT (`gen`); bumping it voids them all
     created_at         BIGINT NOT NULL,
     updated_at         BIGINT NOT NULL
 );
