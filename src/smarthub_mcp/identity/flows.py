@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.identity import throttle
 from smarthub_mcp.identity.email import send_email
-from smarthub_mcp.identity.errors import InvalidEmailToken, WrongPassword
+from smarthub_mcp.identity.errors import InvalidEmail, InvalidEmailToken, WrongPassword
 from smarthub_mcp.identity.passwords import check_policy, hash_password, verify_password
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.sessions import TokenPair, end_all_sessions, hash_token, issue_pair
@@ -101,7 +101,7 @@ async def forgot_password(services: Services, email: str) -> None:
     """Email a reset link when the account exists and is active; silent otherwise."""
     try:
         normalized = normalize_email(email)
-    except Exception:
+    except InvalidEmail:
         return
     async with services.db.read() as conn:
         row = await find_by_email(conn, normalized)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.identity import throttle
-from smarthub_mcp.identity.errors import AccountDisabled, InvalidCredentials, InvalidRefreshToken
+from smarthub_mcp.identity.errors import AccountDisabled, InvalidCredentials, InvalidEmail, InvalidRefreshToken
 from smarthub_mcp.identity.passwords import hash_password, needs_rehash, verify_password
 from smarthub_mcp.identity.users import UserRecord, find_by_email, normalize_email, update_user
 from smarthub_mcp.ids import new_id, now_ms
@@ -75,7 +75,7 @@ async def login(services: Services, email: str, password: str, ip: str | None) -
     auth = services.settings.auth
     try:
         normalized = normalize_email(email)
-    except Exception:
+    except InvalidEmail:
         normalized = email.strip().lower()[:320]  # still counted, and still answered the same way
     keys = throttle.buckets(normalized, ip)
     await throttle.check(services.db, keys)
