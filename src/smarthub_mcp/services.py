@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from smarthub_mcp.db import Database
 if TYPE_CHECKING:
     from smarthub_mcp.billing.ledger import Ledger
     from smarthub_mcp.billing.meter import Meter
+    from smarthub_mcp.identity.service import Identity
     from smarthub_mcp.providers.router import Router
     from smarthub_mcp.ratelimit import RateLimiter
 
@@ -95,6 +97,12 @@ class Services:
     def rate_limiter(self, limiter: RateLimiter) -> None:
         """Swap the limiter (before the meter is first built): for tests and custom policies."""
         self._rate_limiter = limiter
+    @functools.cached_property
+    def identity(self) -> Identity:
+        """Key material and the role cache; raises ConfigError when the signing keys are unusable."""
+        from smarthub_mcp.identity.service import Identity
+
+        return Identity(self)
 
     @classmethod
     def create(cls, config: AppConfig, *, db: Database | None = None) -> Services:

@@ -1,53 +1,50 @@
-"""Authentication for the HTTP API.
-
-# TEMPORARY (ledger branch): a minimal stand-in so the credit routes can be built and tested
-# before the identity package lands; the identity branch replaces this whole file at merge.
-It decodes an HS256 JWT signed with SMARTHUB_JWT_SECRET (claims: sub, role, email) and maps the
-role to permissions with a fixed table.
-"""
+"""Authentication for the HTTP API: `Authorization: Bearer <JWT or API key>` to a Principal."""
 
 from __future__ import annotations
 
-import jwt
 from starlette.requests import Request
 
 from smarthub_mcp.errors import Unauthenticated
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.identity.principals import API_KEY_PREFIX, principal_for_api_key, verify_jwt
+from smarthub_mcp.services import Services
 
-_USER = frozenset({"tools:chat", "tools:image", "tools:video", "tools:templates", "credits:read"})
-_ROLE_PERMISSIONS = {
-    "guest": frozenset({"tools:chat", "credits:read"}),
-    "user": _USER,
-    "manager": _USER | {"reports:read", "payments:read"},
-    "admin": _USER | {"reports:read", "payments:read", "credits:adjust", "promo:manage", "users:manage"},
-}
+MISSING_CHALLENGE = 'Bearer realm="smarthub"'
+
+
+def bearer_value(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated("Missing credentials: send Authorization: Bearer <token or API key>",
+                              headers={"WWW-Authenticate": MISSING_CHALLENGE})
+    return value.strip()
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller's principal (cached on the request), or Unauthenticated."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    services: Services = request.app.state.services
+    credential = bearer_value(request)
+    if credential.startswith(API_KEY_PREFIX):
+        principal = await principal_for_api_key(services, credential)
+    else:
+        principal, claims = await verify_jwt(services, credential)
+        request.state.token_exp = int(claims["exp"])
+    request.state.principal = principal
+    return principal
 
 
 async def require(request: Request, permission: str | None = None) -> Principal:
     """Authenticate, then check `permission` (Forbidden when the principal lacks it)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Missing credentials: send Authorization: Bearer <token>")
-    settings = request.app.state.services.settings.auth
-    secret = request.app.state.services.secrets.jwt_secret
-    if not secret:
-        raise Unauthenticated()
-    try:
-        claims = jwt.decode(token.strip(), secret, algorithms=["HS256"], audience=settings.audience,
-                            issuer=settings.issuer, options={"require": ["sub", "exp"]})
-    except jwt.PyJWTError:
-        raise Unauthenticated() from None
-    role = str(claims.get("role", "user"))
-    principal = Principal(
-        user_id=str(claims["sub"]), email=str(claims.get("email", "")), role=role,
-        permissions=_ROLE_PERMISSIONS.get(role, frozenset()), auth_method="jwt",
-        token_id=claims.get("jti"), email_verified=bool(claims.get("email_verified", False)),
-    )
+    principal = await authenticate(request)
     if permission is not None:
         principal.require(permission)
     return principal
 
 
 def client_ip(request: Request) -> str | None:
+    """The peer address. Behind a proxy this is the proxy's: configure uvicorn's --forwarded-allow-ips."""
     return request.client.host if request.client else None
