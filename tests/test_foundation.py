@@ -158,8 +158,14 @@ async def test_unknown_route_has_the_error_shape(client):
     assert response.headers["x-request-id"] == "abc-123"
 
 
-async def test_mcp_initialize_over_real_http(live_server):
-    async with Client(streamable_http_client(f"{live_server.url}/mcp"), mode="legacy") as client:
+async def test_mcp_initialize_over_real_http(services, live_server):
+    import httpx2
+
+    from tests.factories import bearer, make_user_with_token
+
+    _, token = await make_user_with_token(services)
+    transport = streamable_http_client(f"{live_server.url}/mcp", http_client=httpx2.AsyncClient(headers=bearer(token)))
+    async with Client(transport, mode="legacy") as client:
         assert client.server_info is not None and client.server_info.name == "smarthub"
         assert client.protocol_version == "2025-11-25"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -114,6 +115,41 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         access_log=False,
         lifespan="on",
     )
+
+
+@main.command()
+@config_option
+@handles_errors
+def stdio(config_path: str | None) -> None:
+    """Serve the MCP tools over stdio, as the owner of $SMARTHUB_API_KEY (for Claude Desktop and friends)."""
+    import os
+
+    from smarthub_mcp.errors import Unauthenticated
+    from smarthub_mcp.identity.principals import principal_for_api_key
+    from smarthub_mcp.migrations import ensure_ready
+    from smarthub_mcp.services import Services
+    from smarthub_mcp.tools.server import build_mcp_server
+
+    api_key = os.environ.get("SMARTHUB_API_KEY", "").strip()
+    if not api_key:
+        fail("SMARTHUB_API_KEY is not set: create one with `smarthub keys create EMAIL` and pass it in the environment")
+    config = load(config_path)
+    services = Services.create(config)
+
+    async def go() -> None:
+        await ensure_ready(services.db, auto_upgrade=services.db.is_sqlite)
+        try:
+            principal = await principal_for_api_key(services, api_key)
+        except Unauthenticated:
+            await services.db.close()
+            fail("SMARTHUB_API_KEY is invalid, expired or revoked")
+            return
+        logging.getLogger("smarthub").info("stdio session for %s (%s)", principal.email, principal.role)
+        mcp = build_mcp_server(services, api_key=api_key)
+        async with services.running():
+            await mcp.run_stdio_async()
+
+    run_async(go())
 
 
 @main.group()

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from smarthub_mcp.billing.meter import Usage
 from smarthub_mcp.errors import InternalError, InvalidRequest, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
@@ -55,7 +56,7 @@ class ToolContext:
             await self.progress(done, total, message)
 
     async def charge(
-        self, *, model: str | None, estimate: int, work: Callable[[], Awaitable[tuple[T, Any]]]
+        self, *, model: str | None, estimate: int, work: Callable[[], Awaitable[tuple[T, Any]]], tokens: int = 0
     ) -> Any:
         """Run `work` under a credit hold of `estimate` micro-credits and settle it exactly.
 
@@ -71,6 +72,7 @@ class ToolContext:
             estimate=estimate,
             work=work,
             request_id=self.request_id,
+            tokens=tokens,
         )
         self.charged.append(metered)
         return metered
@@ -196,7 +198,7 @@ async def invoke(
         return result
 
     async def work() -> tuple[BaseModel, Any]:
-        return await spec.fn(tc, **arguments), None
+        return await spec.fn(tc, **arguments), Usage()
 
     metered = await services.meter.run(
         principal,

@@ -1,19 +1,74 @@
-"""The `smarthub` MCPServer."""
+"""The `smarthub` MCPServer: every registered tool, behind the identity package's token check."""
 
 from __future__ import annotations
 
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from smarthub_mcp import __version__
+from smarthub_mcp.errors import Unauthenticated
+from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
+from smarthub_mcp.tools.binding import PrincipalSource, register_tools, visibility_middleware
 
 INSTRUCTIONS = """\
-SmartHub is an AI gateway paid for in credits. Its tools run chat models, prompt templates, and
-image and video generation across several providers. Every paid call reserves an upper-bound
-estimate of its price before it runs and is charged exactly afterwards; `list_models` shows prices
-and `get_balance` shows what is left. When a call fails for lack of credits, tell the user how to
-top up rather than retrying."""
+SmartHub is an AI gateway paid for in credits. Its tools run chat models and prompt templates
+across several providers, and show the caller's account. Every paid call reserves an upper-bound
+estimate of its price before it runs and is charged exactly afterwards: `list_models` shows the
+models and their prices, `get_balance` what is left, `get_usage` recent calls and spend. When a
+call fails with `insufficient_credits`, tell the user how to top up (`buy_credits`,
+`redeem_promo`) instead of retrying. Errors carry a stable code in brackets, e.g. [rate_limited]."""
 
 
-def build_mcp_server(services: Services) -> MCPServer:
-    return MCPServer(name="smarthub", instructions=INSTRUCTIONS, version=__version__)
+def token_principal_source() -> PrincipalSource:
+    """Over HTTP the SDK's auth middleware has verified the bearer token; read who it was."""
+    from smarthub_mcp.identity.verifier import principal_from_access_token
+
+    async def source() -> Principal:
+        token = get_access_token()
+        if token is None:
+            raise Unauthenticated()
+        return principal_from_access_token(token)
+
+    return source
+
+
+def api_key_principal_source(services: Services, api_key: str) -> PrincipalSource:
+    """On stdio (and in-process clients) the caller is the owner of one API key, re-checked per call
+    so a revoked key or a disabled user stops working at once."""
+    from smarthub_mcp.identity.principals import principal_for_api_key
+
+    async def source() -> Principal:
+        return await principal_for_api_key(services, api_key)
+
+    return source
+
+
+def build_mcp_server(services: Services, *, api_key: str | None = None) -> MCPServer:
+    """The server for HTTP (token auth) or, with `api_key`, for stdio and in-process clients."""
+    if api_key is not None:
+        source = api_key_principal_source(services, api_key)
+        mcp = MCPServer(
+            name="smarthub",
+            instructions=INSTRUCTIONS,
+            version=__version__,
+            middleware=[visibility_middleware(source)],
+        )
+    else:
+        from smarthub_mcp.identity.verifier import SmartHubTokenVerifier
+
+        base = services.settings.server.public_base_url.rstrip("/")
+        source = token_principal_source()
+        mcp = MCPServer(
+            name="smarthub",
+            instructions=INSTRUCTIONS,
+            version=__version__,
+            token_verifier=SmartHubTokenVerifier(services),
+            # The verifier checks issuer and audience itself; the SDK's resource check would want
+            # an RFC 8707 resource claim that our tokens (and API keys) do not carry.
+            auth=AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", validate_token_resource=False),
+            middleware=[visibility_middleware(source)],
+        )
+    register_tools(mcp, services, source)
+    return mcp

@@ -1,0 +1,145 @@
+"""Account tools: models and prices, balance, recent usage, promo codes and top-ups. Free of charge,
+but authorized and rate limited like every tool."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from smarthub_mcp.billing.money import format_credits
+from smarthub_mcp.billing.pricing import describe
+from smarthub_mcp.tools.chat import people
+from smarthub_mcp.tools.registry import READ_ONLY, ToolContext, tool
+
+
+class ModelEntry(BaseModel):
+    name: str
+    kind: str = Field(description="chat, image or video")
+    description: str
+    available: bool
+    reason: str | None = Field(description="Why the model is unavailable, when it is.")
+    max_output_tokens: int | None = None
+    price: dict[str, object] = Field(description="Prices in credits, as decimal strings.")
+
+
+class ModelList(BaseModel):
+    models: list[ModelEntry]
+
+
+def _models_summary(out: ModelList) -> str:
+    lines = []
+    for m in out.models:
+        state = "available" if m.available else f"unavailable ({m.reason})"
+        lines.append(f"- {m.name} [{m.kind}] {state}: {m.description} Price: {m.price}")
+    return "Models:\n" + "\n".join(lines)
+
+
+@tool(
+    name="list_models",
+    title="List models and prices",
+    permission="credits:read",
+    paid=False,
+    annotations=READ_ONLY,
+    summarize=_models_summary,
+)
+async def list_models(tc: ToolContext) -> ModelList:
+    """List the AI models this server offers: public name, kind (chat, image, video), whether each is
+    available right now (and why not), and its price in credits (per million tokens, per image or per
+    second of video). Free."""
+    settings = tc.services.settings
+    entries = [
+        ModelEntry(
+            name=info.name,
+            kind=info.kind,
+            description=info.description,
+            available=info.available,
+            reason=info.reason,
+            max_output_tokens=info.max_output_tokens,
+            price=describe(settings.models[info.name].price),
+        )
+        for info in tc.services.router.list_models()
+    ]
+    return ModelList(models=entries)
+
+
+class BalanceOut(BaseModel):
+    balance: str = Field(description="Credits in the account, as a decimal string.")
+    held: str = Field(description="Credits reserved by calls in progress.")
+    available: str = Field(description="Credits that can be spent now.")
+
+
+@tool(
+    name="get_balance",
+    title="Show my credit balance",
+    permission="credits:read",
+    paid=False,
+    annotations=READ_ONLY,
+    summarize=lambda b: f"Balance: {people(b.balance)} ({people(b.available)} available, {people(b.held)} held).",
+)
+async def get_balance(tc: ToolContext) -> BalanceOut:
+    """Show the caller's credit balance: total, held by calls in progress, and available to spend. Free."""
+    bal = await tc.services.ledger.balance(tc.principal.user_id)
+    return BalanceOut(
+        balance=format_credits(bal.balance), held=format_credits(bal.held), available=format_credits(bal.available)
+    )
+
+
+class UsageRow(BaseModel):
+    at: int = Field(description="When, in milliseconds since the epoch (UTC).")
+    tool: str
+    model: str | None
+    provider: str | None
+    status: str = Field(description="ok, error, rejected or cancelled")
+    error_code: str | None
+    input_tokens: int
+    output_tokens: int
+    credits: str = Field(description="Credits charged, as a decimal string.")
+
+
+class UsageOut(BaseModel):
+    calls: list[UsageRow]
+    total_spent: str = Field(description="Credits charged over the calls listed.")
+
+
+def _usage_summary(out: UsageOut) -> str:
+    if not out.calls:
+        return "No calls yet."
+    lines = [
+        f"- {r.tool} {r.model or ''} {r.status}{' ' + r.error_code if r.error_code else ''}: {people(r.credits)}"
+        for r in out.calls
+    ]
+    return f"Last {len(out.calls)} calls, {people(out.total_spent)} in all:\n" + "\n".join(lines)
+
+
+@tool(
+    name="get_usage",
+    title="Show my recent usage",
+    permission="credits:read",
+    paid=False,
+    annotations=READ_ONLY,
+    summarize=_usage_summary,
+)
+async def get_usage(
+    tc: ToolContext, limit: Annotated[int, Field(ge=1, le=100, description="How many recent calls to show.")] = 20
+) -> UsageOut:
+    """Show the caller's most recent tool calls with their model, outcome, tokens and credits charged. Free."""
+    async with tc.services.db.read() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT created_at, tool, model, provider, status, error_code, input_tokens, output_tokens, cost"
+                    " FROM usage_events WHERE user_id = :u ORDER BY created_at DESC, id DESC LIMIT :n"
+                ),
+                {"u": tc.principal.user_id, "n": limit},
+            )
+        ).all()
+    calls = [
+        UsageRow(
+            at=r[0], tool=r[1], model=r[2], provider=r[3], status=r[4], error_code=r[5],
+            input_tokens=r[6], output_tokens=r[7], credits=format_credits(r[8]),
+        )
+        for r in rows
+    ]
+    return UsageOut(calls=calls, total_spent=format_credits(sum(r[8] for r in rows)))

@@ -1,0 +1,207 @@
+"""The MCP server end to end: in memory, over real HTTP (uvicorn) and over stdio, through the SDK's Client."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import anyio
+import httpx
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from smarthub_mcp.billing import pricing
+from smarthub_mcp.config import MICRO
+from smarthub_mcp.tools.server import build_mcp_server
+from tests.factories import bearer, make_api_key, make_user_with_token
+
+ACCOUNT_TOOLS = {"list_models", "get_balance", "get_usage"}
+
+
+def http_client(url: str, token: str | None) -> Client:
+    headers = bearer(token) if token else {}
+    return Client(streamable_http_client(f"{url}/mcp", http_client=httpx2.AsyncClient(headers=headers)), mode="legacy")
+
+
+async def balance_of(services, user_id: str) -> int:
+    return (await services.ledger.balance(user_id)).balance
+
+
+async def test_in_memory_lists_and_calls_every_account_tool(services):
+    user_id, _ = await make_user_with_token(services)
+    key = await make_api_key(services, user_id)
+    async with Client(build_mcp_server(services, api_key=key)) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert ACCOUNT_TOOLS | {"chat"} <= names
+        models = await client.call_tool("list_models", {})
+        assert not models.is_error
+        demo = next(m for m in models.structured_content["models"] if m["name"] == "demo-chat")
+        assert demo["available"] is True and demo["kind"] == "chat"
+        balance = await client.call_tool("get_balance", {})
+        assert balance.structured_content["balance"] == "1.000000"  # the sign-up grant
+        assert "1 credits" in balance.content[0].text
+
+
+async def test_chat_over_http_charges_exactly_the_priced_amount(services, live_server):
+    user_id, token = await make_user_with_token(services)
+    before = await balance_of(services, user_id)
+    async with http_client(live_server.url, token) as client:
+        result = await client.call_tool("chat", {"prompt": "Hello there", "max_tokens": 64})
+        assert not result.is_error, result.content
+        out = result.structured_content
+        assert out["model"] == "demo-chat" and out["provider"] == "demo" and out["text"]
+        price = services.settings.models["demo-chat"].price
+        expected = pricing.chat_cost(price, out["input_tokens"], out["output_tokens"])
+        assert expected > 0
+        assert out["credits_charged"] == f"{expected // MICRO}.{expected % MICRO:06d}"
+        usage = await client.call_tool("get_usage", {"limit": 5})
+        assert usage.structured_content["calls"][0]["tool"] == "chat"
+    after = await balance_of(services, user_id)
+    assert before - after == expected
+    hold_count = await services.ledger.check()
+    assert hold_count == []
+
+
+async def test_insufficient_credits_charges_nothing(make_config, db):
+    from smarthub_mcp.services import Services
+
+    services = Services.create(make_config(SMARTHUB_AUTH__SIGNUP_GRANT="0"))
+    try:
+        user_id, _ = await make_user_with_token(services)
+        key = await make_api_key(services, user_id)
+        async with Client(build_mcp_server(services, api_key=key)) as client:
+            result = await client.call_tool("chat", {"prompt": "hi"})
+        assert result.is_error
+        assert result.structured_content["error"]["code"] == "insufficient_credits"
+        assert "[insufficient_credits]" in result.content[0].text
+        assert await balance_of(services, user_id) == 0
+        assert (await services.ledger.balance(user_id)).held == 0
+    finally:
+        await services.db.close()
+
+
+async def test_scoped_key_hides_tools_and_refuses_them_like_unknown_ones(services):
+    user_id, _ = await make_user_with_token(services)
+    key = await make_api_key(services, user_id, scopes=["credits:read"])
+    async with Client(build_mcp_server(services, api_key=key)) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert "chat" not in names and "get_balance" in names
+        hidden = await client.call_tool("chat", {"prompt": "hi"})
+        unknown = await client.call_tool("no_such_tool", {})
+    assert hidden.is_error and unknown.is_error
+    assert hidden.content[0].text == "Unknown tool: chat"
+    assert unknown.content[0].text == "Unknown tool: no_such_tool"
+    assert await balance_of(services, user_id) == MICRO
+
+
+async def test_guest_sees_fewer_tools_than_user(services):
+    _, user_token = await make_user_with_token(services, role="user")
+    _, guest_token = await make_user_with_token(services, role="guest")
+    _, admin_token = await make_user_with_token(services, role="admin")
+    seen = {}
+    app = build_mcp_server(services)  # the HTTP server's tool list is global; the view is per caller
+    assert app is not None
+    for role, token in (("user", user_token), ("guest", guest_token), ("admin", admin_token)):
+        principal = await _principal(services, token)
+        from smarthub_mcp.tools.registry import visible_tools
+
+        seen[role] = {s.name for s in visible_tools(principal)}
+    assert seen["guest"] <= seen["user"] <= seen["admin"]
+    assert "chat" in seen["guest"]
+
+
+async def _principal(services, token: str):
+    from smarthub_mcp.identity.principals import verify_jwt
+
+    principal, _claims = await verify_jwt(services, token)
+    return principal
+
+
+async def test_unauthenticated_http_gets_401_with_resource_metadata(live_server):
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{live_server.url}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"accept": "application/json, text/event-stream"},
+        )
+        assert response.status_code == 401
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith("Bearer") and "resource_metadata=" in challenge
+        bad = await http.post(
+            f"{live_server.url}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"accept": "application/json, text/event-stream", "authorization": "Bearer shk_nope"},
+        )
+        assert bad.status_code == 401
+        metadata = await http.get(f"{live_server.url}/.well-known/oauth-protected-resource/mcp")
+        assert metadata.status_code == 200 and metadata.json()["resource"].endswith("/mcp")
+
+
+async def test_api_key_works_over_http_and_both_protocol_generations(services, live_server):
+    user_id, _ = await make_user_with_token(services)
+    key = await make_api_key(services, user_id)
+    for mode in ("legacy", "auto"):
+        http = httpx2.AsyncClient(headers=bearer(key))
+        transport = streamable_http_client(f"{live_server.url}/mcp", http_client=http)
+        async with Client(transport, mode=mode) as client:
+            result = await client.call_tool("get_balance", {})
+            assert result.structured_content["available"] == "1.000000", mode
+
+
+async def test_chat_streams_progress_notifications_over_http(services, live_server):
+    _, token = await make_user_with_token(services)
+    pieces: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message:
+            pieces.append(message)
+
+    async with http_client(live_server.url, token) as client:
+        with anyio.fail_after(20):
+            result = await client.call_tool(
+                "chat", {"prompt": "Tell me something", "max_tokens": 64}, progress_callback=on_progress
+            )
+    assert not result.is_error
+    assert pieces, "progress notifications with partial text arrived"
+    assert "".join(pieces) == result.structured_content["text"]
+
+
+async def test_stdio_subprocess_serves_the_key_owner(services, database_url, tmp_path):
+    user_id, _ = await make_user_with_token(services)
+    key = await make_api_key(services, user_id)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "SMARTHUB_DATABASE_URL": database_url,
+        "SMARTHUB_JWT_SECRET": "x" * 48,
+        "SMARTHUB_AUTH__DEV_MODE": "false",
+        "SMARTHUB_API_KEY": key,
+    }
+    params = StdioServerParameters(command=sys.executable, args=["-m", "smarthub_mcp", "stdio"], env=env, cwd=tmp_path)
+    with anyio.fail_after(60):
+        async with Client(stdio_client(params), mode="legacy") as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert ACCOUNT_TOOLS <= names
+            chat = await client.call_tool("chat", {"prompt": "hi over stdio", "max_tokens": 16})
+            assert not chat.is_error
+    assert await balance_of(services, user_id) < MICRO
+
+
+@pytest.mark.parametrize(("env_key", "fragment"), [("", "SMARTHUB_API_KEY is not set"), ("shk_bogus", "invalid")])
+def test_stdio_refuses_to_start_without_a_valid_key(db, database_url, tmp_path, env_key, fragment):
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "smarthub_mcp", "stdio"],
+        env={"PATH": "/usr/bin:/bin", "SMARTHUB_DATABASE_URL": database_url, "SMARTHUB_API_KEY": env_key},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
