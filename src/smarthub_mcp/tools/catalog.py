@@ -1,3 +1,5 @@
 """Every tool module, imported once so their `@tool` registrations run."""
 
 from __future__ import annotations
+
+from smarthub_mcp.tools import templates  # noqa: F401
