@@ -143,6 +143,7 @@ class ProviderError(SmartHubError):
         retryable: bool = False,
         retry_after: float | None = None,
         provider: str | None = None,
+        attempts: tuple[Any, ...] = (),
         **kw: Any,
     ) -> None:
         super().__init__(message or "The AI provider failed to answer", **kw)
@@ -150,6 +151,15 @@ class ProviderError(SmartHubError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.provider = provider
+        self.attempts = attempts
+        """Every call the router made (providers.base.Attempt); none answered, so nothing is charged."""
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused this request as such (bad input, too long, content policy): not retried."""
+
+    code = "provider_rejected"
+    status = 422
 
 
 class ProviderUnavailable(ProviderError):

@@ -10,12 +10,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.config import AppConfig
 from smarthub_mcp.db import Database
+
+if TYPE_CHECKING:
+    from smarthub_mcp.providers.router import Router
+    from smarthub_mcp.ratelimit import RateLimiter
 
 UserCreatedHook = Callable[[AsyncConnection, str], Awaitable[None]]
 """Called inside the transaction that creates a user, with that transaction's connection and the
@@ -29,6 +33,8 @@ class Services:
     db: Database
     user_created_hooks: list[UserCreatedHook] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    _router: Router | None = field(default=None, init=False, repr=False)
+    _rate_limiter: RateLimiter | None = field(default=None, init=False, repr=False)
 
     @property
     def settings(self):  # type: ignore[no-untyped-def]
@@ -37,6 +43,25 @@ class Services:
     @property
     def secrets(self):  # type: ignore[no-untyped-def]
         return self.config.secrets
+
+    @property
+    def router(self) -> Router:
+        """Model routes over every configured provider (clients built once, on first use)."""
+        if self._router is None:
+            from smarthub_mcp.providers.registry import ProviderRegistry
+            from smarthub_mcp.providers.router import Router
+
+            self._router = Router(self.settings, ProviderRegistry.from_settings(self.settings))
+        return self._router
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """Per-user request and token limits; in Redis when SMARTHUB_REDIS_URL is set."""
+        if self._rate_limiter is None:
+            from smarthub_mcp.ratelimit import RateLimiter
+
+            self._rate_limiter = RateLimiter.from_settings(self.settings, self.secrets.redis_url)
+        return self._rate_limiter
 
     @classmethod
     def create(cls, config: AppConfig, *, db: Database | None = None) -> Services:
@@ -48,4 +73,8 @@ class Services:
         try:
             yield self
         finally:
+            if self._router is not None:
+                await self._router.aclose()
+            if self._rate_limiter is not None:
+                await self._rate_limiter.aclose()
             await self.db.close()
