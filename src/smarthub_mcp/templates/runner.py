@@ -29,12 +29,11 @@ from smarthub_mcp.providers.tokens import estimate_input_tokens
 from smarthub_mcp.services import Services
 from smarthub_mcp.templates.analytics import RunRecord, credits_text, record_run
 from smarthub_mcp.templates.schemas import TemplateSummary, VersionInfo
-from smarthub_mcp.templates.store import TemplateStore
+from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
 from smarthub_mcp.templates.variables import render_with
 
 log = logging.getLogger("smarthub.templates")
 
-RUN_PERMISSION = "tools:templates"
 RUN_TOOL = "run_template"
 MAX_BATCH = 100
 BATCH_CONCURRENCY = 5

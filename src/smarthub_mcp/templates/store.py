@@ -37,6 +37,8 @@ from smarthub_mcp.templates.schemas import (
 from smarthub_mcp.templates.variables import Variable, check_body, declare
 
 PUBLISH_PERMISSION = "templates:publish"
+RUN_PERMISSION = "tools:templates"
+"""Managing and running templates (the identity migration grants it to `user` and up)."""
 MAX_PAGE = 100
 Sort = Literal["popular", "recent"]
 

@@ -29,9 +29,8 @@ from mcp.types import (
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
-from smarthub_mcp.templates.runner import RUN_PERMISSION
 from smarthub_mcp.templates.schemas import TemplateSummary
-from smarthub_mcp.templates.store import TemplateStore
+from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
 from smarthub_mcp.templates.variables import render_with
 from smarthub_mcp.tools.binding import PrincipalSource
 
