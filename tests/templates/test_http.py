@@ -31,7 +31,7 @@ async def _balance(services, user_id: str) -> int:
 
 
 async def test_versions_restore_and_runs_record_their_version(client, services):
-    alice, a = await _user(services, credits=10)
+    _, a = await _user(services, credits=10)
     created = (await client.post("/api/v1/templates", json=GREETER, headers=a)).json()
     tid = created["id"]
     assert created["current_version"] == 1 and created["visibility"] == "private"
@@ -151,7 +151,8 @@ async def test_batch_of_50_with_5_failures_charges_45_exactly(client, services):
         usage = (
             await conn.execute(
                 text(
-                    "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger_entries WHERE account_id = :u AND kind = 'usage'"
+                    "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger_entries"
+                    " WHERE account_id = :u AND kind = 'usage'"
                 ),
                 {"u": alice},
             )
