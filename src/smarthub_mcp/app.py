@@ -33,7 +33,10 @@ def transport_security(server: ServerConfig) -> TransportSecuritySettings:
 
 def api_routes(services: Services) -> list[BaseRoute]:
     """Routes under /api/v1; each package contributes its own list."""
-    return []
+    from smarthub_mcp.api import templates as templates_api
+    from smarthub_mcp.billing import http as billing_http
+
+    return [*billing_http.routes(), *templates_api.routes()]
 
 
 def build_app(config: AppConfig | None = None, *, services: Services | None = None) -> Starlette:

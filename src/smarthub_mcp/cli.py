@@ -160,5 +160,13 @@ def db_status(config_path: str | None) -> None:
         click.echo(f"{m.version:04d}_{m.name}\t{state}")
 
 
+def _add_package_commands() -> None:
+    from smarthub_mcp.billing.cli import credits
+
+    main.add_command(credits)
+
+
+_add_package_commands()
+
 if __name__ == "__main__":
     main()

@@ -181,7 +181,7 @@ def _default_models() -> dict[str, ModelConfig]:
             kind="chat",
             description="Deterministic offline chat model, for trying SmartHub without any keys.",
             routes=[RouteConfig(provider="demo", upstream="demo-chat-1")],
-            price=PriceConfig(input_per_million=MICRO, output_per_million=2 * MICRO, per_call_minimum=100),
+            price=PriceConfig(input_per_million=1, output_per_million=2, per_call_minimum="0.0001"),  # in credits
         ),
     }
 

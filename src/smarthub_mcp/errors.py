@@ -170,3 +170,17 @@ class ProviderUnavailable(ProviderError):
 class UnknownModel(SmartHubError):
     code = "unknown_model"
     status = 400
+
+
+class EmailNotVerified(Forbidden):
+    """The operator requires a verified email before paid tools run."""
+
+    code = "email_not_verified"
+    status = 403
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key was reused for a different money movement."""
+
+    code = "idempotency_conflict"
+    status = 409

@@ -7,6 +7,7 @@ Packages add their service here as they arrive.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from smarthub_mcp.config import AppConfig
 from smarthub_mcp.db import Database
 
 if TYPE_CHECKING:
+    from smarthub_mcp.billing.ledger import Ledger
+    from smarthub_mcp.billing.meter import Meter
     from smarthub_mcp.providers.router import Router
     from smarthub_mcp.ratelimit import RateLimiter
 
@@ -35,6 +38,31 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     _router: Router | None = field(default=None, init=False, repr=False)
     _rate_limiter: RateLimiter | None = field(default=None, init=False, repr=False)
+    _ledger: Ledger | None = field(default=None, init=False, repr=False)
+    _meter: Meter | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from smarthub_mcp.billing.wiring import signup_hook
+
+        self.user_created_hooks.append(signup_hook(self))
+
+    @property
+    def ledger(self) -> Ledger:
+        """The only writer of balances."""
+        if self._ledger is None:
+            from smarthub_mcp.billing.wiring import build_ledger
+
+            self._ledger = build_ledger(self)
+        return self._ledger
+
+    @property
+    def meter(self) -> Meter:
+        """The wrapper every tool call goes through (built on first use, after rate_limiter is set)."""
+        if self._meter is None:
+            from smarthub_mcp.billing.wiring import build_meter
+
+            self._meter = build_meter(self)
+        return self._meter
 
     @property
     def settings(self):  # type: ignore[no-untyped-def]
@@ -63,6 +91,11 @@ class Services:
             self._rate_limiter = RateLimiter.from_settings(self.settings, self.secrets.redis_url)
         return self._rate_limiter
 
+    @rate_limiter.setter
+    def rate_limiter(self, limiter: RateLimiter) -> None:
+        """Swap the limiter (before the meter is first built): for tests and custom policies."""
+        self._rate_limiter = limiter
+
     @classmethod
     def create(cls, config: AppConfig, *, db: Database | None = None) -> Services:
         return cls(config=config, db=db or Database(config.secrets.database_url))
@@ -70,9 +103,19 @@ class Services:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Services]:
         """Start background work for the lifetime of a server; close the store afterwards."""
+        from smarthub_mcp.billing.wiring import run_sweeper
+
+        sweeper = asyncio.create_task(run_sweeper(self), name="hold-sweeper")
         try:
             yield self
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if self._meter is not None:
+                await self._meter.drain()
+            if self._ledger is not None:
+                await self._ledger.drain_notifications()
             if self._router is not None:
                 await self._router.aclose()
             if self._rate_limiter is not None:

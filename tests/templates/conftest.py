@@ -1,4 +1,4 @@
-"""Skip the end-to-end template tests on a tree that lacks the identity or ledger packages."""
+"""Skip the end-to-end template tests on a tree that lacks the identity package (its users and token factory)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,6 @@ import importlib.util
 
 collect_ignore = (
     []
-    if importlib.util.find_spec("smarthub_mcp.billing") and importlib.util.find_spec("smarthub_mcp.identity.http")
+    if importlib.util.find_spec("smarthub_mcp.billing") and importlib.util.find_spec("smarthub_mcp.identity.users")
     else ["test_http.py", "test_tools.py"]
 )
