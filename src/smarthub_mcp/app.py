@@ -36,10 +36,17 @@ def transport_security(server: ServerConfig) -> TransportSecuritySettings:
 
 def api_routes(services: Services) -> list[BaseRoute]:
     """Routes under /api/v1; each package contributes its own list."""
+    from smarthub_mcp.api import templates as templates_api
     from smarthub_mcp.api import tools as tools_http
     from smarthub_mcp.billing import http as billing_http
 
-    return [*identity_routes.routes, *identity_admin.routes, *billing_http.routes(), *tools_http.routes]
+    return [
+        *identity_routes.routes,
+        *identity_admin.routes,
+        *billing_http.routes(),
+        *templates_api.routes(),
+        *tools_http.routes,
+    ]
 
 
 def build_app(config: AppConfig | None = None, *, services: Services | None = None) -> Starlette:

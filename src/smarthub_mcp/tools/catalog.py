@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from smarthub_mcp.tools import account, chat  # noqa: F401
+from smarthub_mcp.tools import account, chat, templates  # noqa: F401

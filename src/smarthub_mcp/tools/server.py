@@ -11,6 +11,7 @@ from smarthub_mcp.errors import Unauthenticated
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.binding import PrincipalSource, register_tools, visibility_middleware
+from smarthub_mcp.tools.prompts import prompts_middleware
 
 INSTRUCTIONS = """\
 SmartHub is an AI gateway paid for in credits. Its tools run chat models and prompt templates
@@ -53,7 +54,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> MCPSe
             name="smarthub",
             instructions=INSTRUCTIONS,
             version=__version__,
-            middleware=[visibility_middleware(source)],
+            middleware=[visibility_middleware(source), prompts_middleware(services, source)],
         )
     else:
         from smarthub_mcp.identity.verifier import SmartHubTokenVerifier
@@ -68,7 +69,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> MCPSe
             # The verifier checks issuer and audience itself; the SDK's resource check would want
             # an RFC 8707 resource claim that our tokens (and API keys) do not carry.
             auth=AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", validate_token_resource=False),
-            middleware=[visibility_middleware(source)],
+            middleware=[visibility_middleware(source), prompts_middleware(services, source)],
         )
     register_tools(mcp, services, source)
     return mcp

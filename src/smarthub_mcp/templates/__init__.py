@@ -1,0 +1,1 @@
+"""Prompt templates: versioned, variable-checked prompts that users run, share and fork."""

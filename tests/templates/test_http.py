@@ -1,0 +1,169 @@
+"""`/api/v1/templates` end to end: versions, isolation, publishing, runs metered like chat, batches."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from smarthub_mcp.billing.money import MICRO
+from tests.factories import bearer, make_user_with_token
+
+GREETER = {
+    "name": "Greeter",
+    "category": "fun",
+    "tags": ["hello"],
+    "body": "Say hello to {{ who }} in {{ lang }}.",
+    "variables": [
+        {"name": "who", "max_length": 40},
+        {"name": "lang", "type": "enum", "choices": ["English", "French"], "default": "English"},
+    ],
+}
+
+
+async def _user(services, role: str = "user", credits: int = 0) -> tuple[str, dict[str, str]]:
+    user_id, token = await make_user_with_token(services, role=role)
+    if credits:
+        await services.ledger.grant(user_id, credits * MICRO, kind="grant", idempotency_key=f"t:{user_id}")
+    return user_id, bearer(token)
+
+
+async def _balance(services, user_id: str) -> int:
+    return (await services.ledger.balance(user_id)).balance
+
+
+async def test_versions_restore_and_runs_record_their_version(client, services):
+    _, a = await _user(services, credits=10)
+    created = (await client.post("/api/v1/templates", json=GREETER, headers=a)).json()
+    tid = created["id"]
+    assert created["current_version"] == 1 and created["visibility"] == "private"
+
+    edited = await client.put(f"/api/v1/templates/{tid}", json={"body": "Greet {{ who }} ({{ lang }})."}, headers=a)
+    assert edited.status_code == 200 and edited.json()["current_version"] == 2
+    run2 = (await client.post(f"/api/v1/templates/{tid}/execute", json={"variables": {"who": "Bo"}}, headers=a)).json()
+    assert run2["version"] == 2 and "Greet Bo (English)." in run2["output"]
+    run1 = await client.post(
+        f"/api/v1/templates/{tid}/execute", json={"variables": {"who": "Bo"}, "version": 1}, headers=a
+    )
+    assert run1.json()["version"] == 1 and "Say hello to Bo in English." in run1.json()["output"]
+
+    restored = (await client.post(f"/api/v1/templates/{tid}/restore/1", headers=a)).json()
+    assert restored["current_version"] == 3 and restored["body"] == GREETER["body"]
+    assert [v["version"] for v in restored["versions"]] == [3, 2, 1]
+    stats = (await client.get(f"/api/v1/templates/{tid}/stats", headers=a)).json()
+    assert stats["runs"] == 2 and stats["runs_by_version"] == {"1": 1, "2": 1} and stats["success_rate"] == 1.0
+    assert stats["credits_spent_micro"] == run1.json()["charged_micro"] + run2["charged_micro"]
+    assert (await client.get("/api/v1/templates?tag=hello", headers=a)).json()["items"][0]["id"] == tid
+    assert (await client.get("/api/v1/templates?category=nope", headers=a)).json()["items"] == []
+    assert (await client.delete(f"/api/v1/templates/{tid}", headers=a)).status_code == 204
+    assert (await client.get(f"/api/v1/templates/{tid}", headers=a)).json()["error"]["code"] == "template_not_found"
+
+
+async def test_others_private_templates_are_404_everywhere(client, services):
+    _, a = await _user(services, credits=5)
+    _, b = await _user(services, credits=5)
+    tid = (await client.post("/api/v1/templates", json=GREETER, headers=a)).json()["id"]
+    attempts = [
+        ("GET", f"/api/v1/templates/{tid}", None),
+        ("PUT", f"/api/v1/templates/{tid}", {"name": "mine"}),
+        ("DELETE", f"/api/v1/templates/{tid}", None),
+        ("POST", f"/api/v1/templates/{tid}/restore/1", None),
+        ("POST", f"/api/v1/templates/{tid}/execute", {"variables": {"who": "x"}}),
+        ("POST", f"/api/v1/templates/{tid}/batch", {"items": [{"who": "x"}]}),
+        ("POST", f"/api/v1/templates/{tid}/fork", {}),
+        ("GET", f"/api/v1/templates/{tid}/stats", None),
+    ]
+    for method, url, body in attempts:
+        response = await client.request(method, url, json=body, headers=b)
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "template_not_found"), url
+    gallery = (await client.get("/api/v1/templates/public?sort=recent&limit=100", headers=b)).json()["items"]
+    assert tid not in {t["id"] for t in gallery}
+    assert (await client.get("/api/v1/templates", headers=a)).json()["items"][0]["id"] == tid
+    assert (await client.get("/api/v1/templates", headers=b)).json()["items"] == []
+    assert (await client.get("/api/v1/templates")).status_code == 401
+
+
+async def test_publishing_gallery_and_fork(client, services):
+    _, user = await _user(services, credits=5)
+    _, manager = await _user(services, role="manager")
+    refused = await client.post("/api/v1/templates", json={**GREETER, "visibility": "public"}, headers=user)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+    published = await client.post("/api/v1/templates", json={**GREETER, "visibility": "public"}, headers=manager)
+    assert published.status_code == 201
+    pid = published.json()["id"]
+
+    assert (
+        await client.post(f"/api/v1/templates/{pid}/execute", json={"variables": {"who": "A"}}, headers=user)
+    ).status_code == 200
+    popular = (await client.get("/api/v1/templates/popular", headers=user)).json()["items"]
+    assert popular[0]["id"] == pid and popular[0]["run_count"] == 1
+    assert {t["slug"] for t in popular} >= {"summarize", "translate", "code-review", "email-reply"}
+
+    changed = await client.put(f"/api/v1/templates/{pid}", json={"name": "x"}, headers=user)
+    assert (changed.status_code, changed.json()["error"]["code"]) == (403, "template_not_editable")
+    fork = await client.post(f"/api/v1/templates/{pid}/fork", json={"name": "My greeter"}, headers=user)
+    assert fork.status_code == 201
+    assert (fork.json()["visibility"], fork.json()["forked_from"], fork.json()["mine"]) == ("private", pid, True)
+
+
+async def test_bad_variables_are_refused_before_any_credit_moves(client, services):
+    alice, a = await _user(services, credits=5)
+    tid = (await client.post("/api/v1/templates", json=GREETER, headers=a)).json()["id"]
+    before = await services.ledger.balance(alice)
+    for variables, code in [
+        ({}, "template_missing_variable"),
+        ({"who": "x", "evil": "{{ ''.__class__ }}"}, "template_undeclared_variable"),
+        ({"who": "x" * 41}, "template_variable_too_long"),
+        ({"who": "x", "lang": "Klingon"}, "template_variable_type"),
+        ({"who": {"nested": 1}}, "template_variable_type"),
+    ]:
+        r = await client.post(f"/api/v1/templates/{tid}/execute", json={"variables": variables}, headers=a)
+        assert (r.status_code, r.json()["error"]["code"]) == (400, code)
+    r = await client.post(
+        f"/api/v1/templates/{tid}/execute", json={"variables": {"who": "x"}, "model": "nope"}, headers=a
+    )
+    assert r.json()["error"]["code"] == "unknown_model"
+    assert await services.ledger.balance(alice) == before
+    async with services.db.read() as conn:
+        holds = (await conn.execute(text("SELECT COUNT(*) FROM holds WHERE account_id = :u"), {"u": alice})).scalar()
+    assert holds == 0
+
+
+async def test_batch_of_50_with_5_failures_charges_45_exactly(client, services):
+    alice, a = await _user(services, credits=100)
+    tid = (await client.post("/api/v1/templates", json=GREETER, headers=a)).json()["id"]
+    bad = {3, 17, 24, 38, 49}
+    items = [{"who": f"person {i}"} if i not in bad else {"who": f"person {i}", "lang": "Latin"} for i in range(50)]
+    before = await _balance(services, alice)
+    response = await client.post(f"/api/v1/templates/{tid}/batch", json={"items": items}, headers=a)
+    assert response.status_code == 200
+    batch = response.json()
+    assert (batch["succeeded"], batch["failed"]) == (45, 5)
+    assert [i["index"] for i in batch["items"]] == list(range(50))
+    for item in batch["items"]:
+        if item["index"] in bad:
+            assert not item["ok"] and item["error"]["code"] == "template_variable_type" and item["result"] is None
+        else:
+            assert item["ok"] and f"person {item['index']}" in item["result"]["output"]
+            assert item["result"]["charged_micro"] > 0
+    charged = sum(i["result"]["charged_micro"] for i in batch["items"] if i["ok"])
+    assert batch["charged_micro"] == charged
+    assert await _balance(services, alice) == before - charged, "balance exact to the micro-credit"
+    async with services.db.read() as conn:
+        usage = (
+            await conn.execute(
+                text(
+                    "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger_entries"
+                    " WHERE account_id = :u AND kind = 'usage'"
+                ),
+                {"u": alice},
+            )
+        ).one()
+        runs = (
+            await conn.execute(text("SELECT COUNT(*) FROM template_runs WHERE batch_id = :b"), {"b": batch["batch_id"]})
+        ).scalar()
+        open_holds = (
+            await conn.execute(
+                text("SELECT COUNT(*) FROM holds WHERE account_id = :u AND status = 'open'"), {"u": alice}
+            )
+        ).scalar()
+    assert (usage[0], -usage[1]) == (45, charged)
+    assert runs == 45 and open_holds == 0

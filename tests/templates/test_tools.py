@@ -1,0 +1,77 @@
+"""The template MCP tools through the SDK client: isolation over MCP, a paid run, free management."""
+
+from __future__ import annotations
+
+import anyio
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+
+from smarthub_mcp.billing.money import MICRO
+from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.tools.binding import register_tools, visibility_middleware
+from smarthub_mcp.tools.prompts import prompts_middleware
+from tests.factories import make_user_with_token
+from tests.templates.helpers import USER_PERMISSIONS
+
+
+async def _caller(services, credits: int = 0) -> Principal:
+    user_id, _ = await make_user_with_token(services)
+    if credits:
+        await services.ledger.grant(user_id, credits * MICRO, kind="grant", idempotency_key=f"t:{user_id}")
+    return Principal(user_id, f"{user_id}@example.com", "user", USER_PERMISSIONS, "api_key", email_verified=True)
+
+
+def server_for(services, who: Principal) -> MCPServer:
+    async def source() -> Principal:
+        return who
+
+    mcp = MCPServer(name="t", middleware=[visibility_middleware(source), prompts_middleware(services, source)])
+    register_tools(mcp, services, source)
+    return mcp
+
+
+async def test_template_tools_over_mcp(services):
+    alice, bob = await _caller(services, credits=5), await _caller(services, credits=5)
+    with anyio.fail_after(30):
+        async with Client(server_for(services, alice)) as client:
+            saved = await client.call_tool(
+                "save_template",
+                {"name": "Shout", "body": "Shout {{ word }}", "variables": [{"name": "word", "max_length": 20}]},
+            )
+            assert not saved.is_error, saved.content
+            tid = saved.structured_content["id"]
+            updated = await client.call_tool(
+                "save_template",
+                {"template_id": tid, "name": "Shout", "body": "SHOUT {{ word }}!", "variables": [{"name": "word"}]},
+            )
+            assert updated.structured_content["current_version"] == 2
+            before = (await services.ledger.balance(alice.user_id)).balance
+            ran = await client.call_tool("run_template", {"template_id": tid, "variables": {"word": "hey"}})
+            assert not ran.is_error, ran.content
+            assert ran.structured_content["version"] == 2 and "SHOUT hey!" in ran.structured_content["output"]
+            charged = ran.structured_content["charged_micro"]
+            assert charged > 0 and (await services.ledger.balance(alice.user_id)).balance == before - charged
+            refused = await client.call_tool("run_template", {"template_id": tid, "variables": {"nope": "x"}})
+            assert refused.is_error and refused.structured_content["error"]["code"] == "template_undeclared_variable"
+            assert (await services.ledger.balance(alice.user_id)).balance == before - charged
+            listed = await client.call_tool("list_templates", {"scope": "mine"})
+            assert [t["id"] for t in listed.structured_content["templates"]] == [tid]
+
+        async with Client(server_for(services, bob)) as client:
+            for name, args in [
+                ("get_template", {"template_id": tid}),
+                ("run_template", {"template_id": tid, "variables": {"word": "x"}}),
+                ("delete_template", {"template_id": tid}),
+                ("save_template", {"template_id": tid, "name": "x", "body": "x", "variables": []}),
+            ]:
+                result = await client.call_tool(name, args)
+                assert result.is_error and result.structured_content["error"]["code"] == "template_not_found", name
+            everything = await client.call_tool("list_templates", {"scope": "all", "limit": 100})
+            assert tid not in {t["id"] for t in everything.structured_content["templates"]}
+            assert "shout" not in {p.name for p in (await client.list_prompts()).prompts}
+
+        async with Client(server_for(services, alice)) as client:
+            assert "shout" in {p.name for p in (await client.list_prompts()).prompts}
+            deleted = await client.call_tool("delete_template", {"template_id": tid})
+            assert not deleted.is_error
+            assert "shout" not in {p.name for p in (await client.list_prompts(cache_mode="refresh")).prompts}
