@@ -39,12 +39,15 @@ class StripeGateway:
     def configured(self) -> bool:
         return bool(self._api_key)
 
-    def _stripe(self) -> stripe.StripeClient:
+    def ensure_configured(self) -> None:
         if not self._api_key:
             raise PaymentsUnavailable(
                 "Buying credits is not available on this server: the operator has not configured Stripe "
                 "(STRIPE_API_KEY)."
             )
+
+    def _stripe(self) -> stripe.StripeClient:
+        self.ensure_configured()
         if self._client is None:
             base = self._payments.stripe_api_base
             self._client = stripe.StripeClient(
