@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +24,7 @@ from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
 
-def _to_ms(value: Any) -> Any:
+def to_ms(value: Any) -> Any:
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -36,7 +36,7 @@ def _to_ms(value: Any) -> Any:
     return value
 
 
-Millis = Annotated[int, BeforeValidator(_to_ms)]
+Millis = Annotated[int, BeforeValidator(to_ms)]
 
 
 class PromoChanges(BaseModel):
@@ -56,16 +56,6 @@ class PromoChanges(BaseModel):
 class PromoCreate(PromoChanges):
     code: str | None = Field(None, description="Leave out to generate an unambiguous 10-character code.")
     credits: Credits = Field(gt=0)
-
-
-def parse(model: type[BaseModel], data: Any) -> Any:
-    if not isinstance(data, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise InvalidRequest(f"invalid promo code: {problems}") from None
 
 
 def code_view(row: Any) -> dict[str, Any]:
