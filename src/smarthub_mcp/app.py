@@ -33,7 +33,9 @@ def transport_security(server: ServerConfig) -> TransportSecuritySettings:
 
 def api_routes(services: Services) -> list[BaseRoute]:
     """Routes under /api/v1; each package contributes its own list."""
-    return []
+    from smarthub_mcp.api import payments, promo
+
+    return [*payments.routes, *promo.routes]
 
 
 def build_app(config: AppConfig | None = None, *, services: Services | None = None) -> Starlette:

@@ -160,5 +160,13 @@ def db_status(config_path: str | None) -> None:
         click.echo(f"{m.version:04d}_{m.name}\t{state}")
 
 
+def _register_commands() -> None:
+    from smarthub_mcp.billing.cli_promo import promo
+
+    main.add_command(promo)
+
+
+_register_commands()
+
 if __name__ == "__main__":
     main()
