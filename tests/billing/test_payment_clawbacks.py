@@ -117,3 +117,20 @@ async def test_admin_lists_payments_and_the_report_shows_refunds(
     assert by["usd"]["gross_minor"] == 1000 and by["usd"]["refunded_minor"] == 400 and by["usd"]["net_minor"] == 600
     assert by["usd"]["credits_clawed_back"] == "40.000000"
     assert by["eur"]["credits_sold"] == "1200.000000"
+
+
+async def test_credit_report_shows_clawbacks_and_shortfalls(
+    client: httpx.AsyncClient, services: Services, fake_stripe: FakeStripe
+):
+    _, admin = await make_user_with_token(services, role="admin")
+    user_id, sid = await paid_purchase(client, services, fake_stripe)
+    await services.ledger.debit(user_id, (await balance(services, user_id)) - 20 * MICRO, kind="usage",
+                                idempotency_key="spend-all")
+    await deliver(client, event("charge.dispute.created", fake_stripe.dispute(sid, amount=500)))  # 50 credits
+    r = await client.get("/api/v1/admin/credits/report", headers=bearer(admin))
+    assert r.status_code == 200, r.text
+    rows = [row for row in r.json()["rows"] if row["type"] in ("clawback", "shortfall")]
+    assert [(row["type"], row["kind"], row["amount"]) for row in rows] == [
+        ("clawback", "dispute", "-50.000000"),
+        ("shortfall", "spent_before_clawback", "30.000000"),
+    ]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.errors import PaymentProviderError, UnknownPackage
 from smarthub_mcp.billing.money import credits_for_people, format_credits
@@ -214,3 +216,42 @@ def confirmation_email(package_id: str, credits: int, balance: int) -> tuple[str
         f"{credits_for_people(balance)}.\n"
     )
     return subject, body
+
+
+async def report_rows(conn: AsyncConnection, since: int, until: int) -> list[dict[str, Any]]:
+    """Clawbacks (refunds, disputes) and their shortfalls, by user and day, in the credit report's row shape."""
+    day = 86_400_000
+    clawbacks = await conn.execute(
+        text(
+            "SELECT u.email, CASE WHEN l.memo LIKE 'dispute%' THEN 'dispute' ELSE 'refund' END, l.created_at / :d,"
+            " COUNT(*), CAST(SUM(l.amount) AS BIGINT)"
+            " FROM ledger_entries l JOIN payments p ON p.id = l.reference JOIN users u ON u.id = l.account_id"
+            " WHERE l.kind = 'reversal' AND l.created_at >= :s AND l.created_at < :e"
+            " GROUP BY u.email, 2, l.created_at / :d ORDER BY 3, 1, 2"
+        ),
+        {"d": day, "s": since, "e": until},
+    )
+    out = [
+        {"type": "clawback", "email": email, "model": None, "kind": kind, "day": _day(int(d) * day), "count": n,
+         "amount": format_credits(total)}
+        for email, kind, d, n, total in clawbacks
+    ]
+    shortfalls = await conn.execute(
+        text(
+            "SELECT u.email, p.updated_at / :d, COUNT(*), CAST(SUM(p.clawback_shortfall) AS BIGINT)"
+            " FROM payments p JOIN users u ON u.id = p.user_id"
+            " WHERE p.clawback_shortfall > 0 AND p.updated_at >= :s AND p.updated_at < :e"
+            " GROUP BY u.email, p.updated_at / :d ORDER BY 2, 1"
+        ),
+        {"d": day, "s": since, "e": until},
+    )
+    out += [
+        {"type": "shortfall", "email": email, "model": None, "kind": "spent_before_clawback",
+         "day": _day(int(d) * day), "count": n, "amount": format_credits(total)}
+        for email, d, n, total in shortfalls
+    ]
+    return out
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
