@@ -9,13 +9,16 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp.api import health
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
 from smarthub_mcp.errors import SmartHubError
+from smarthub_mcp.identity import admin as identity_admin
+from smarthub_mcp.identity import routes as identity_routes
+from smarthub_mcp.identity.wellknown import jwks
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.server import build_mcp_server
 
@@ -34,13 +37,21 @@ def transport_security(server: ServerConfig) -> TransportSecuritySettings:
 def api_routes(services: Services) -> list[BaseRoute]:
     """Routes under /api/v1; each package contributes its own list."""
     from smarthub_mcp.api import payments, promo
+    from smarthub_mcp.billing import http as billing_http
 
-    return [*payments.routes, *promo.routes]
+    return [
+        *identity_routes.routes,
+        *identity_admin.routes,
+        *billing_http.routes(),
+        *payments.routes,
+        *promo.routes,
+    ]
 
 
 def build_app(config: AppConfig | None = None, *, services: Services | None = None) -> Starlette:
     if services is None:
         services = Services.create(config or load_config())
+    services.identity  # noqa: B018 -- load signing keys now: a bad JWT setup must stop start-up
     mcp = build_mcp_server(services)
     mcp_app = mcp.streamable_http_app(
         streamable_http_path="/mcp",
@@ -57,6 +68,7 @@ def build_app(config: AppConfig | None = None, *, services: Services | None = No
 
     routes: list[BaseRoute] = [
         *health.routes,
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Mount("/api/v1", routes=api_routes(services)),
         # The MCP app owns /mcp and the OAuth well-known documents; mounted at the root so the
         # protected-resource URL it advertises resolves.

@@ -160,13 +160,17 @@ def db_status(config_path: str | None) -> None:
         click.echo(f"{m.version:04d}_{m.name}\t{state}")
 
 
-def _register_commands() -> None:
+def _add_package_commands() -> None:
+    from smarthub_mcp.billing.cli import credits
     from smarthub_mcp.billing.cli_promo import promo
+    from smarthub_mcp.identity import cli as identity_cli
 
+    identity_cli.register(main)
+    main.add_command(credits)
     main.add_command(promo)
 
 
-_register_commands()
+_add_package_commands()
 
 if __name__ == "__main__":
     main()

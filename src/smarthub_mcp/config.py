@@ -147,6 +147,15 @@ class LimitsConfig(Section):
     users: dict[str, RateLimitConfig] = Field(default_factory=dict, description="Overrides by user email.")
 
 
+class RouterConfig(Section):
+    """How hard the router tries before giving up, and when it takes a failing route out."""
+
+    max_attempts: int = Field(3, ge=1, le=20, description="Routes tried per call, the first included.")
+    budget_seconds: float = Field(60.0, gt=0, description="No new attempt starts after this long.")
+    circuit_failures: int = Field(3, ge=1, description="Consecutive retryable failures that open a route's circuit.")
+    circuit_cooldown_seconds: float = Field(30.0, gt=0, description="How long an open route is skipped.")
+
+
 class PackageConfig(Section):
     id: str
     name: str
@@ -180,7 +189,7 @@ def _default_models() -> dict[str, ModelConfig]:
             kind="chat",
             description="Deterministic offline chat model, for trying SmartHub without any keys.",
             routes=[RouteConfig(provider="demo", upstream="demo-chat-1")],
-            price=PriceConfig(input_per_million=MICRO, output_per_million=2 * MICRO, per_call_minimum=100),
+            price=PriceConfig(input_per_million=1, output_per_million=2, per_call_minimum="0.0001"),  # in credits
         ),
     }
 
@@ -206,6 +215,7 @@ class Settings(BaseSettings):
     models: dict[str, ModelConfig] = Field(default_factory=_default_models)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
     packages: list[PackageConfig] = Field(default_factory=list)
     payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
     promo: PromoConfig = Field(default_factory=PromoConfig)

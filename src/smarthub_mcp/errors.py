@@ -143,6 +143,7 @@ class ProviderError(SmartHubError):
         retryable: bool = False,
         retry_after: float | None = None,
         provider: str | None = None,
+        attempts: tuple[Any, ...] = (),
         **kw: Any,
     ) -> None:
         super().__init__(message or "The AI provider failed to answer", **kw)
@@ -150,6 +151,15 @@ class ProviderError(SmartHubError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.provider = provider
+        self.attempts = attempts
+        """Every call the router made (providers.base.Attempt); none answered, so nothing is charged."""
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused this request as such (bad input, too long, content policy): not retried."""
+
+    code = "provider_rejected"
+    status = 422
 
 
 class ProviderUnavailable(ProviderError):
@@ -160,3 +170,17 @@ class ProviderUnavailable(ProviderError):
 class UnknownModel(SmartHubError):
     code = "unknown_model"
     status = 400
+
+
+class EmailNotVerified(Forbidden):
+    """The operator requires a verified email before paid tools run."""
+
+    code = "email_not_verified"
+    status = 403
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key was reused for a different money movement."""
+
+    code = "idempotency_conflict"
+    status = 409

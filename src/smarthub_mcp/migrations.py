@@ -77,7 +77,11 @@ def split_statements(sql: str) -> list[str]:
         if line.count("$$") % 2 == 1:
             in_dollar = not in_dollar
         upper = stripped.upper()
-        if upper.startswith("CREATE TRIGGER") and not in_dollar:
+        # Only a trigger with a BEGIN...END body (SQLite) spans `;` lines; a PostgreSQL trigger
+        # (EXECUTE FUNCTION ...) ends at its first `;`.
+        if not in_dollar and (upper == "BEGIN" or upper.endswith(" BEGIN")) and current[0].strip().upper().startswith(
+            "CREATE TRIGGER"
+        ):
             in_trigger = True
         if in_dollar or not stripped.endswith(";"):
             continue

@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 MODEL_MODULES = (
     "smarthub_mcp.models",
     "smarthub_mcp.identity.models",
+    "smarthub_mcp.billing.models",
     "smarthub_mcp.billing.payment_models",
 )
 """Modules holding table mirrors; each package appends its own as it arrives."""

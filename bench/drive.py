@@ -1,0 +1,83 @@
+"""Drive an MCP server over Streamable HTTP with the SDK client and measure calls.
+
+`measure(url, tool, args, concurrency, calls, headers)` opens `concurrency` clients, each
+calling `tool` in a loop, and returns calls/s with p50 and p99 latency in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+
+@dataclass
+class Figures:
+    calls: int
+    errors: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def measure(
+    url: str,
+    tool: str,
+    args: dict[str, Any],
+    *,
+    concurrency: int,
+    calls: int,
+    headers: dict[str, str] | None = None,
+    warmup: int = 20,
+) -> Figures:
+    latencies: list[float] = []
+    errors = 0
+    per_worker = max(1, calls // concurrency)
+
+    async def worker() -> None:
+        nonlocal errors
+        async with (
+            httpx2.AsyncClient(headers=headers or {}, timeout=30) as http,
+            Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
+        ):
+            for _ in range(max(1, warmup // concurrency)):
+                await client.call_tool(tool, args)
+            warmed.release()
+            await ready.wait()
+            for _ in range(per_worker):
+                started = time.perf_counter()
+                result = await client.call_tool(tool, args)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if result.is_error:
+                    errors += 1
+
+    ready = asyncio.Event()
+    warmed = asyncio.Semaphore(0)
+    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    for _ in range(concurrency):  # every client connected and warmed up before the clock starts
+        await asyncio.wait_for(warmed.acquire(), 60)
+    started = time.perf_counter()
+    ready.set()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    return Figures(
+        calls=len(latencies),
+        errors=errors,
+        per_second=len(latencies) / elapsed if elapsed else 0.0,
+        p50_ms=statistics.median(latencies) if latencies else float("nan"),
+        p99_ms=percentile(latencies, 0.99),
+    )

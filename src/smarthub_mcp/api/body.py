@@ -1,0 +1,57 @@
+"""JSON request bodies: read with a size limit, parse, validate with a pydantic model.
+
+Malformed JSON answers 400 `invalid_json`; a body that does not fit the model answers 400
+`invalid_request` with one entry per problem in `details.fields`; a body over the limit
+(`server.max_body_bytes` unless the caller passes a smaller one) answers 413.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from smarthub_mcp.errors import InvalidRequest, PayloadTooLarge
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class InvalidJson(InvalidRequest):
+    code = "invalid_json"
+
+
+async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
+    limit = max_bytes or request.app.state.services.settings.server.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def validation_details(exc: ValidationError) -> dict[str, object]:
+    fields = [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    return {"fields": fields}
+
+
+async def read_json(request: Request, model: type[M], *, max_bytes: int | None = None) -> M:
+    """The request's JSON body as a validated `model` instance (an empty body counts as `{}`)."""
+    raw = await read_body(request, max_bytes)
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise InvalidJson("the request body is not valid JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest("the request body is invalid", details=validation_details(exc)) from None

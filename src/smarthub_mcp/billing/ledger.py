@@ -1,0 +1,467 @@
+"""The ledger: the only code that changes balances.
+
+Every verb is one database transaction (the caller's, when it hands one in through `conn`) and
+carries a UNIQUE idempotency key: repeating a call with the same key returns the first result and
+changes nothing. Rules, enforced here and again by the schema (sql/0003_ledger.sql):
+
+- A debit is one conditional UPDATE (`WHERE balance - held + overdraft_limit >= :amount`) checked by
+  the row it returns, never a read followed by a write, so concurrent debits cannot overspend.
+- A hold resolves exactly once: capture, release and expiry are compare-and-set on `status = 'open'`.
+- Entries are append-only and carry `balance_after`; mistakes are corrected by new entries.
+
+SQLite writes are serialized by `Database.write()`; PostgreSQL runs at READ COMMITTED, where a
+conditional UPDATE re-checks its WHERE against the latest committed row before it writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smarthub_mcp.billing import queries as q
+from smarthub_mcp.billing.money import format_credits
+from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
+from smarthub_mcp.db import Database
+from smarthub_mcp.errors import IdempotencyConflict, InsufficientCredits, InvalidRequest, LedgerError, NotFound
+from smarthub_mcp.ids import new_id, now_ms
+
+log = logging.getLogger("smarthub.ledger")
+__all__ = ["Balance", "Drift", "Entry", "Hold", "Ledger", "LowBalancePolicy"]
+
+CREDIT_KINDS = frozenset({"grant", "purchase", "promo"})
+DEBIT_KINDS = frozenset({"reversal", "usage", "adjustment"})
+LowBalanceNotifier = Callable[[str, int, int], Awaitable[None]]
+"""Called with (user_id, balance, threshold) once per crossing below the low-balance threshold."""
+
+
+class Ledger:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        low_balance: LowBalancePolicy | None = None,
+        notify_low_balance: LowBalanceNotifier | None = None,
+    ) -> None:
+        self.db = db
+        self.low_balance = low_balance or LowBalancePolicy()
+        self.notify_low_balance = notify_low_balance
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _tx(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
+        if conn is not None:
+            yield conn
+        else:
+            async with self.db.write() as own:
+                yield own
+
+    async def _idempotent(
+        self, conn: AsyncConnection | None, key: str, body: Callable[[AsyncConnection], Awaitable[Entry]]
+    ) -> Entry:
+        """Run `body` once per key: a repeat returns the first entry.
+
+        Two racing calls with one key both pass the first look-up; the loser's INSERT then hits the
+        UNIQUE key and its whole transaction rolls back, after which the winner's entry is read.
+        Inside a caller's transaction the IntegrityError propagates: that transaction is void.
+        """
+        try:
+            async with self._tx(conn) as c:
+                found = await self._entry_by(c, "idempotency_key", key)
+                if found is not None:
+                    return found
+                return await body(c)
+        except IntegrityError:
+            if conn is not None:
+                raise
+            async with self.db.read() as c:
+                found = await self._entry_by(c, "idempotency_key", key)
+            if found is None:
+                raise
+            return found
+
+    async def _entry_by(self, conn: AsyncConnection, column: str, value: str) -> Entry | None:
+        row = (await conn.execute(text(q.ENTRY_BY[column]), {"v": value})).first()
+        return Entry(*row) if row is not None else None
+
+    async def _hold(self, conn: AsyncConnection, column: str, value: str) -> Hold | None:
+        row = (await conn.execute(text(q.HOLD_BY[column]), {"v": value})).first()
+        return Hold(*row) if row is not None else None
+
+    async def _insert_entry(self, conn: AsyncConnection, **values: Any) -> Entry:
+        entry = Entry(
+            id=new_id("ent"),
+            account_id=values["account_id"],
+            amount=values["amount"],
+            kind=values["kind"],
+            reference=values.get("reference"),
+            actor_id=values.get("actor_id"),
+            memo=values.get("memo"),
+            idempotency_key=values["idempotency_key"],
+            hold_id=values.get("hold_id"),
+            refund_of=values.get("refund_of"),
+            balance_after=values["balance_after"],
+            created_at=now_ms(),
+        )
+        await conn.execute(text(q.INSERT_ENTRY), _entry_params(entry))
+        return entry
+
+    async def _credit(self, conn: AsyncConnection, user_id: str, amount: int, *, topup: bool) -> tuple[int, ...]:
+        sql = q.CREDIT_TOPUP if topup else q.CREDIT
+        row = (await conn.execute(text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
+        if row is None:
+            raise NotFound("this user has no credit account", details={"user_id": user_id})
+        await self._rearm_low_balance(conn, user_id, row)
+        return tuple(row)
+
+    async def _debit(self, conn: AsyncConnection, user_id: str, amount: int, *, force: bool) -> tuple[int, ...]:
+        sql = q.DEBIT_FORCED if force else q.DEBIT
+        row = (await conn.execute(text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
+        if row is None:
+            await self._raise_insufficient(conn, user_id, amount)
+        await self._check_low_balance(conn, user_id, row)
+        return tuple(row)
+
+    async def _raise_insufficient(self, conn: AsyncConnection, user_id: str, required: int) -> None:
+        acct = (await conn.execute(text(q.ACCOUNT), {"u": user_id})).first()
+        if acct is None:
+            raise NotFound("this user has no credit account", details={"user_id": user_id})
+        balance, held, overdraft = acct
+        available = balance - held + overdraft
+        raise InsufficientCredits(
+            f"Not enough credits: this needs up to {format_credits(required)} credits and "
+            f"{format_credits(max(available, 0))} are available.",
+            details={
+                "balance": format_credits(balance),
+                "available": format_credits(available),
+                "required": format_credits(required),
+            },
+        )
+
+    async def _check_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
+        # row: (balance, held, last_topup, low_balance_alerted)
+        balance, _held, last_topup, alerted = row
+        threshold = self.low_balance.threshold(last_topup)
+        if alerted or threshold <= 0 or balance >= threshold:
+            return
+        res = await conn.execute(text(q.MARK_ALERTED), {"u": user_id})
+        if res.rowcount == 1 and self.notify_low_balance is not None:
+            task = asyncio.get_running_loop().create_task(self._notify(user_id, balance, threshold))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _notify(self, user_id: str, balance: int, threshold: int) -> None:
+        assert self.notify_low_balance is not None
+        try:
+            await self.notify_low_balance(user_id, balance, threshold)
+        except Exception:  # an alert must never break money movement
+            log.exception("low-balance notification failed for %s", user_id)
+
+    async def _rearm_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
+        balance, _held, last_topup, alerted = row
+        if alerted and balance >= self.low_balance.threshold(last_topup):
+            await conn.execute(text(q.REARM_ALERT), {"u": user_id})
+
+    async def drain_notifications(self) -> None:
+        """Wait for low-balance alerts in flight (shutdown, tests)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- verbs ------------------------------------------------------------------------------
+
+    async def open_account(
+        self, user_id: str, *, overdraft_limit: int = 0, conn: AsyncConnection | None = None
+    ) -> None:
+        """Create the user's account (idempotent)."""
+        if overdraft_limit < 0:
+            raise InvalidRequest("overdraft_limit must not be negative")
+        async with self._tx(conn) as c:
+            await c.execute(text(q.OPEN_ACCOUNT), {"u": user_id, "o": overdraft_limit, "now": now_ms()})
+
+    async def grant(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        kind: str,
+        idempotency_key: str,
+        reference: str | None = None,
+        actor_id: str | None = None,
+        memo: str | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> Entry:
+        """Add credits: sign-up grant, purchase, promo, admin grant."""
+        if kind not in CREDIT_KINDS:
+            raise InvalidRequest(f"grant kind must be one of {sorted(CREDIT_KINDS)}")
+        _positive(amount)
+
+        async def body(c: AsyncConnection) -> Entry:
+            balance = (await self._credit(c, user_id, amount, topup=True))[0]
+            return await self._insert_entry(
+                c, account_id=user_id, amount=amount, kind=kind, reference=reference, actor_id=actor_id,
+                memo=memo, idempotency_key=idempotency_key, balance_after=balance,
+            )
+
+        return _same(await self._idempotent(conn, idempotency_key, body), user_id, amount)
+
+    async def reserve(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        ttl_seconds: float,
+        idempotency_key: str,
+        reference: str | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> Hold:
+        """Hold `amount` out of the available balance until captured, released or expired."""
+        _positive(amount)
+        now = now_ms()
+        hold = Hold(new_id("hold"), user_id, amount, "open", idempotency_key, reference,
+                    now + int(ttl_seconds * 1000), None, None, now)
+        async with self._tx(conn) as c:
+            row = (await c.execute(text(q.HOLD_FUNDS), {"u": user_id, "a": amount, "now": now})).first()
+            if row is None:
+                existing = await self._hold(c, "idempotency_key", idempotency_key)
+                if existing is not None:
+                    return _same_hold(existing, user_id, amount)
+                await self._raise_insufficient(c, user_id, amount)
+            inserted = (await c.execute(text(q.INSERT_HOLD), _hold_params(hold))).first()
+            if inserted is None:  # the key was taken (a repeat): give the funds back, return the first
+                await c.execute(text(q.UNHOLD_FUNDS), {"u": user_id, "a": amount, "now": now})
+                existing = await self._hold(c, "idempotency_key", idempotency_key)
+                assert existing is not None
+                return _same_hold(existing, user_id, amount)
+        return hold
+
+    async def capture(
+        self, hold_id: str, actual: int, *, memo: str | None = None, conn: AsyncConnection | None = None
+    ) -> Entry | None:
+        """Charge `actual` (at most the held amount; the rest returns) and close the hold.
+
+        Returns the usage entry, or None when nothing was charged. Capturing a captured hold again
+        returns the first result; capturing a released or expired hold is a LedgerError.
+        """
+        if actual < 0:
+            raise InvalidRequest("a captured amount cannot be negative")
+        async with self._tx(conn) as c:
+            row = (await c.execute(text(q.CAPTURE_HOLD), {"h": hold_id, "a": actual, "now": now_ms()})).first()
+            if row is None:
+                return await self._already_resolved(c, hold_id)
+            account_id, amount, charged, reference = row
+            if actual > amount:
+                log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
+            acct = (await c.execute(
+                text(q.SETTLE_HOLD), {"u": account_id, "c": charged, "h": amount, "now": now_ms()}
+            )).first()
+            assert acct is not None
+            await self._check_low_balance(c, account_id, acct)
+            if charged == 0:
+                return None
+            return await self._insert_entry(
+                c, account_id=account_id, amount=-charged, kind="usage", reference=reference, memo=memo,
+                idempotency_key=f"capture:{hold_id}", hold_id=hold_id, balance_after=acct[0],
+            )
+
+    async def _already_resolved(self, conn: AsyncConnection, hold_id: str) -> Entry | None:
+        hold = await self._hold(conn, "id", hold_id)
+        if hold is None:
+            raise NotFound("no such hold", details={"hold_id": hold_id})
+        if hold.status == "captured":
+            return await self._entry_by(conn, "hold_id", hold_id)
+        raise LedgerError(f"the hold is already {hold.status}", details={"hold_id": hold_id, "status": hold.status})
+
+    async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
+        """Return a hold's amount to the available balance. False when it was already resolved."""
+        async with self._tx(conn) as c:
+            return await self._resolve(c, hold_id, "released")
+
+    async def _resolve(self, conn: AsyncConnection, hold_id: str, status: str) -> bool:
+        now = now_ms()
+        row = (await conn.execute(text(q.RESOLVE_HOLD), {"h": hold_id, "s": status, "now": now})).first()
+        if row is None:
+            if await self._hold(conn, "id", hold_id) is None:
+                raise NotFound("no such hold", details={"hold_id": hold_id})
+            return False
+        await conn.execute(text(q.UNHOLD_FUNDS), {"u": row[0], "a": row[1], "now": now})
+        return True
+
+    async def expire_holds(self, now_ms_: int | None = None, *, batch: int = 200) -> int:
+        """The sweeper's step: expire open holds past their TTL. Safe on many replicas at once."""
+        now = now_ms() if now_ms_ is None else now_ms_
+        expired = 0
+        while True:
+            async with self.db.write() as c:
+                ids = [r[0] for r in await c.execute(text(q.DUE_HOLDS), {"now": now, "n": batch})]
+                for hold_id in ids:
+                    expired += await self._resolve(c, hold_id, "expired")
+            if len(ids) < batch:
+                return expired
+
+    async def refund(
+        self,
+        entry_id: str,
+        *,
+        idempotency_key: str,
+        amount: int | None = None,
+        actor_id: str | None = None,
+        memo: str | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> Entry:
+        """Give back (part of) a usage entry. Each usage entry is refunded at most once."""
+
+        async def body(c: AsyncConnection) -> Entry:
+            original = await self._entry_by(c, "id", entry_id)
+            if original is None:
+                raise NotFound("no such ledger entry", details={"entry_id": entry_id})
+            if original.kind != "usage":
+                raise InvalidRequest("only usage entries can be refunded", details={"kind": original.kind})
+            value = -original.amount if amount is None else amount
+            if not 0 < value <= -original.amount:
+                raise InvalidRequest("a refund is positive and at most the amount charged")
+            if await self._entry_by(c, "refund_of", entry_id) is not None:
+                raise LedgerError("this entry was already refunded", details={"entry_id": entry_id})
+            balance = (await self._credit(c, original.account_id, value, topup=False))[0]
+            return await self._insert_entry(
+                c, account_id=original.account_id, amount=value, kind="refund", reference=original.reference,
+                actor_id=actor_id, memo=memo, idempotency_key=idempotency_key, refund_of=entry_id,
+                balance_after=balance,
+            )
+
+        return await self._idempotent(conn, idempotency_key, body)
+
+    async def adjust(
+        self,
+        user_id: str,
+        amount_signed: int,
+        *,
+        reason: str,
+        actor_id: str | None,
+        idempotency_key: str,
+        conn: AsyncConnection | None = None,
+    ) -> Entry:
+        """An admin correction, either sign. A negative one cannot take the available balance below zero."""
+        if amount_signed == 0:
+            raise InvalidRequest("an adjustment cannot be zero")
+        if not reason.strip():
+            raise InvalidRequest("an adjustment needs a reason")
+
+        async def body(c: AsyncConnection) -> Entry:
+            if amount_signed > 0:
+                balance = (await self._credit(c, user_id, amount_signed, topup=False))[0]
+            else:
+                balance = (await self._debit(c, user_id, -amount_signed, force=False))[0]
+            return await self._insert_entry(
+                c, account_id=user_id, amount=amount_signed, kind="adjustment", actor_id=actor_id, memo=reason,
+                idempotency_key=idempotency_key, balance_after=balance,
+            )
+
+        return _same(await self._idempotent(conn, idempotency_key, body), user_id, amount_signed)
+
+    async def debit(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        kind: str = "reversal",
+        idempotency_key: str,
+        allow_negative: bool = False,
+        reference: str | None = None,
+        actor_id: str | None = None,
+        memo: str | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> Entry:
+        """Take credits back (a payment clawback). With allow_negative the balance may go below
+        zero; the shortfall is recorded in the account's `debt_allowed` and blocks further spending."""
+        if kind not in DEBIT_KINDS:
+            raise InvalidRequest(f"debit kind must be one of {sorted(DEBIT_KINDS)}")
+        _positive(amount)
+
+        async def body(c: AsyncConnection) -> Entry:
+            balance = (await self._debit(c, user_id, amount, force=allow_negative))[0]
+            return await self._insert_entry(
+                c, account_id=user_id, amount=-amount, kind=kind, reference=reference, actor_id=actor_id,
+                memo=memo, idempotency_key=idempotency_key, balance_after=balance,
+            )
+
+        return _same(await self._idempotent(conn, idempotency_key, body), user_id, -amount)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def balance(self, user_id: str, *, conn: AsyncConnection | None = None) -> Balance:
+        async with contextlib.AsyncExitStack() as stack:
+            c = conn or await stack.enter_async_context(self.db.read())
+            row = (await c.execute(text(q.ACCOUNT), {"u": user_id})).first()
+        if row is None:
+            raise NotFound("this user has no credit account", details={"user_id": user_id})
+        balance, held, overdraft = row
+        return Balance(balance=balance, held=held, available=balance - held, overdraft_limit=overdraft)
+
+    async def find_entry(self, idempotency_key: str, *, conn: AsyncConnection | None = None) -> Entry | None:
+        async with contextlib.AsyncExitStack() as stack:
+            c = conn or await stack.enter_async_context(self.db.read())
+            return await self._entry_by(c, "idempotency_key", idempotency_key)
+
+    async def hold(self, hold_id: str) -> Hold | None:
+        async with self.db.read() as c:
+            return await self._hold(c, "id", hold_id)
+
+    async def history(
+        self,
+        user_id: str,
+        *,
+        kinds: list[str] | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Entry], str | None]:
+        """Newest first; pass the returned cursor to get the next page (None: no more)."""
+        sql, params = q.history_query(user_id, kinds, since_ms, until_ms, cursor, limit + 1)
+        async with self.db.read() as c:
+            entries = [Entry(*r) for r in await c.execute(text(sql), params)]
+        more = len(entries) > limit
+        entries = entries[:limit]
+        return entries, (entries[-1].id if more and entries else None)
+
+    async def check(self) -> list[Drift]:
+        """Recompute every balance and held amount from entries and holds; return what disagrees."""
+        async with self.db.read() as c:
+            rows = await c.execute(text(q.CHECK))
+            drift = [Drift(*r) for r in rows if r[1] != r[2] or r[3] != r[4]]
+        for d in drift:
+            log.error("ledger drift: %s", d)
+        return drift
+
+
+def _positive(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidRequest("an amount must be a positive whole number of micro-credits")
+
+
+def _same(entry: Entry, user_id: str, amount: int) -> Entry:
+    if entry.account_id != user_id or entry.amount != amount:
+        raise IdempotencyConflict("this idempotency key was already used for a different movement")
+    return entry
+
+
+def _same_hold(hold: Hold, user_id: str, amount: int) -> Hold:
+    if hold.account_id != user_id or hold.amount != amount:
+        raise IdempotencyConflict("this idempotency key was already used for a different hold")
+    return hold
+
+
+def _entry_params(e: Entry) -> dict[str, Any]:
+    return {f: getattr(e, f) for f in Entry.__slots__}  # type: ignore[attr-defined]
+
+
+def _hold_params(h: Hold) -> dict[str, Any]:
+    return {f: getattr(h, f) for f in Hold.__slots__}  # type: ignore[attr-defined]

@@ -1,0 +1,103 @@
+"""The ledger's SQL, portable across SQLite and PostgreSQL. Account updates RETURN the new state,
+so a verb never re-reads what it just wrote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ENTRY_COLS = (
+    "id, account_id, amount, kind, reference, actor_id, memo, idempotency_key, hold_id, refund_of,"
+    " balance_after, created_at"
+)
+HOLD_COLS = (
+    "id, account_id, amount, status, idempotency_key, reference, expires_at, resolved_at, captured_amount, created_at"
+)
+ENTRY_BY = {c: f"SELECT {ENTRY_COLS} FROM ledger_entries WHERE {c} = :v" for c in
+            ("id", "idempotency_key", "hold_id", "refund_of")}
+HOLD_BY = {c: f"SELECT {HOLD_COLS} FROM holds WHERE {c} = :v" for c in ("id", "idempotency_key")}
+
+INSERT_ENTRY = (
+    f"INSERT INTO ledger_entries ({ENTRY_COLS}) VALUES ({', '.join(':' + c.strip() for c in ENTRY_COLS.split(','))})"
+)
+INSERT_HOLD = (
+    f"INSERT INTO holds ({HOLD_COLS}) VALUES ({', '.join(':' + c.strip() for c in HOLD_COLS.split(','))})"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+
+OPEN_ACCOUNT = (
+    "INSERT INTO accounts (user_id, overdraft_limit, created_at, updated_at) VALUES (:u, :o, :now, :now)"
+    " ON CONFLICT (user_id) DO NOTHING"
+)
+ACCOUNT = "SELECT balance, held, overdraft_limit FROM accounts WHERE user_id = :u"
+_STATE = " RETURNING balance, held, last_topup, low_balance_alerted"
+# A credit clears the recorded debt room once the account is whole again.
+_CLEAR_DEBT = "debt_allowed = CASE WHEN balance + :a - held + overdraft_limit >= 0 THEN 0 ELSE debt_allowed END"
+CREDIT = f"UPDATE accounts SET balance = balance + :a, {_CLEAR_DEBT}, updated_at = :now WHERE user_id = :u" + _STATE
+CREDIT_TOPUP = (
+    f"UPDATE accounts SET balance = balance + :a, last_topup = :a, {_CLEAR_DEBT}, updated_at = :now"
+    " WHERE user_id = :u" + _STATE
+)
+DEBIT = (
+    "UPDATE accounts SET balance = balance - :a, updated_at = :now"
+    " WHERE user_id = :u AND balance - held + overdraft_limit >= :a" + _STATE
+)
+DEBIT_FORCED = (
+    "UPDATE accounts SET balance = balance - :a,"
+    " debt_allowed = CASE WHEN held + :a - balance - overdraft_limit > debt_allowed"
+    " THEN held + :a - balance - overdraft_limit ELSE debt_allowed END, updated_at = :now"
+    " WHERE user_id = :u" + _STATE
+)
+HOLD_FUNDS = (
+    "UPDATE accounts SET held = held + :a, updated_at = :now"
+    " WHERE user_id = :u AND balance - held + overdraft_limit >= :a RETURNING balance"
+)
+UNHOLD_FUNDS = "UPDATE accounts SET held = held - :a, updated_at = :now WHERE user_id = :u"
+SETTLE_HOLD = (
+    "UPDATE accounts SET balance = balance - :c, held = held - :h, updated_at = :now WHERE user_id = :u" + _STATE
+)
+CAPTURE_HOLD = (
+    "UPDATE holds SET status = 'captured', captured_amount = CASE WHEN amount < :a THEN amount ELSE :a END,"
+    " resolved_at = :now WHERE id = :h AND status = 'open' RETURNING account_id, amount, captured_amount, reference"
+)
+RESOLVE_HOLD = (
+    "UPDATE holds SET status = :s, resolved_at = :now WHERE id = :h AND status = 'open' RETURNING account_id, amount"
+)
+DUE_HOLDS = "SELECT id FROM holds WHERE status = 'open' AND expires_at <= :now ORDER BY id LIMIT :n"
+MARK_ALERTED = "UPDATE accounts SET low_balance_alerted = TRUE WHERE user_id = :u AND low_balance_alerted = FALSE"
+REARM_ALERT = "UPDATE accounts SET low_balance_alerted = FALSE WHERE user_id = :u"
+
+CHECK = """
+SELECT a.user_id, a.balance,
+       CAST((SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e WHERE e.account_id = a.user_id) AS BIGINT),
+       a.held,
+       CAST((SELECT COALESCE(SUM(h.amount), 0) FROM holds h
+             WHERE h.account_id = a.user_id AND h.status = 'open') AS BIGINT)
+FROM accounts a ORDER BY a.user_id
+"""
+
+
+def history_query(
+    user_id: str,
+    kinds: list[str] | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[str, dict[str, Any]]:
+    where = ["account_id = :u"]
+    params: dict[str, Any] = {"u": user_id, "n": limit}
+    if kinds:
+        names = [f"k{i}" for i in range(len(kinds))]
+        where.append(f"kind IN ({', '.join(':' + n for n in names)})")
+        params.update(zip(names, kinds, strict=True))
+    if since_ms is not None:
+        where.append("created_at >= :since")
+        params["since"] = since_ms
+    if until_ms is not None:
+        where.append("created_at < :until")
+        params["until"] = until_ms
+    if cursor:
+        where.append("id < :cursor")
+        params["cursor"] = cursor
+    sql = f"SELECT {ENTRY_COLS} FROM ledger_entries WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :n"
+    return sql, params

@@ -1,0 +1,85 @@
+"""Email: every message goes to the `email_outbox` table, then out through SMTP or the log.
+
+With `SMARTHUB_SMTP_HOST` set, messages are delivered with aiosmtplib (port, credentials and
+STARTTLS from the other `SMARTHUB_SMTP_*` variables); without it they are written to the log,
+which is enough to follow links in development. Delivery failures are recorded on the outbox
+row and logged, never raised to the caller: an email is a side effect of a request that has
+otherwise succeeded.
+
+Call `send_email` outside any `db.write()` block (it opens its own transactions).
+"""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+from sqlalchemy import text
+
+from smarthub_mcp.ids import new_id, now_ms
+from smarthub_mcp.services import Services
+
+log = logging.getLogger("smarthub.email")
+SMTP_TIMEOUT_SECONDS = 15.0
+
+
+async def send_email(
+    services: Services, to: str, subject: str, body: str, *, secrets: list[str] | tuple[str, ...] = ()
+) -> str:
+    """Record the message, deliver it, record the outcome; returns the outbox id.
+
+    Values in `secrets` (link tokens) are delivered but stored as `[redacted]`, so a copy of the
+    outbox table is not a bag of password-reset links.
+    """
+    stored = body
+    for value in secrets:
+        stored = stored.replace(value, "[redacted]")
+    outbox_id, now = new_id("eml"), now_ms()
+    async with services.db.write() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO email_outbox (id, recipient, subject, body, status, attempts, created_at)"
+                " VALUES (:id, :to, :subject, :body, 'pending', 0, :now)"
+            ),
+            {"id": outbox_id, "to": to, "subject": subject, "body": stored, "now": now},
+        )
+    status, error = await _deliver(services, to, subject, body)
+    async with services.db.write() as conn:
+        await conn.execute(
+            text(
+                "UPDATE email_outbox SET status = :status, attempts = attempts + 1, last_error = :error,"
+                " sent_at = :sent WHERE id = :id"
+            ),
+            {"status": status, "error": error, "sent": now_ms() if status != "failed" else None, "id": outbox_id},
+        )
+    return outbox_id
+
+
+async def _deliver(services: Services, to: str, subject: str, body: str) -> tuple[str, str | None]:
+    secrets_ = services.secrets
+    if not secrets_.smtp_host:
+        log.info("email (no SMTP configured) to=%s subject=%s\n%s", to, subject, body)
+        return "logged", None
+    message = EmailMessage()
+    message["From"] = services.settings.email.sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="smarthub")
+    message.set_content(body)
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=secrets_.smtp_host,
+            port=secrets_.smtp_port,
+            username=secrets_.smtp_username,
+            password=secrets_.smtp_password,
+            start_tls=secrets_.smtp_starttls,
+            use_tls=False,
+            timeout=SMTP_TIMEOUT_SECONDS,
+        )
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        log.warning("email to %s failed: %s", to, type(exc).__name__)
+        return "failed", type(exc).__name__ + ": " + str(exc)[:200]
+    return "sent", None

@@ -1,0 +1,54 @@
+"""Identity's own error codes: one class per broken rule, under the project's roots."""
+
+from __future__ import annotations
+
+from smarthub_mcp.errors import Conflict, Forbidden, InvalidRequest, Unauthenticated
+
+
+class InvalidEmail(InvalidRequest):
+    code = "invalid_email"
+
+
+class WeakPassword(InvalidRequest):
+    code = "weak_password"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class UnknownRole(InvalidRequest):
+    code = "unknown_role"
+
+
+class InvalidCredentials(Unauthenticated):
+    """Wrong email or password: one answer for both, so it never tells whether an email exists."""
+
+    code = "invalid_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("Wrong email or password")
+
+
+class InvalidRefreshToken(Unauthenticated):
+    code = "invalid_refresh_token"
+
+
+class InvalidEmailToken(InvalidRequest):
+    """A verification or reset link that is unknown, used, or expired."""
+
+    code = "invalid_token"
+
+
+class AccountDisabled(Forbidden):
+    code = "account_disabled"
+
+
+class EmailNotVerified(Forbidden):
+    code = "email_not_verified"
+
+
+class WrongPassword(InvalidRequest):
+    """The current password given to change-password is wrong (400, not 401: the session is fine)."""
+
+    code = "wrong_password"

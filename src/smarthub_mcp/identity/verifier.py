@@ -1,0 +1,80 @@
+"""The MCP SDK's authentication seam: bearer token (JWT or API key) to an `AccessToken`.
+
+`SmartHubTokenVerifier.verify_token` answers None for anything it does not accept (the SDK then
+answers 401 with its `WWW-Authenticate` challenge). The principal rides in `AccessToken.claims`,
+and `principal_from_access_token` turns it back into a `Principal` inside tools and middleware.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mcp.server.auth.provider import AccessToken
+
+from smarthub_mcp.errors import SmartHubError
+from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.identity.principals import API_KEY_PREFIX, principal_for_api_key, verify_jwt
+from smarthub_mcp.services import Services
+
+log = logging.getLogger("smarthub.identity")
+PRINCIPAL_CLAIM = "smarthub_principal"
+
+
+def principal_claims(principal: Principal) -> dict[str, Any]:
+    return {
+        "user_id": principal.user_id,
+        "email": principal.email,
+        "role": principal.role,
+        "permissions": sorted(principal.permissions),
+        "auth_method": principal.auth_method,
+        "scopes": sorted(principal.scopes) if principal.scopes is not None else None,
+        "token_id": principal.token_id,
+        "email_verified": principal.email_verified,
+    }
+
+
+class SmartHubTokenVerifier:
+    """Implements `mcp.server.auth.provider.TokenVerifier`."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            expires_at = None
+            if token.startswith(API_KEY_PREFIX):
+                principal = await principal_for_api_key(self.services, token)
+            else:
+                principal, claims = await verify_jwt(self.services, token)
+                expires_at = int(claims["exp"])
+        except SmartHubError:
+            return None
+        effective = sorted(p for p in principal.permissions if principal.can(p))
+        return AccessToken(
+            token=token,
+            client_id=principal.token_id or principal.user_id,
+            scopes=effective,
+            expires_at=expires_at,
+            resource=None,  # the audience is checked in verify_jwt; it is not the server's URL
+            subject=principal.user_id,
+            claims={PRINCIPAL_CLAIM: principal_claims(principal)},
+        )
+
+
+def principal_from_access_token(token: AccessToken) -> Principal:
+    """The Principal that `SmartHubTokenVerifier` put into `token.claims`."""
+    data = (token.claims or {}).get(PRINCIPAL_CLAIM)
+    if not isinstance(data, dict):
+        raise ValueError("this access token was not produced by SmartHubTokenVerifier")
+    scopes = data.get("scopes")
+    return Principal(
+        user_id=data["user_id"],
+        email=data["email"],
+        role=data["role"],
+        permissions=frozenset(data["permissions"]),
+        auth_method=data["auth_method"],
+        scopes=frozenset(scopes) if scopes is not None else None,
+        token_id=data.get("token_id"),
+        email_verified=bool(data.get("email_verified")),
+    )

@@ -1,0 +1,140 @@
+"""OpenAI chat adapter, on the official `openai` SDK; also any OpenAI-compatible endpoint.
+
+`OpenAIProvider(name, config, api_key)` creates one `AsyncOpenAI` client with the configured
+`base_url`, key, `timeout_seconds` and `max_retries`, and reuses it until `aclose()`. Point
+`base_url` at Ollama (`http://host:11434/v1`), vLLM, LM Studio, OpenRouter, Groq... to use them.
+
+The output cap is sent as `max_completion_tokens` to api.openai.com (its reasoning models refuse
+`max_tokens`) and as `max_tokens` to any other base URL, which is what compatible servers read.
+Streams ask for `stream_options.include_usage`; a compatible server that sends no usage gets it
+estimated with the token helper (upper bounds), so the call is still billed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from smarthub_mcp.config import ProviderConfig
+from smarthub_mcp.errors import ProviderError
+from smarthub_mcp.providers import failures
+from smarthub_mcp.providers.base import (
+    ChatRequest,
+    ChatResult,
+    FinishReason,
+    StreamEnd,
+    StreamEvent,
+    StreamInterrupted,
+    TextDelta,
+    Usage,
+)
+from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
+
+FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    return FINISH_REASONS.get(raw or "stop", "other")
+
+
+class OpenAIProvider:
+    def __init__(self, name: str, config: ProviderConfig, api_key: str) -> None:
+        self.name = name
+        self.config = config
+        self._official = config.base_url is None or "api.openai.com" in config.base_url
+        self.client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=config.base_url,
+            timeout=config.timeout_seconds,
+            max_retries=config.max_retries,
+        )
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        messages: list[dict[str, str]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+        params: dict[str, Any] = {"model": request.upstream, "messages": messages}
+        params["max_completion_tokens" if self._official else "max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        return params
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        started = time.monotonic()
+        try:
+            response = await self.client.chat.completions.create(**self._params(request))
+            choice = response.choices[0]
+            text = choice.message.content or ""
+            usage = response.usage
+            if usage is None:
+                input_tokens = estimate_input_tokens(request.messages, request.system, request.upstream)
+                output_tokens = count_text_tokens(text, request.upstream)
+            else:
+                input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
+            return ChatResult(
+                text=text,
+                upstream_model=response.model or request.upstream,
+                provider=self.name,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                finish_reason=finish_reason(choice.finish_reason),
+                latency_ms=int((time.monotonic() - started) * 1000),
+            )
+        except Exception as exc:
+            raise failures.from_sdk(exc, openai, provider=self.name) from None
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        produced: list[str] = []
+        model = request.upstream
+        finish: FinishReason = "stop"
+        usage = None
+        stream = None
+        try:
+            stream = await self.client.chat.completions.create(
+                **self._params(request), stream=True, stream_options={"include_usage": True}
+            )
+            async for chunk in stream:
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices or ():
+                    if choice.delta is not None and choice.delta.content:
+                        produced.append(choice.delta.content)
+                        yield TextDelta(choice.delta.content)
+                    if choice.finish_reason:
+                        finish = finish_reason(choice.finish_reason)
+        except Exception as exc:
+            error = failures.from_sdk(exc, openai, provider=self.name)
+            raise self._interrupted(error, request, produced) from None
+        finally:
+            if stream is not None:
+                await stream.close()
+        text = "".join(produced)
+        if usage is None:
+            input_tokens = estimate_input_tokens(request.messages, request.system, request.upstream)
+            output_tokens = count_text_tokens(text, request.upstream)
+        else:
+            input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
+        yield StreamEnd(model, input_tokens, output_tokens, finish)
+
+    def _interrupted(self, error: ProviderError, request: ChatRequest, produced: list[str]) -> ProviderError:
+        if not produced:
+            return error
+        usage = Usage(
+            estimate_input_tokens(request.messages, request.system, request.upstream),
+            count_text_tokens("".join(produced), request.upstream),
+        )
+        return StreamInterrupted(error, partial_usage=usage)
+
+    async def aclose(self) -> None:
+        await self.client.close()

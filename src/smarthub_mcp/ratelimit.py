@@ -1,0 +1,129 @@
+"""Per-user rate limits: requests per minute and tokens per minute, with the `limits` library.
+
+    limiter = RateLimiter.from_settings(settings, redis_url=secrets.redis_url)
+    await limiter.check(principal, "chat", tokens=estimate)   # raises RateLimited; else counts the call
+    await limiter.record_tokens(principal, extra_tokens)      # optional: tokens used beyond the estimate
+    await limiter.aclose()
+
+Which limit: `settings.limits.users[email]` if the user has an override, else
+`settings.limits.roles[role]`, else the defaults of `RateLimitConfig`. A limit of 0 means no limit.
+Both limits are per user across all tools (`tool` only names the call in the error details).
+
+Where counted: in process memory by default; in Redis when `SMARTHUB_REDIS_URL` is set, so
+replicas share one count (each replica has its own connection; keys start with `key_prefix`).
+Sliding-window counters are used: a burst at a window edge cannot double the rate, and a token
+cost is one counter increment, not one entry per token.
+
+Order of checks (the meter calls `check` before reserving credits): both limits are tested first,
+then both are hit, so a refused call consumes nothing. Two concurrent calls can both pass the
+test and one then fail its hit; that one is refused after at most one request was counted. A call
+asking for more tokens than the per-minute limit can never pass and gets `InvalidRequest`.
+
+Tokens: `check` counts the tokens the caller passes (the meter's estimate, e.g. input estimate plus
+the output cap). Pass only the input estimate instead and call `record_tokens` with the output
+afterwards if you prefer exact counts; `record_tokens` never refuses (the work is done) and fills
+the window up to its limit at most.
+"""
+
+from __future__ import annotations
+
+import time
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from smarthub_mcp.config import LimitsConfig, RateLimitConfig, Settings
+from smarthub_mcp.errors import InvalidRequest, RateLimited
+from smarthub_mcp.identity.principal import Principal
+
+DEFAULT_PREFIX = "smarthub:rl"
+
+
+class RateLimiter:
+    def __init__(self, config: LimitsConfig, *, redis_url: str | None = None, key_prefix: str = DEFAULT_PREFIX) -> None:
+        self.config = config
+        self.redis_url = redis_url
+        self.key_prefix = key_prefix
+        self._storage: Storage | None = None
+        self._strategy: SlidingWindowCounterRateLimiter | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, redis_url: str | None = None, *, key_prefix: str = DEFAULT_PREFIX
+    ) -> RateLimiter:
+        return cls(settings.limits, redis_url=redis_url, key_prefix=key_prefix)
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self.redis_url else "memory"
+
+    def strategy(self) -> SlidingWindowCounterRateLimiter:
+        """Built on first use: the memory storage needs a running event loop."""
+        if self._strategy is None:
+            if self.redis_url:
+                uri = self.redis_url if self.redis_url.startswith("async+") else "async+" + self.redis_url
+                self._storage = RedisStorage(uri, implementation="redispy", key_prefix=self.key_prefix)
+            else:
+                self._storage = MemoryStorage()
+            self._strategy = SlidingWindowCounterRateLimiter(self._storage)
+        return self._strategy
+
+    def limits_for(self, principal: Principal) -> RateLimitConfig:
+        override = self.config.users.get(principal.email) or self.config.users.get(principal.email.lower())
+        return override or self.config.roles.get(principal.role) or RateLimitConfig()
+
+    def _items(self, principal: Principal) -> tuple[RateLimitItem | None, RateLimitItem | None]:
+        limits = self.limits_for(principal)
+        rpm, tpm = limits.requests_per_minute, limits.tokens_per_minute
+        return (
+            RateLimitItemPerMinute(rpm, namespace="rpm") if rpm else None,
+            RateLimitItemPerMinute(tpm, namespace="tpm") if tpm else None,
+        )
+
+    async def _refuse(self, item: RateLimitItem, principal: Principal, tool: str, which: str) -> RateLimited:
+        stats = await self.strategy().get_window_stats(item, principal.user_id)
+        wait = max(1.0, stats.reset_time - time.time())
+        return RateLimited(
+            f"Too many {which} for your account; retry in {int(wait + 0.999)} s",
+            retry_after=wait,
+            details={"limit": f"{which}_per_minute", "allowed": item.amount, "tool": tool},
+        )
+
+    async def check(self, principal: Principal, tool: str, tokens: int) -> None:
+        """Count one call of `tool` using `tokens`, or raise RateLimited (nothing counted then)."""
+        rpm, tpm = self._items(principal)
+        tokens = max(0, int(tokens))
+        strategy = self.strategy()
+        uid = principal.user_id
+        if tpm is not None and tokens > tpm.amount:
+            raise InvalidRequest(
+                "This request needs more tokens than your per-minute limit allows",
+                details={"tokens": tokens, "tokens_per_minute": tpm.amount, "tool": tool},
+            )
+        if rpm is not None and not await strategy.test(rpm, uid):
+            raise await self._refuse(rpm, principal, tool, "requests")
+        if tpm is not None and tokens and not await strategy.test(tpm, uid, cost=tokens):
+            raise await self._refuse(tpm, principal, tool, "tokens")
+        if rpm is not None and not await strategy.hit(rpm, uid):
+            raise await self._refuse(rpm, principal, tool, "requests")
+        if tpm is not None and tokens and not await strategy.hit(tpm, uid, cost=tokens):
+            raise await self._refuse(tpm, principal, tool, "tokens")
+
+    async def record_tokens(self, principal: Principal, tokens: int) -> None:
+        """Add tokens already spent (beyond what `check` counted); never refuses."""
+        _, tpm = self._items(principal)
+        if tpm is None or tokens <= 0:
+            return
+        strategy = self.strategy()
+        remaining = (await strategy.get_window_stats(tpm, principal.user_id)).remaining
+        cost = min(int(tokens), remaining)
+        if cost > 0:
+            await strategy.hit(tpm, principal.user_id, cost=cost)
+
+    async def aclose(self) -> None:
+        storage, self._storage, self._strategy = self._storage, None, None
+        if isinstance(storage, RedisStorage):
+            client = getattr(storage.bridge, "storage", None)
+            if client is not None:
+                await client.aclose()

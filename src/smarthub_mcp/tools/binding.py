@@ -1,0 +1,133 @@
+"""Serve the tool registry over MCP: one wrapper per tool, one middleware for per-role views.
+
+The wrapper gives the SDK a function with the tool's own signature (so the SDK builds the input
+and output schemas and validates arguments), then runs `registry.invoke` for the caller and turns
+the outcome into a `CallToolResult`: structured content plus a readable summary, or `isError`
+with a stable code. The middleware filters `tools/list` by the caller's permissions and refuses a
+hidden tool exactly as the SDK refuses an unknown one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcp.server.context import CallNext, ServerRequestContext
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, TextContent
+
+from smarthub_mcp.errors import SmartHubError, Unauthenticated
+from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.logs import request_id_var
+from smarthub_mcp.services import Services
+from smarthub_mcp.tools.registry import ToolSpec, all_tools, error_payload, invoke
+
+log = logging.getLogger("smarthub.tools")
+
+PrincipalSource = Callable[[], Awaitable[Principal]]
+"""Who is calling this request: from the verified bearer token over HTTP, from the API key on stdio."""
+
+
+def error_result(exc: BaseException) -> CallToolResult:
+    err = error_payload(exc)
+    payload = err.to_dict()
+    text = f"Error [{err.code}]: {err.message}"
+    hint = err.details.get("how_to_top_up") if isinstance(err.details, dict) else None
+    if hint:
+        text += f" {hint}"
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=payload, is_error=True)
+
+
+def _wrapper(spec: ToolSpec, services: Services, principal_source: PrincipalSource) -> Callable[..., Any]:
+    async def call(**kwargs: Any) -> CallToolResult:
+        mcp_ctx: Context = kwargs.pop("mcp_ctx")
+        request_id = _request_id(mcp_ctx)
+        token = request_id_var.set(request_id)
+        try:
+            principal = await principal_source()
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                await mcp_ctx.report_progress(done, total, message)
+
+            result = await invoke(spec, services, principal, kwargs, request_id=request_id, progress=progress)
+        except Exception as exc:  # every failure becomes an isError result with a stable code
+            return error_result(exc)
+        finally:
+            request_id_var.reset(token)
+        structured = result.model_dump(mode="json", by_alias=True)
+        return CallToolResult(
+            content=[TextContent(type="text", text=spec.summarize(result))], structured_content=structured
+        )
+
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in spec.parameters()]
+    params.append(inspect.Parameter("mcp_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
+    call.__signature__ = inspect.Signature(params, return_annotation=spec.result_type)  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in params} | {"return": spec.result_type}
+    call.__name__ = spec.name
+    call.__doc__ = spec.description
+    return call
+
+
+def _request_id(mcp_ctx: Context) -> str:
+    current = request_id_var.get()
+    if current != "-":
+        return current
+    try:
+        return f"mcp-{mcp_ctx.request_id}"
+    except ValueError:
+        return "mcp"
+
+
+def visibility_middleware(principal_source: PrincipalSource) -> Callable[..., Any]:
+    """Per-role views: list only permitted tools; refuse hidden ones like unknown ones."""
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.method not in ("tools/list", "tools/call"):
+            return await call_next(ctx)
+        try:
+            principal = await principal_source()
+        except SmartHubError as exc:
+            if ctx.method == "tools/call":
+                return error_result(exc)
+            raise
+        tools = all_tools()
+        if ctx.method == "tools/call":
+            name = (ctx.params or {}).get("name")
+            spec = tools.get(name) if isinstance(name, str) else None
+            if spec is not None and not principal.can(spec.permission):
+                return CallToolResult(content=[TextContent(type="text", text=f"Unknown tool: {name}")], is_error=True)
+            return await call_next(ctx)
+        result = await call_next(ctx)
+        listed = result.get("tools", []) if isinstance(result, dict) else None
+        if listed is None:
+            return result
+        allowed = {s.name for s in tools.values() if principal.can(s.permission)}
+        return {**result, "tools": [t for t in listed if t.get("name") in allowed]}
+
+    return middleware
+
+
+def register_tools(mcp: MCPServer, services: Services, principal_source: PrincipalSource) -> None:
+    for spec in all_tools().values():
+        mcp.add_tool(
+            _wrapper(spec, services, principal_source),
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=spec.annotations,
+            structured_output=True,
+        )
+
+
+def unauthenticated_source() -> PrincipalSource:
+    async def source() -> Principal:
+        raise Unauthenticated()
+
+    return source
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

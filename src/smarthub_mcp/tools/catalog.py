@@ -1,0 +1,3 @@
+"""Every tool module, imported once so their `@tool` registrations run."""
+
+from __future__ import annotations

@@ -1,0 +1,218 @@
+"""The tool registry: each tool is written once, as a plain async function, and described here.
+
+`@tool(...)` records a `ToolSpec`; the MCP binding (`tools/binding.py`) and the HTTP facade
+(`api/tools.py`) both serve every spec through `invoke`, so permission checks, rate limits,
+metering and error mapping are the same on both paths. A tool function takes a `ToolContext`
+first and its typed arguments after; it returns a Pydantic model (the structured result). A
+paid tool calls `tc.charge(...)` exactly once around the work that costs money.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from smarthub_mcp.errors import InternalError, InvalidRequest, SmartHubError
+from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.services import Services
+
+log = logging.getLogger("smarthub.tools")
+
+R = TypeVar("R", bound=BaseModel)
+T = TypeVar("T")
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+"""Reads the caller's own data; safe to repeat."""
+PAID_GENERATION = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True)
+"""Calls an outside AI provider and spends credits; each call is charged."""
+ACCOUNT_CHANGE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+"""Changes the caller's account in a way that is safe to repeat (e.g. redeeming a code once)."""
+
+
+@dataclass
+class ToolContext:
+    """What a tool function sees besides its arguments."""
+
+    services: Services
+    principal: Principal
+    tool: str
+    permission: str
+    request_id: str
+    progress: ProgressFn | None = None
+    charged: list[Any] = field(default_factory=list)
+
+    async def report(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Progress for clients that asked for it; a no-op elsewhere."""
+        if self.progress is not None:
+            await self.progress(done, total, message)
+
+    async def charge(
+        self, *, model: str | None, estimate: int, work: Callable[[], Awaitable[tuple[T, Any]]]
+    ) -> Any:
+        """Run `work` under a credit hold of `estimate` micro-credits and settle it exactly.
+
+        `work` returns `(value, usage)`; the meter captures `usage.cost` and releases the rest, or
+        releases everything when `work` raises. Returns the meter's `Metered` record.
+        """
+        meter = self.services.meter
+        metered = await meter.run(
+            self.principal,
+            tool=self.tool,
+            permission=self.permission,
+            model=model,
+            estimate=estimate,
+            work=work,
+            request_id=self.request_id,
+        )
+        self.charged.append(metered)
+        return metered
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    description: str
+    permission: str
+    paid: bool
+    annotations: ToolAnnotations
+    fn: Callable[..., Awaitable[BaseModel]]
+    result_type: type[BaseModel]
+    arguments: type[BaseModel]
+    summarize: Callable[[Any], str]
+
+    def parameters(self) -> list[inspect.Parameter]:
+        """The function's parameters after the ToolContext, with annotations evaluated."""
+        return list(inspect.signature(self.fn, eval_str=True).parameters.values())[1:]
+
+
+_REGISTRY: dict[str, ToolSpec] = {}
+
+
+class _Arguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _arguments_model(name: str, fn: Callable[..., Any]) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for param in list(inspect.signature(fn, eval_str=True).parameters.values())[1:]:
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (param.annotation, default)
+    model_name = "".join(part.capitalize() for part in name.split("_")) + "Arguments"
+    return create_model(model_name, __base__=_Arguments, **fields)
+
+
+def tool(
+    *,
+    name: str,
+    title: str,
+    permission: str,
+    paid: bool,
+    annotations: ToolAnnotations,
+    summarize: Callable[[Any], str],
+) -> Callable[[Callable[..., Awaitable[R]]], Callable[..., Awaitable[R]]]:
+    """Register a tool. The function's docstring is its description (written for a model)."""
+
+    def register(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+        result_type = inspect.signature(fn, eval_str=True).return_annotation
+        if not (inspect.isclass(result_type) and issubclass(result_type, BaseModel)):
+            raise TypeError(f"tool {name} must return a Pydantic model")
+        if name in _REGISTRY:
+            raise ValueError(f"tool {name} registered twice")
+        _REGISTRY[name] = ToolSpec(
+            name=name,
+            title=title,
+            description=inspect.cleandoc(fn.__doc__ or ""),
+            permission=permission,
+            paid=paid,
+            annotations=annotations,
+            fn=fn,
+            result_type=result_type,
+            arguments=_arguments_model(name, fn),
+            summarize=summarize,
+        )
+        return fn
+
+    return register
+
+
+def all_tools() -> dict[str, ToolSpec]:
+    """Every registered tool (importing the tool modules registers them)."""
+    from smarthub_mcp.tools import catalog  # noqa: F401  (imports register the tools)
+
+    return dict(_REGISTRY)
+
+
+def visible_tools(principal: Principal) -> list[ToolSpec]:
+    return [spec for spec in all_tools().values() if principal.can(spec.permission)]
+
+
+def validate_arguments(spec: ToolSpec, raw: Any) -> dict[str, Any]:
+    """Check raw JSON arguments against the tool's signature (the HTTP facade's path)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidRequest("tool arguments must be a JSON object")
+    try:
+        parsed = spec.arguments.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(root)", "problem": err["msg"]} for err in exc.errors()
+        ]
+        raise InvalidRequest("invalid tool arguments", details={"errors": problems}) from None
+    return {name: getattr(parsed, name) for name in spec.arguments.model_fields}
+
+
+async def invoke(
+    spec: ToolSpec,
+    services: Services,
+    principal: Principal,
+    arguments: dict[str, Any],
+    *,
+    request_id: str,
+    progress: ProgressFn | None = None,
+) -> BaseModel:
+    """Run one tool call for `principal`: the single path behind MCP and HTTP alike.
+
+    Permission is checked first (a hidden tool is refused before anything else). Free tools go
+    through the meter with a zero estimate, so they are still authorized and rate limited; paid
+    tools call `tc.charge` themselves because only they know the estimate for their arguments.
+    """
+    principal.require(spec.permission)
+    tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress)
+    if spec.paid:
+        result = await spec.fn(tc, **arguments)
+        if not tc.charged:
+            log.error("paid tool %s returned without charging", spec.name)
+            raise InternalError()
+        return result
+
+    async def work() -> tuple[BaseModel, Any]:
+        return await spec.fn(tc, **arguments), None
+
+    metered = await services.meter.run(
+        principal,
+        tool=spec.name,
+        permission=spec.permission,
+        model=None,
+        estimate=0,
+        work=work,
+        request_id=request_id,
+    )
+    return metered.result
+
+
+def error_payload(exc: BaseException) -> SmartHubError:
+    """What a caller may see of an exception: our own errors as they are, anything else as internal."""
+    if isinstance(exc, SmartHubError):
+        return exc
+    log.error("tool failed unexpectedly", exc_info=exc)
+    return InternalError()

@@ -1,0 +1,135 @@
+"""The meter: every call authorized, reserved, settled exactly once, and recorded."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+import pytest
+from sqlalchemy import text
+
+from smarthub_mcp.billing.meter import Usage
+from smarthub_mcp.config import MICRO
+from smarthub_mcp.errors import EmailNotVerified, Forbidden, InsufficientCredits, ProviderError, RateLimited
+from smarthub_mcp.identity.principal import Principal
+from tests.factories import make_user
+
+C = MICRO
+
+
+async def customer(services, credits: int = 100, *, verified: bool = True) -> Principal:
+    user = await make_user(services.db)
+    async with services.db.write() as conn:
+        for hook in services.user_created_hooks:  # what registration does
+            await hook(conn, user)
+    if credits:
+        await services.ledger.grant(user, credits * C, kind="purchase", idempotency_key=f"buy:{user}")
+    return Principal(user, "u@example.com", "user", frozenset({"tools:chat"}), "jwt", email_verified=verified)
+
+
+async def usage_rows(services) -> list[tuple]:
+    async with services.db.read() as conn:
+        return list(await conn.execute(text(
+            "SELECT tool, status, error_code, cost, estimate, input_tokens, provider FROM usage_events ORDER BY id"
+        )))
+
+
+async def chat_ok() -> tuple[str, Usage]:
+    return "hello", Usage(cost=3_200_000, provider="demo", upstream_model="demo-chat-1", input_tokens=10,
+                          output_tokens=20)
+
+
+async def provider_fails() -> tuple[str, Usage]:
+    raise ProviderError("upstream failed", retryable=True)
+
+
+async def test_buys_100_chat_costs_3_2_provider_fails_96_8_remain(services):
+    alice = await customer(services, 100)
+    signup = services.settings.auth.signup_grant
+    meter = services.meter
+    done = await meter.run(alice, tool="chat", permission="tools:chat", model="demo-chat", estimate=5 * C,
+                           work=chat_ok, request_id="r1")
+    assert (done.result, done.charged, done.balance) == ("hello", 3_200_000, signup + 96_800_000)
+    with pytest.raises(ProviderError):
+        await meter.run(alice, tool="chat", permission="tools:chat", model="demo-chat", estimate=5 * C,
+                        work=provider_fails, request_id="r2")
+    balance = await services.ledger.balance(alice.user_id)
+    assert (balance.balance, balance.held) == (signup + 96_800_000, 0)
+    assert await usage_rows(services) == [
+        ("chat", "ok", None, 3_200_000, 5 * C, 10, "demo"),
+        ("chat", "error", "provider_error", 0, 5 * C, 0, None),
+    ]
+    assert await services.ledger.check() == []
+
+
+async def test_insufficient_credits_says_how_much_and_how_to_top_up(services):
+    bob = await customer(services, 0)
+    with pytest.raises(InsufficientCredits) as info:
+        await services.meter.run(bob, tool="chat", permission="tools:chat", model="demo-chat", estimate=5 * C,
+                                 work=chat_ok)
+    details = info.value.details
+    assert details["estimate"] == "5.000000" and details["balance"] == "1.000000" and details["top_up"]
+    assert await usage_rows(services) == [("chat", "rejected", "insufficient_credits", 0, 5 * C, 0, None)]
+
+
+async def test_a_cancelled_call_still_settles(services):
+    carol = await customer(services, 10)
+    started = asyncio.Event()
+
+    async def slow() -> tuple[str, Usage]:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    call = asyncio.create_task(services.meter.run(
+        carol, tool="chat", permission="tools:chat", model="demo-chat", estimate=2 * C, work=slow
+    ))
+    with anyio.fail_after(10):
+        await started.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await services.meter.drain()
+    balance = await services.ledger.balance(carol.user_id)
+    assert balance.held == 0 and balance.available == balance.balance
+    assert [r[1:3] for r in await usage_rows(services)] == [("cancelled", "cancelled")]
+    assert await services.ledger.check() == []
+
+
+async def test_free_tools_take_no_hold_but_are_checked(services):
+    dave = await customer(services, 0)
+
+    async def free() -> tuple[str, Usage]:
+        return "models", Usage()
+
+    done = await services.meter.run(dave, tool="list_models", permission="tools:chat", model=None, estimate=0,
+                                    work=free)
+    assert (done.charged, done.hold_id, done.balance) == (0, None, None)
+    with pytest.raises(Forbidden):
+        await services.meter.run(dave, tool="admin", permission="users:manage", model=None, estimate=0, work=free)
+
+    class Closed:
+        async def check(self, principal, tool, tokens):
+            raise RateLimited(retry_after=3)
+
+    services.rate_limiter = Closed()
+    services._meter = None  # rebuilt with the new limiter
+    with pytest.raises(RateLimited):
+        await services.meter.run(dave, tool="list_models", permission="tools:chat", model=None, estimate=0,
+                                 work=free)
+    statuses = [r[1:3] for r in await usage_rows(services)]
+    assert statuses == [("ok", None), ("rejected", "forbidden"), ("rejected", "rate_limited")]
+
+
+async def test_unverified_email_blocks_paid_tools_when_required(make_config, db):
+    from smarthub_mcp.services import Services
+
+    services = Services.create(make_config(SMARTHUB_AUTH__REQUIRE_VERIFIED_EMAIL="true"))
+    try:
+        erin = await customer(services, 10, verified=False)
+        with pytest.raises(EmailNotVerified) as info:
+            await services.meter.run(erin, tool="chat", permission="tools:chat", model="demo-chat", estimate=C,
+                                     work=chat_ok)
+        assert info.value.code == "email_not_verified" and info.value.status == 403
+    finally:
+        await services.db.close()

@@ -1,0 +1,131 @@
+"""Scriptable behaviours shared by the loopback provider fakes.
+
+A test queues behaviours on a fake (`fake.script(Reply("hi"), Fail(429, retry_after="1"))`); each
+incoming request takes the next one, and an empty queue answers with `Reply()`. Every request is
+recorded (`fake.requests`: JSON body and headers) so tests can check what the SDK sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tests.conftest import LiveServer
+
+
+@dataclass
+class Reply:
+    """A successful answer; streamed in `chunks` pieces when the request asks to stream."""
+
+    text: str = "Hello from the fake!"
+    input_tokens: int = 9
+    output_tokens: int = 5
+    finish: str = ""  # wire value; each fake has its own default
+    model: str | None = None
+    usage: bool = True  # False: omit usage (some OpenAI-compatible servers do)
+
+
+@dataclass
+class Fail:
+    """An HTTP error in the provider's own error shape."""
+
+    status: int
+    error_type: str = ""
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Hang:
+    """Never answer (until the fake is stopped): the client's timeout must fire."""
+
+
+@dataclass
+class Malformed:
+    """200 with a body that is not the provider's format."""
+
+    body: str = "{not json"
+
+
+@dataclass
+class BreakStream:
+    """Stream `after` text chunks of `text`, then drop the connection (or send an error event)."""
+
+    text: str = "one two three four"
+    after: int = 2
+    error_event: bool = False
+
+
+Behaviour = Reply | Fail | Hang | Malformed | BreakStream
+
+
+class FakeProvider:
+    """Base of the fakes: a Starlette app with a behaviour queue, run under uvicorn on a free port."""
+
+    def __init__(self, api_key: str = "test-key") -> None:
+        self.api_key = api_key
+        self.queue: collections.deque[Behaviour] = collections.deque()
+        self.requests: list[dict[str, Any]] = []
+        self.released = asyncio.Event()
+        self.app = Starlette(routes=self.routes())
+        self._server: LiveServer | None = None
+
+    def routes(self) -> list[Any]:
+        raise NotImplementedError
+
+    def script(self, *behaviours: Behaviour) -> None:
+        self.queue.extend(behaviours)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return self._server.url
+
+    async def __aenter__(self) -> FakeProvider:
+        self._server = LiveServer(self.app)
+        await self._server.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.released.set()
+        assert self._server is not None
+        await self._server.__aexit__(*exc)
+
+    def authorized(self, request: Request) -> bool:
+        bearer = request.headers.get("authorization", "")
+        return bearer == f"Bearer {self.api_key}" or request.headers.get("x-api-key") == self.api_key
+
+    async def take(self, request: Request) -> tuple[dict[str, Any], Behaviour | Response]:
+        """Record the request; return its body and the behaviour (or a ready 401 response)."""
+        body = await request.json()
+        self.requests.append({"body": body, "headers": dict(request.headers)})
+        if not self.authorized(request):
+            return body, self.error(Fail(401, "authentication_error"))
+        behaviour = self.queue.popleft() if self.queue else Reply()
+        if isinstance(behaviour, Hang):
+            await asyncio.wait_for(self.released.wait(), 60)
+            return body, Response(status_code=503)
+        if isinstance(behaviour, Malformed):
+            return body, Response(behaviour.body, media_type="application/json")
+        if isinstance(behaviour, Fail):
+            return body, self.error(behaviour)
+        return body, behaviour
+
+    def error(self, fail: Fail) -> Response:
+        raise NotImplementedError
+
+
+def chunks_of(text: str, parts: int | None = None) -> list[str]:
+    """Split text into word pieces that concatenate back to it."""
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)][: parts if parts is not None else None]
+
+
+def json_error(status: int, body: dict[str, Any], headers: dict[str, str]) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)

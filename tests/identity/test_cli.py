@@ -1,0 +1,95 @@
+"""From nothing to an API key with the CLI alone, through `python -m smarthub_mcp` subprocesses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from smarthub_mcp.errors import Unauthenticated
+from smarthub_mcp.identity.principals import principal_for_api_key, verify_jwt
+from smarthub_mcp.services import Services
+from tests.conftest import TEST_JWT_SECRET
+
+
+def cli(*args: str, env: dict[str, str], cwd, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "smarthub_mcp", *args],
+        capture_output=True, text=True, timeout=60, input=stdin,
+        env={"PATH": "/usr/bin:/bin", **env}, cwd=cwd,
+    )
+
+
+async def test_newcomer_to_api_key(database_url, tmp_path, make_config):
+    env = {"SMARTHUB_DATABASE_URL": database_url, "SMARTHUB_JWT_SECRET": TEST_JWT_SECRET,
+           "SMARTHUB_AUTH__DEV_MODE": "false"}
+    assert cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+
+    created = cli("users", "create", "Admin@Example.com", "--role", "admin", env=env, cwd=tmp_path,
+                  stdin="a long admin password\na long admin password\n")
+    assert created.returncode == 0, created.stderr
+    assert "created admin@example.com (admin)" in created.stdout
+
+    other = cli("users", "create", "bob@example.com", "--password", "bobs long password", env=env, cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    listed = cli("users", "list", env=env, cwd=tmp_path)
+    assert "admin@example.com\tadmin" in listed.stdout and "bob@example.com\tuser" in listed.stdout
+    assert cli("users", "set-role", "BOB@example.com", "manager", env=env, cwd=tmp_path).returncode == 0
+    assert "bob@example.com\tmanager" in cli("users", "list", env=env, cwd=tmp_path).stdout
+
+    made = cli("keys", "create", "admin@example.com", "--name", "laptop", env=env, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("shk_") and "\n" not in key
+
+    tok = cli("token", "admin@example.com", "--ttl", "120", env=env, cwd=tmp_path)
+    assert tok.returncode == 0, tok.stderr
+
+    services = Services.create(make_config())
+    try:
+        principal = await principal_for_api_key(services, key)
+        assert principal.email == "admin@example.com" and principal.can("users:manage")
+        from_token, claims = await verify_jwt(services, tok.stdout.strip())
+        assert from_token.role == "admin" and claims["exp"] - claims["iat"] == 120
+
+        revoked = cli("keys", "revoke", key[:12], env=env, cwd=tmp_path)
+        assert revoked.returncode == 0, revoked.stderr
+        with pytest.raises(Unauthenticated):
+            await principal_for_api_key(services, key)
+    finally:
+        await services.db.close()
+
+
+ERROR_CASES = [
+    (("users", "create", "dup@example.com", "--password", "long enough pw"), "already exists"),
+    (("users", "create", "new@example.com", "--password", "short"), "at least"),
+    (("users", "create", "not-an-email", "--password", "long enough pw"), "not a valid email"),
+    (("users", "create", "x@example.com", "--password", "long enough pw", "--role", "king"), "unknown role"),
+    (("users", "set-role", "ghost@example.com", "admin"), "no user"),
+    (("keys", "create", "ghost@example.com"), "no user"),
+    (("keys", "revoke", "shk_nothere"), "no such active key"),
+    (("token", "ghost@example.com"), "no user"),
+]
+
+
+def test_cli_errors_are_one_line(database_url, tmp_path):
+    env = {"SMARTHUB_DATABASE_URL": database_url, "SMARTHUB_JWT_SECRET": TEST_JWT_SECRET,
+           "SMARTHUB_AUTH__DEV_MODE": "false"}
+    assert cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    first = cli("users", "create", "dup@example.com", "--password", "long enough pw", env=env, cwd=tmp_path)
+    assert first.returncode == 0
+    for args, fragment in ERROR_CASES:
+        result = cli(*args, env=env, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stdout)
+        assert fragment in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_on_fresh_sqlite_needs_no_upgrade_step(tmp_path):
+    env = {"SMARTHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}  # dev mode, no secret
+    created = cli("users", "create", "me@example.com", "--password", "long enough pw", env=env, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    made = cli("keys", "create", "me@example.com", env=env, cwd=tmp_path)
+    assert made.returncode == 0 and made.stdout.startswith("shk_")
+    assert cli("token", "me@example.com", env=env, cwd=tmp_path).returncode == 0

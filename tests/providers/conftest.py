@@ -1,0 +1,32 @@
+"""Fixtures: loopback fake OpenAI and Anthropic servers, and provider configs pointing at them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.openai_server import FakeOpenAI
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_openai_2() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_anthropic(tmp_path, monkeypatch) -> AsyncIterator[FakeAnthropic]:
+    # The SDK reads a config directory for profiles; keep it empty so the machine's never leaks in.
+    config_dir = tmp_path / "anthropic-config"
+    config_dir.mkdir()
+    monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(config_dir))
+    async with FakeAnthropic() as fake:
+        yield fake
