@@ -152,16 +152,14 @@ async def _check_failures(services: Services, user_id: str) -> None:
 
 
 async def _record_failure(services: Services, user_id: str, reason: str) -> None:
+    horizon = now_ms() - services.settings.promo.failure_window_seconds * 1000
     async with services.db.write() as conn:
+        # The user's failures older than the window no longer count: forget them here, so the
+        # table stays small without a sweeper.
+        await conn.execute(text("DELETE FROM promo_failures WHERE user_id = :u AND created_at <= :h"),
+                           {"u": user_id, "h": horizon})
         await conn.execute(
             text("INSERT INTO promo_failures (id, user_id, reason, created_at) VALUES (:id, :u, :r, :now)"),
             {"id": new_id("pf"), "u": user_id, "r": reason, "now": now_ms()},
         )
 
-
-async def prune_failures(services: Services) -> int:
-    """Forget failures older than the window (housekeeping; the limit never reads them)."""
-    horizon = now_ms() - services.settings.promo.failure_window_seconds * 1000
-    async with services.db.write() as conn:
-        res = await conn.execute(text("DELETE FROM promo_failures WHERE created_at <= :h"), {"h": horizon})
-    return res.rowcount or 0
