@@ -43,7 +43,14 @@ async def measure(
     calls: int,
     headers: dict[str, str] | None = None,
     warmup: int = 20,
+    progress: bool = False,
 ) -> Figures:
+    """`progress=True` passes a progress callback, so the server streams (chat does)."""
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        return None
+
+    callback = on_progress if progress else None
     latencies: list[float] = []
     errors = 0
     per_worker = max(1, calls // concurrency)
@@ -55,12 +62,12 @@ async def measure(
             Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
         ):
             for _ in range(max(1, warmup // concurrency)):
-                await client.call_tool(tool, args)
+                await client.call_tool(tool, args, progress_callback=callback)
             warmed.release()
             await ready.wait()
             for _ in range(per_worker):
                 started = time.perf_counter()
-                result = await client.call_tool(tool, args)
+                result = await client.call_tool(tool, args, progress_callback=callback)
                 latencies.append((time.perf_counter() - started) * 1000)
                 if result.is_error:
                     errors += 1

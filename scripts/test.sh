@@ -7,5 +7,10 @@ VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+# The MCP Inspector CLI (a third-party MCP client, with Node 22) for tests/test_inspector.py.
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/inspector && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+    || echo "warning: could not install the MCP Inspector; its test will be skipped" >&2
+fi
 "$VENV/bin/ruff" check src tests bench
 "$VENV/bin/python" -m pytest "$@"

@@ -36,6 +36,7 @@ def transport_security(server: ServerConfig) -> TransportSecuritySettings:
 
 def api_routes(services: Services) -> list[BaseRoute]:
     """Routes under /api/v1; each package contributes its own list."""
+    from smarthub_mcp.api import payments, promo
     from smarthub_mcp.api import templates as templates_api
     from smarthub_mcp.api import tools as tools_http
     from smarthub_mcp.billing import http as billing_http
@@ -46,6 +47,8 @@ def api_routes(services: Services) -> list[BaseRoute]:
         *billing_http.routes(),
         *templates_api.routes(),
         *tools_http.routes,
+        *payments.routes,
+        *promo.routes,
     ]
 
 

@@ -198,10 +198,12 @@ def db_status(config_path: str | None) -> None:
 
 def _add_package_commands() -> None:
     from smarthub_mcp.billing.cli import credits
+    from smarthub_mcp.billing.cli_promo import promo
     from smarthub_mcp.identity import cli as identity_cli
 
     identity_cli.register(main)
     main.add_command(credits)
+    main.add_command(promo)
 
 
 _add_package_commands()

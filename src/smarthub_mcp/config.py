@@ -171,6 +171,14 @@ class PaymentsConfig(Section):
     webhook_tolerance_seconds: int = Field(300, ge=0)
 
 
+class PromoConfig(Section):
+    new_user_days: int = Field(
+        30, ge=0, description="A 'new users only' code is for accounts younger than this that never bought credits."
+    )
+    max_failures: int = Field(10, ge=1, description="Refused redemptions a user may make per window.")
+    failure_window_seconds: int = Field(900, ge=1)
+
+
 class EmailConfig(Section):
     sender: str = "SmartHub MCP <no-reply@localhost>"
 
@@ -210,6 +218,7 @@ class Settings(BaseSettings):
     router: RouterConfig = Field(default_factory=RouterConfig)
     packages: list[PackageConfig] = Field(default_factory=list)
     payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
+    promo: PromoConfig = Field(default_factory=PromoConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
 
     @classmethod

@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "smarthub_mcp.identity.models",
     "smarthub_mcp.templates.models",
     "smarthub_mcp.billing.models",
+    "smarthub_mcp.billing.payment_models",
 )
 """Modules holding table mirrors; each package appends its own as it arrives."""
 

@@ -86,6 +86,9 @@ async def admin_report(conn: AsyncConnection, since: int, until: int) -> list[di
          "amount": format_credits(total)}
         for email, kind, day, n, total in grants
     ]
+    from smarthub_mcp.billing.payments import report_rows  # refunds and disputes of Stripe payments
+
+    out += await report_rows(conn, since, until)
     return out
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.pricing import describe
 from smarthub_mcp.tools.chat import people
-from smarthub_mcp.tools.registry import READ_ONLY, ToolContext, tool
+from smarthub_mcp.tools.registry import ACCOUNT_CHANGE, READ_ONLY, ToolContext, tool
 
 
 class ModelEntry(BaseModel):
@@ -143,3 +143,78 @@ async def get_usage(
         for r in rows
     ]
     return UsageOut(calls=calls, total_spent=format_credits(sum(r[8] for r in rows)))
+
+
+class RedeemOut(BaseModel):
+    code: str
+    credits_added: str = Field(description="Credits the code added, as a decimal string.")
+    balance: str = Field(description="The balance after redeeming, as a decimal string.")
+
+
+@tool(
+    name="redeem_promo",
+    title="Redeem a promo code",
+    permission="credits:read",
+    paid=False,
+    annotations=ACCOUNT_CHANGE,
+    summarize=lambda r: f"Code {r.code} redeemed: {people(r.credits_added)} added; balance {people(r.balance)}.",
+)
+async def redeem_promo(
+    tc: ToolContext, code: Annotated[str, Field(min_length=1, max_length=64, description="The promo code.")]
+) -> RedeemOut:
+    """Redeem a promo code for free credits. Codes are case-insensitive and each works once per account;
+    an expired, exhausted or unknown code is refused with its own error code."""
+    from smarthub_mcp.billing import promo
+
+    redemption = await promo.redeem(tc.services, tc.principal, code)
+    return RedeemOut(
+        code=redemption.code,
+        credits_added=format_credits(redemption.credits),
+        balance=format_credits(redemption.balance),
+    )
+
+
+class Package(BaseModel):
+    id: str
+    name: str
+    credits: str
+    price: str = Field(description="Price for people, e.g. '10.00 USD'.")
+
+
+class CheckoutOut(BaseModel):
+    packages: list[Package] = Field(description="Every credit package for sale.")
+    package_id: str | None = Field(description="The package a checkout was opened for, if any.")
+    checkout_url: str | None = Field(description="Open this link to pay; credits arrive when payment completes.")
+
+
+def _checkout_summary(out: CheckoutOut) -> str:
+    listing = "\n".join(f"- {p.id}: {p.name} ({people(p.credits)}) for {p.price}" for p in out.packages)
+    if out.checkout_url:
+        return f"Pay for {out.package_id} here: {out.checkout_url}\nCredits are added once payment completes."
+    return f"Credit packages:\n{listing}\nCall buy_credits with a package_id to get a payment link."
+
+
+@tool(
+    name="buy_credits",
+    title="Buy credits",
+    permission="credits:read",
+    paid=False,
+    annotations=ACCOUNT_CHANGE,
+    summarize=_checkout_summary,
+)
+async def buy_credits(
+    tc: ToolContext,
+    package_id: Annotated[
+        str | None, Field(max_length=64, description="The package to buy; leave out to list the packages.")
+    ] = None,
+) -> CheckoutOut:
+    """List the credit packages for sale, or, with `package_id`, open a secure Stripe checkout for one and
+    return its payment link. Give the link to the user; credits are added when the payment completes."""
+    from smarthub_mcp.billing import payments
+
+    packages = [Package(**{k: v for k, v in p.items() if k in Package.model_fields})
+                for p in payments.list_packages(tc.services.settings)]
+    if package_id is None:
+        return CheckoutOut(packages=packages, package_id=None, checkout_url=None)
+    checkout = await payments.create_checkout(tc.services, tc.principal, package_id)
+    return CheckoutOut(packages=packages, package_id=checkout.package.id, checkout_url=checkout.url)

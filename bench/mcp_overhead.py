@@ -1,0 +1,249 @@
+"""What the gateway costs per MCP call: SmartHub (SQLite and PostgreSQL) against a bare MCPServer.
+
+Starts, as separate processes: a bare MCPServer with one no-op tool, a loopback fake OpenAI upstream,
+and `smarthub serve` on SQLite and on PostgreSQL. Drives each over Streamable HTTP with the SDK client
+at concurrency 1 and 16 and prints calls/s, p50 and p99 for the bare no-op, `get_balance`, `chat` on
+the demo provider, and `chat` routed to the fake OpenAI (plain and streaming), next to the same chat
+requests sent straight to the fake with the `openai` SDK.
+
+Usage: python bench/mcp_overhead.py [--calls 400] [--pg-url postgresql://postgres@127.0.0.1/test] [--no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.drive import Figures, measure, percentile
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+UPSTREAM_KEY = "sk-bench-" + secrets.token_hex(8)
+
+CONFIG = """
+[providers.demo]
+type = "demo"
+
+[providers.fake]
+type = "openai"
+base_url = "{upstream}/v1"
+api_key_env = "BENCH_UPSTREAM_KEY"
+max_retries = 0
+max_concurrency = 256
+
+[models.demo-chat]
+kind = "chat"
+routes = [{{ provider = "demo", upstream = "demo-chat-1" }}]
+price = {{ input_per_million = 1, output_per_million = 2 }}
+
+[models.fake-gpt]
+kind = "chat"
+routes = [{{ provider = "fake", upstream = "gpt-fake" }}]
+price = {{ input_per_million = 1, output_per_million = 2 }}
+
+[limits.roles.user]
+requests_per_minute = 0
+tokens_per_minute = 0
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextlib.contextmanager
+def process(*args: str, env: dict[str, str] | None = None, stdout=subprocess.DEVNULL) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(args, env=env, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def smarthub_env(database_url: str, config_path: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "SMARTHUB_DATABASE_URL": database_url,
+        "SMARTHUB_CONFIG": str(config_path),
+        "SMARTHUB_JWT_SECRET": "bench-" + "s" * 40,
+        "SMARTHUB_AUTH__DEV_MODE": "false",
+        "SMARTHUB_LOGGING__LEVEL": "WARNING",
+        "BENCH_UPSTREAM_KEY": UPSTREAM_KEY,
+    }
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([PY, "-m", "smarthub_mcp", *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"smarthub {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def prepare_user(env: dict[str, str]) -> str:
+    email = f"bench-{secrets.token_hex(3)}@example.com"
+    cli(env, "db", "upgrade")
+    cli(env, "users", "create", email, "--password", "bench-password-123")
+    cli(env, "credits", "grant", email, "1000000", "--reason", "benchmark")
+    key = cli(env, "keys", "create", email, "--name", "bench")
+    return next(word for word in key.split() if word.startswith("shk_"))
+
+
+async def direct_openai(upstream: str, *, stream: bool, concurrency: int, calls: int) -> Figures:
+    client = openai.AsyncOpenAI(base_url=f"{upstream}/v1", api_key=UPSTREAM_KEY, max_retries=0)
+    latencies: list[float] = []
+
+    async def one() -> None:
+        started = time.perf_counter()
+        messages = [{"role": "user", "content": "Hello there"}]
+        if stream:
+            response = await client.chat.completions.create(
+                model="gpt-fake", messages=messages, max_tokens=64, stream=True, stream_options={"include_usage": True}
+            )
+            async for _ in response:
+                pass
+        else:
+            await client.chat.completions.create(model="gpt-fake", messages=messages, max_tokens=64)
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            await one()
+
+    for _ in range(10):
+        await one()
+    latencies.clear()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(calls // concurrency) for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return Figures(len(latencies), 0, len(latencies) / elapsed, statistics.median(latencies),
+                   percentile(latencies, 0.99))
+
+
+def row(name: str, conc: int, f: Figures) -> str:
+    return f"| {name:<38} | {conc:>4} | {f.per_second:>8.0f} | {f.p50_ms:>7.2f} | {f.p99_ms:>7.2f} | {f.errors:>4} |"
+
+
+async def run(args: argparse.Namespace) -> None:
+    rows: list[str] = []
+    results: dict[tuple[str, int], Figures] = {}
+    calls = args.calls
+    tmp = Path(tempfile.mkdtemp(prefix="smarthub-bench-"))
+    with contextlib.ExitStack() as stack:
+        upstream_proc = stack.enter_context(
+            process(PY, "bench/fake_upstream.py", UPSTREAM_KEY, stdout=subprocess.PIPE)
+        )
+        upstream = upstream_proc.stdout.readline().decode().strip()
+        bare_port = free_port()
+        stack.enter_context(process(PY, "bench/bare_server.py", str(bare_port)))
+        wait_port(bare_port)
+        config_path = tmp / "config.toml"
+        config_path.write_text(CONFIG.format(upstream=upstream))
+
+        backends = [("sqlite", f"sqlite+aiosqlite:///{tmp / 'bench.db'}")]
+        if not args.no_pg:
+            backends.append(("postgresql", pg_database(args.pg_url, stack)))
+
+        for conc in (1, 16):
+            results[("bare noop", conc)] = await measure(
+                f"http://127.0.0.1:{bare_port}/mcp", "noop", {}, concurrency=conc, calls=calls
+            )
+            for stream in (False, True):
+                name = f"openai SDK -> fake{' (stream)' if stream else ''}"
+                results[(name, conc)] = await direct_openai(upstream, stream=stream, concurrency=conc, calls=calls)
+
+        for backend, url in backends:
+            env = smarthub_env(url, config_path)
+            key = prepare_user(env)
+            port = free_port()
+            stack.enter_context(process(PY, "-m", "smarthub_mcp", "serve", "--port", str(port), env=env))
+            wait_port(port)
+            mcp_url = f"http://127.0.0.1:{port}/mcp"
+            headers = {"Authorization": f"Bearer {key}"}
+            for conc in (1, 16):
+                for tool, arguments, stream in (
+                    ("get_balance", {}, False),
+                    ("chat", {"prompt": "Hello there", "max_tokens": 64}, False),
+                    ("chat", {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}, False),
+                    ("chat", {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}, True),
+                ):
+                    label = f"{backend}: {tool}" + (f" {arguments.get('model', 'demo-chat')}" if tool == "chat" else "")
+                    label += " (stream)" if stream else ""
+                    results[(label, conc)] = await measure(
+                        mcp_url, tool, arguments, concurrency=conc, calls=calls, headers=headers, progress=stream
+                    )
+
+    print("\n| scenario                               | conc |  calls/s |  p50 ms |  p99 ms | errs |")
+    print("|----------------------------------------|------|----------|---------|---------|------|")
+    for (name, conc), figures in results.items():
+        rows.append(row(name, conc, figures))
+    print("\n".join(rows))
+    print()
+    for backend, _ in [("sqlite", None), ("postgresql", None)]:
+        for conc in (1, 16):
+            bare = results.get(("bare noop", conc))
+            chat = results.get((f"{backend}: chat demo-chat", conc))
+            if bare and chat:
+                ratio = bare.per_second / chat.per_second
+                print(f"{backend} c={conc}: chat(demo) vs bare no-op: throughput ratio {ratio:.2f}x,"
+                      f" added p50 {chat.p50_ms - bare.p50_ms:+.2f} ms")
+            for stream in (False, True):
+                suffix = " (stream)" if stream else ""
+                direct = results.get((f"openai SDK -> fake{suffix}", conc))
+                routed = results.get((f"{backend}: chat fake-gpt{suffix}", conc))
+                if direct and routed:
+                    print(f"{backend} c={conc}: chat via gateway vs openai SDK direct{suffix}: added p50 "
+                          f"{routed.p50_ms - direct.p50_ms:+.2f} ms, throughput ratio "
+                          f"{direct.per_second / routed.per_second:.2f}x")
+
+
+def pg_database(admin_url: str, stack: contextlib.ExitStack) -> str:
+    """A fresh PostgreSQL database for this run, dropped at the end."""
+    name = f"smarthub_bench_{secrets.token_hex(4)}"
+    psql = ["psql", admin_url, "-q", "-c"]
+    subprocess.run([*psql, f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+    stack.callback(subprocess.run, [*psql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], capture_output=True)
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400, help="measured calls per scenario")
+    default_pg = os.environ.get("SMARTHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-url", default=default_pg)
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""HTTP routes for buying credits, the Stripe webhook, and the admins' payment views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from smarthub_mcp.api.body import read_body, read_json
+from smarthub_mcp.billing import payments
+from smarthub_mcp.billing.promo_admin import to_ms
+from smarthub_mcp.billing.webhooks import handle_webhook
+from smarthub_mcp.errors import InvalidRequest
+from smarthub_mcp.identity.http import require
+from smarthub_mcp.services import Services
+
+WEBHOOK_MAX_BYTES = 512 * 1024  # Stripe events are a few KB; refuse anything absurd before verifying
+
+
+class PurchaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    package_id: str = Field(min_length=1, max_length=100)
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def time_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw) if raw.lstrip("-").isdigit() else int(to_ms(raw))
+    except ValueError:
+        raise InvalidRequest(f"{name} must be epoch milliseconds or an ISO 8601 time with a zone") from None
+
+
+def int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise InvalidRequest(f"{name} must be a whole number")
+    return int(raw)
+
+
+async def packages(request: Request) -> JSONResponse:
+    return JSONResponse({"packages": payments.list_packages(_services(request).settings)})
+
+
+async def purchase(request: Request) -> JSONResponse:
+    principal = await require(request)
+    body = await read_json(request, PurchaseRequest)
+    checkout = await payments.create_checkout(_services(request), principal, body.package_id)
+    return JSONResponse(
+        {
+            "checkout_url": checkout.url,
+            "session_id": checkout.session_id,
+            "payment_id": checkout.payment_id,
+            "package": payments.package_view(checkout.package),
+        },
+        status_code=201,
+    )
+
+
+async def stripe_webhook(request: Request) -> JSONResponse:
+    raw = await read_body(request, WEBHOOK_MAX_BYTES)  # the signature covers these exact bytes
+    outcome = await handle_webhook(_services(request), raw, request.headers.get("stripe-signature"))
+    return JSONResponse({"received": True, "event_id": outcome.event_id, "outcome": outcome.outcome})
+
+
+async def admin_payments(request: Request) -> JSONResponse:
+    await require(request, "payments:read")
+    items, cursor = await payments.list_payments(
+        _services(request),
+        status=request.query_params.get("status") or None,
+        user_id=request.query_params.get("user_id") or None,
+        since_ms=time_param(request, "since"),
+        until_ms=time_param(request, "until"),
+        cursor=request.query_params.get("cursor") or None,
+        limit=int_param(request, "limit", 50),
+    )
+    body: dict[str, Any] = {"payments": items, "next_cursor": cursor}
+    return JSONResponse(body)
+
+
+async def admin_payments_summary(request: Request) -> JSONResponse:
+    await require(request, "payments:read")
+    summary = await payments.payments_summary(
+        _services(request), since_ms=time_param(request, "since"), until_ms=time_param(request, "until")
+    )
+    return JSONResponse({"currencies": summary})
+
+
+routes = [
+    Route("/credits/packages", packages, methods=["GET"]),
+    Route("/credits/purchase", purchase, methods=["POST"]),
+    Route("/payments/stripe/webhook", stripe_webhook, methods=["POST"]),
+    Route("/admin/payments", admin_payments, methods=["GET"]),
+    Route("/admin/payments/summary", admin_payments_summary, methods=["GET"]),
+]

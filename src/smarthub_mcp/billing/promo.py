@@ -1,0 +1,165 @@
+"""Promo codes: admins create them, users redeem them once each, for credits from the ledger.
+
+A redemption is one write transaction: the UNIQUE (code, user) redemption row (a user's second
+try, however concurrent, conflicts), then one conditional UPDATE of the code's counter
+(`redemptions_count < max_redemptions`, checked by the row it returns: the last slot of a limited
+code goes to exactly one redeemer), then the ledger grant with the key `promo:<code>:<user>` on
+the same connection. Any refusal rolls all three back.
+
+"New users" (for `new_users_only` codes): an account registered within `promo.new_user_days`
+that has never completed a purchase.
+
+Refused redemptions are written to `promo_failures` (after the refused transaction, so they
+survive it) and counted per user over `promo.failure_window_seconds`: past `promo.max_failures`
+the user is rate limited. The count lives in the database, so it holds across replicas.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smarthub_mcp.billing.errors import (
+    PromoAlreadyRedeemed,
+    PromoError,
+    PromoExhausted,
+    PromoExpired,
+    PromoInactive,
+    PromoNewUsersOnly,
+    PromoNotFound,
+    PromoNotStarted,
+)
+from smarthub_mcp.billing.money import credits_for_people, format_credits
+from smarthub_mcp.billing.promo_codes import normalize_code
+from smarthub_mcp.errors import RateLimited
+from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.ids import new_id, now_ms
+from smarthub_mcp.services import Services
+
+log = logging.getLogger("smarthub.promo")
+
+CODE_COLUMNS = (
+    "id, code, description, credits, max_redemptions, redemptions_count, credits_granted, starts_at, expires_at,"
+    " new_users_only, active, created_by, created_at, updated_at, last_redeemed_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    code: str
+    credits: int
+    balance: int
+    entry_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "credits": format_credits(self.credits), "balance": format_credits(self.balance),
+                "entry_id": self.entry_id}
+
+    def for_people(self) -> str:
+        added, balance = credits_for_people(self.credits), credits_for_people(self.balance)
+        return f"Code {self.code} redeemed: {added} added; your balance is {balance}."
+
+
+async def redeem(services: Services, principal: Principal, code: str) -> Redemption:
+    """Redeem `code` for the principal; raises a PromoError subclass (distinct codes) or RateLimited."""
+    await _check_failures(services, principal.user_id)
+    try:
+        return await _redeem(services, principal.user_id, normalize_code(code))
+    except PromoError as exc:
+        await _record_failure(services, principal.user_id, exc.code)
+        raise
+
+
+async def _redeem(services: Services, user_id: str, code: str) -> Redemption:
+    now = now_ms()
+    async with services.db.write() as conn:
+        row = None
+        if code:
+            row = (await conn.execute(text(f"SELECT {CODE_COLUMNS} FROM promo_codes WHERE code = :c"),
+                                      {"c": code})).first()
+        if row is None:
+            raise PromoNotFound("That promo code does not exist.")
+        _check_window(row, now)
+        if row.new_users_only and not await _is_new_user(services, conn, user_id, now):
+            raise PromoNewUsersOnly("This promo code is for new users only.")
+        inserted = (await conn.execute(
+            text("INSERT INTO promo_redemptions (id, code_id, user_id, credits, created_at)"
+                 " VALUES (:id, :c, :u, :cr, :now) ON CONFLICT (code_id, user_id) DO NOTHING RETURNING id"),
+            {"id": new_id("red"), "c": row.id, "u": user_id, "cr": row.credits, "now": now},
+        )).first()
+        if inserted is None:
+            raise PromoAlreadyRedeemed("You have already redeemed this promo code.")
+        counted = (await conn.execute(
+            text("UPDATE promo_codes SET redemptions_count = redemptions_count + 1,"
+                 " credits_granted = credits_granted + credits, last_redeemed_at = :now"
+                 " WHERE id = :id AND active = TRUE"
+                 " AND (max_redemptions IS NULL OR redemptions_count < max_redemptions) RETURNING id"),
+            {"id": row.id, "now": now},
+        )).first()
+        if counted is None:  # the last slot went to someone else (or the code was just disabled)
+            raise PromoExhausted("This promo code has been fully redeemed.")
+        ledger = services.ledger  # type: ignore[attr-defined]
+        await ledger.open_account(user_id, conn=conn)
+        entry = await ledger.grant(
+            user_id, row.credits, kind="promo", idempotency_key=f"promo:{row.id}:{user_id}",
+            reference=row.id, memo=f"promo code {row.code}", conn=conn,
+        )
+        await conn.execute(text("UPDATE promo_redemptions SET entry_id = :e WHERE id = :id"),
+                           {"e": entry.id, "id": inserted.id})
+    log.info("user %s redeemed promo %s for %d", user_id, row.code, row.credits)
+    return Redemption(code=row.code, credits=row.credits, balance=entry.balance_after, entry_id=entry.id)
+
+
+def _check_window(row: Any, now: int) -> None:
+    if not row.active:
+        raise PromoInactive("This promo code is no longer active.")
+    if row.starts_at is not None and now < row.starts_at:
+        raise PromoNotStarted("This promo code is not valid yet.", details={"starts_at": row.starts_at})
+    if row.expires_at is not None and now >= row.expires_at:
+        raise PromoExpired("This promo code has expired.", details={"expired_at": row.expires_at})
+    if row.max_redemptions is not None and row.redemptions_count >= row.max_redemptions:
+        raise PromoExhausted("This promo code has been fully redeemed.")
+
+
+async def _is_new_user(services: Services, conn: AsyncConnection, user_id: str, now: int) -> bool:
+    days = services.settings.promo.new_user_days
+    created = (await conn.execute(text("SELECT created_at FROM users WHERE id = :u"), {"u": user_id})).scalar()
+    if created is None or now - created > days * 86_400_000:
+        return False
+    bought = (await conn.execute(
+        text("SELECT 1 FROM payments WHERE user_id = :u AND paid_at IS NOT NULL LIMIT 1"), {"u": user_id}
+    )).first()
+    return bought is None
+
+
+async def _check_failures(services: Services, user_id: str) -> None:
+    cfg = services.settings.promo
+    now = now_ms()
+    since = now - cfg.failure_window_seconds * 1000
+    async with services.db.read() as conn:
+        count, oldest = (await conn.execute(
+            text("SELECT COUNT(*), MIN(created_at) FROM promo_failures WHERE user_id = :u AND created_at > :since"),
+            {"u": user_id, "since": since},
+        )).one()
+    if count >= cfg.max_failures:
+        retry_after = (oldest + cfg.failure_window_seconds * 1000 - now) / 1000
+        raise RateLimited("Too many invalid promo codes; please wait before trying again.",
+                          retry_after=max(retry_after, 1.0))
+
+
+async def _record_failure(services: Services, user_id: str, reason: str) -> None:
+    horizon = now_ms() - services.settings.promo.failure_window_seconds * 1000
+    async with services.db.write() as conn:
+        # The user's failures older than the window no longer count: forget them here, so the
+        # table stays small without a sweeper.
+        await conn.execute(text("DELETE FROM promo_failures WHERE user_id = :u AND created_at <= :h"),
+                           {"u": user_id, "h": horizon})
+        await conn.execute(
+            text("INSERT INTO promo_failures (id, user_id, reason, created_at) VALUES (:id, :u, :r, :now)"),
+            {"id": new_id("pf"), "u": user_id, "r": reason, "now": now_ms()},
+        )
+

@@ -1,0 +1,47 @@
+"""Promo codes and top-ups through the MCP tools."""
+
+from __future__ import annotations
+
+from mcp import Client
+
+from smarthub_mcp.billing.promo_admin import PromoCreate, create_code
+from smarthub_mcp.config import MICRO
+from smarthub_mcp.tools.server import build_mcp_server
+from tests.factories import make_api_key, make_user_with_token
+
+
+async def client_for(services, role: str = "user") -> tuple[str, Client]:
+    user_id, _ = await make_user_with_token(services, role=role)
+    key = await make_api_key(services, user_id)
+    return user_id, Client(build_mcp_server(services, api_key=key))
+
+
+async def test_redeem_promo_adds_credits_once(services):
+    await create_code(services, PromoCreate(code="WELCOME5", credits=5), actor_id=None)
+    user_id, client = await client_for(services)
+    async with client:
+        first = await client.call_tool("redeem_promo", {"code": "welcome5"})
+        again = await client.call_tool("redeem_promo", {"code": "WELCOME5"})
+        unknown = await client.call_tool("redeem_promo", {"code": "NOPE"})
+    assert not first.is_error
+    assert first.structured_content == {"code": "WELCOME5", "credits_added": "5.000000", "balance": "6.000000"}
+    assert again.structured_content["error"]["code"] == "promo_already_redeemed"
+    assert unknown.structured_content["error"]["code"] == "promo_not_found"
+    assert (await services.ledger.balance(user_id)).balance == 6 * MICRO
+
+
+async def test_buy_credits_lists_packages_then_opens_a_checkout(services, fake_stripe):
+    user_id, client = await client_for(services)
+    async with client:
+        listing = await client.call_tool("buy_credits", {})
+        checkout = await client.call_tool("buy_credits", {"package_id": "starter"})
+        bad = await client.call_tool("buy_credits", {"package_id": "gold"})
+    assert [p["id"] for p in listing.structured_content["packages"]] == ["starter", "pro"]
+    assert listing.structured_content["checkout_url"] is None
+    assert "starter" in listing.content[0].text
+    out = checkout.structured_content
+    assert out["package_id"] == "starter" and out["checkout_url"].startswith("https://")
+    assert out["checkout_url"] in checkout.content[0].text
+    assert bad.is_error and bad.structured_content["error"]["code"] == "unknown_package"
+    # Nothing is credited before Stripe says the payment completed.
+    assert (await services.ledger.balance(user_id)).balance == MICRO
