@@ -218,3 +218,28 @@ def test_serve_refuses_unupgraded_postgres(pg_database_url, tmp_path):
     result = _cli("serve", "--port", "1", env={"SMARTHUB_DATABASE_URL": pg_database_url}, cwd=tmp_path)
     assert result.returncode == 2
     assert "smarthub db upgrade" in result.stderr
+
+
+def test_log_format_short_spelling(tmp_path):
+    assert load_config(env={"SMARTHUB_LOG_FORMAT": "json"}).settings.logging.format == "json"
+    both = load_config(env={"SMARTHUB_LOG_FORMAT": "json", "SMARTHUB_LOGGING__FORMAT": "text"})
+    assert both.settings.logging.format == "text"
+
+
+def test_json_logs_carry_the_request_id():
+    import io
+    import json
+    import logging
+
+    from smarthub_mcp import logs
+
+    stream = io.StringIO()
+    logs.configure("INFO", "json", stream=stream)
+    token = logs.request_id_var.set("req-42")
+    try:
+        logging.getLogger("smarthub.test").info("hello", extra={"user": "u1"})
+    finally:
+        logs.request_id_var.reset(token)
+        logs.configure("INFO", "text")
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["request_id"] == "req-42" and line["msg"] == "hello" and line["user"] == "u1"

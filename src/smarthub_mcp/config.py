@@ -261,6 +261,8 @@ class AppConfig(BaseModel):
     settings: Settings
     secrets: Secrets
     config_path: Path | None = None
+    environ: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
+    """The environment the config was loaded from: provider keys are looked up here by name."""
 
 
 def _describe(exc: ValidationError, *, source: str) -> str:
@@ -288,6 +290,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
             raise ConfigError(f"config file not found: {config_path}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
+    # Short spellings for the two settings operators reach for most (the long form wins).
+    for short, key in (("SMARTHUB_LOG_FORMAT", "format"), ("SMARTHUB_LOG_LEVEL", "level")):
+        if environ.get(short):
+            data.setdefault("logging", {})[key] = environ[short].strip()
     source = str(config_path) if config_path else "the environment"
     saved = None
     if env is not None:  # tests hand an explicit environment; pydantic-settings reads os.environ
@@ -304,7 +310,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
             os.environ.clear()
             os.environ.update(saved)
     _check_consistency(settings)
-    return AppConfig(settings=settings, secrets=secrets, config_path=config_path)
+    return AppConfig(settings=settings, secrets=secrets, config_path=config_path, environ=dict(environ))
 
 
 def _check_consistency(settings: Settings) -> None:

@@ -81,7 +81,8 @@ class Services:
             from smarthub_mcp.providers.registry import ProviderRegistry
             from smarthub_mcp.providers.router import Router
 
-            self._router = Router(self.settings, ProviderRegistry.from_settings(self.settings))
+            registry = ProviderRegistry.from_settings(self.settings, self.config.environ)
+            self._router = Router(self.settings, registry)
         return self._router
 
     @property
