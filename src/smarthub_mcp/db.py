@@ -25,6 +25,7 @@ from smarthub_mcp.errors import ConfigError
 Dialect = Literal["sqlite", "postgresql"]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_POOL_RECYCLE_S = 1800
 
 
 def normalize_url(url: str) -> str:
@@ -64,7 +65,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 class Database:
     """The engine plus the two ways into it."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
         parsed = make_url(normalize_url(url))
         # `?search_path=NAME` (PostgreSQL) runs everything in one schema: tests give each test
         # its own, and operators can share a database between deployments.
@@ -73,17 +74,26 @@ class Database:
         self.url = parsed.render_as_string(hide_password=False)
         self.schema = search_path if isinstance(search_path, str) else None
         self.dialect: Dialect = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
+        # No reset-on-return: every way in (`read()`, `write()`, a bare `engine.connect()`) goes
+        # through a SQLAlchemy Connection, whose close() rolls back any transaction it still has.
+        # A reset would only add a ROLLBACK (a thread hop, or a round trip) to some checkins.
         if self.dialect == "sqlite":
-            self.engine = create_async_engine(self.url, echo=echo, pool_size=pool_size, max_overflow=0)
+            self.engine = create_async_engine(
+                self.url, echo=echo, pool_size=pool_size, max_overflow=0, pool_reset_on_return=None
+            )
             _install_sqlite_hooks(self.engine)
         else:
             connect_args = {"server_settings": {"search_path": self.schema}} if self.schema else {}
+            # No pre-ping: on asyncpg it costs BEGIN + ";" + ROLLBACK (three round trips) per
+            # checkout. Connections are recycled after PG_POOL_RECYCLE_S instead, and one killed
+            # by a server restart fails its statement once, is invalidated, and is replaced.
             self.engine = create_async_engine(
                 self.url,
                 echo=echo,
                 pool_size=pool_size,
-                max_overflow=pool_size * 2,
-                pool_pre_ping=True,
+                max_overflow=pool_size,  # room for concurrency 32 and more per replica
+                pool_recycle=PG_POOL_RECYCLE_S,
+                pool_reset_on_return=None,
                 connect_args=connect_args,
             )
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
