@@ -11,18 +11,20 @@ READ COMMITTED and relies on conditional updates and row locks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from smarthub_mcp.errors import ConfigError
 
 Dialect = Literal["sqlite", "postgresql"]
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_POOL_RECYCLE_S = 1800
@@ -60,6 +62,33 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+async def _in_worker(conn: AsyncConnection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    # aiosqlite has no public "run this callable in your thread"; `_execute` is what each of its
+    # own methods uses. Every ledger test on SQLite goes through here, so a change there fails loudly.
+    driver = (await conn.get_raw_connection()).driver_connection
+    return await driver._execute(_transaction, driver._conn, fn)
+
+
+def _transaction(dbapi: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """In the worker thread: `fn` inside the open transaction, or inside one of its own."""
+    own = not dbapi.in_transaction
+    try:
+        if own:
+            dbapi.execute("BEGIN IMMEDIATE")
+        result = fn(dbapi)
+        if own:
+            dbapi.execute("COMMIT")
+        return result
+    except sqlite3.Error as exc:
+        if own and dbapi.in_transaction:
+            dbapi.execute("ROLLBACK")
+        raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+    except BaseException:
+        if own and dbapi.in_transaction:
+            dbapi.execute("ROLLBACK")
+        raise
 
 
 class Database:
@@ -119,6 +148,25 @@ class Database:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
+
+    async def sqlite_call(self, fn: Callable[[sqlite3.Connection], T], conn: AsyncConnection | None = None) -> T:
+        """Run `fn(sqlite3_connection)` in the aiosqlite worker thread in one hand-off (SQLite only).
+
+        aiosqlite hands every driver call to the connection's thread (a statement costs about four
+        hand-offs: cursor, execute, fetch, close); a ledger verb run this way costs one. With `conn`
+        (the caller's transaction, from `write()`) `fn` runs on that same connection, inside that
+        transaction. Without it, `fn` gets a write transaction of its own: the write lock, then
+        BEGIN IMMEDIATE, `fn`, COMMIT (ROLLBACK on any exception), all in the one hand-off. If the
+        awaiting task is cancelled, the thread still finishes `fn` and its COMMIT or ROLLBACK before
+        the connection runs anything else (aiosqlite runs its queue in order), so the connection
+        never goes back to the pool mid-transaction. Errors come back as SQLAlchemy's exceptions.
+        """
+        if self._write_lock is None:
+            raise RuntimeError("sqlite_call is for SQLite databases")
+        if conn is not None:
+            return await _in_worker(conn, fn)
+        async with self._write_lock, self.engine.connect() as own:
+            return await _in_worker(own, fn)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

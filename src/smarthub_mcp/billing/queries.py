@@ -63,7 +63,10 @@ RESOLVE_HOLD = (
     "UPDATE holds SET status = :s, resolved_at = :now WHERE id = :h AND status = 'open' RETURNING account_id, amount"
 )
 DUE_HOLDS = "SELECT id FROM holds WHERE status = 'open' AND expires_at <= :now ORDER BY id LIMIT :n"
-MARK_ALERTED = "UPDATE accounts SET low_balance_alerted = TRUE WHERE user_id = :u AND low_balance_alerted = FALSE"
+MARK_ALERTED = (
+    "UPDATE accounts SET low_balance_alerted = TRUE WHERE user_id = :u AND low_balance_alerted = FALSE"
+    " RETURNING user_id"
+)
 REARM_ALERT = "UPDATE accounts SET low_balance_alerted = FALSE WHERE user_id = :u"
 
 CHECK = """

@@ -1,0 +1,144 @@
+"""Ledger verbs written once as step generators, and the two ways to run them.
+
+A step generator yields `(sql, params)` and is sent back the statement's first row (None when it
+returned no row); its return value is the verb's result. One body therefore runs on both stores:
+
+- PostgreSQL (and any SQLAlchemy connection): `run_async` awaits each statement through SQLAlchemy,
+  which reuses one `text()` per SQL string (compiled cache) and asyncpg's prepared statements.
+- SQLite: `run_sync` drives the whole generator inside the aiosqlite worker thread, on the raw
+  sqlite3 connection, in one hand-off (`Database.sqlite_call`) instead of about four per statement.
+
+Every verb still runs in one transaction (the caller's when it passes `conn`), so a generator
+that raises leaves nothing behind. A generator must not touch the event loop: it may run in a
+worker thread. Anything that needs the loop (alerts) is returned and done by the caller.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Generator
+from typing import Any, TypeVar
+
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smarthub_mcp.billing import queries as q
+from smarthub_mcp.billing.money import format_credits
+from smarthub_mcp.billing.records import Entry, Hold
+from smarthub_mcp.db import Database
+from smarthub_mcp.errors import IdempotencyConflict, InsufficientCredits, LedgerError, NotFound
+from smarthub_mcp.ids import now_ms
+
+T = TypeVar("T")
+Steps = Generator[tuple[str, dict[str, Any]], Any, T]
+
+
+@functools.cache
+def cached_text(statement: str) -> TextClause:
+    """One `text()` per SQL string, built once: SQLAlchemy's compiled cache then hits every time."""
+    return text(statement)
+
+
+def run_sync(steps: Steps[T], dbapi: sqlite3.Connection) -> T:
+    """Drive `steps` on a raw sqlite3 connection (in its worker thread, inside a transaction)."""
+    try:
+        request = next(steps)
+        while True:
+            statement, params = request
+            # fetchall steps the statement to its end, so an UPDATE ... RETURNING is complete.
+            rows = dbapi.execute(statement, params).fetchall()
+            request = steps.send(rows[0] if rows else None)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def run_async(steps: Steps[T], conn: AsyncConnection) -> T:
+    """Drive `steps` through a SQLAlchemy connection, one awaited statement at a time."""
+    try:
+        request = next(steps)
+        while True:
+            statement, params = request
+            result = await conn.execute(cached_text(statement), params)
+            request = steps.send(result.first() if result.returns_rows else None)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def run(db: Database, conn: AsyncConnection | None, steps: Steps[T]) -> T:
+    """Run `steps` as one transaction: inside `conn` when given, else in a write transaction of its own."""
+    if db.is_sqlite:
+        return await db.sqlite_call(functools.partial(run_sync, steps), conn)
+    if conn is not None:
+        return await run_async(steps, conn)
+    async with db.write() as own:
+        return await run_async(steps, own)
+
+
+# --- the hold verbs' steps (Ledger.reserve, release, capture's repeat path, expiry) ----------
+
+
+def reserve_steps(hold: Hold) -> Steps[Hold]:
+    # Two statements: the conditional hold on the account, then the hold row under its UNIQUE key.
+    funds = {"u": hold.account_id, "a": hold.amount, "now": hold.created_at}
+    if (yield q.HOLD_FUNDS, funds) is None:
+        existing = yield q.HOLD_BY["idempotency_key"], {"v": hold.idempotency_key}
+        if existing is not None:
+            return _same_hold(Hold(*existing), hold.account_id, hold.amount)
+        yield from insufficient_steps(hold.account_id, hold.amount)
+    if (yield q.INSERT_HOLD, _hold_params(hold)) is None:  # the key was taken (a repeat): give the funds back
+        yield q.UNHOLD_FUNDS, funds
+        existing = yield q.HOLD_BY["idempotency_key"], {"v": hold.idempotency_key}
+        assert existing is not None
+        return _same_hold(Hold(*existing), hold.account_id, hold.amount)
+    return hold
+
+
+def resolve_steps(hold_id: str, status: str) -> Steps[bool]:
+    now = now_ms()
+    row = yield q.RESOLVE_HOLD, {"h": hold_id, "s": status, "now": now}
+    if row is None:
+        if (yield q.HOLD_BY["id"], {"v": hold_id}) is None:
+            raise NotFound("no such hold", details={"hold_id": hold_id})
+        return False
+    yield q.UNHOLD_FUNDS, {"u": row[0], "a": row[1], "now": now}
+    return True
+
+
+def already_resolved_steps(hold_id: str) -> Steps[Entry | None]:
+    row = yield q.HOLD_BY["id"], {"v": hold_id}
+    if row is None:
+        raise NotFound("no such hold", details={"hold_id": hold_id})
+    hold = Hold(*row)
+    if hold.status == "captured":
+        entry = yield q.ENTRY_BY["hold_id"], {"v": hold_id}
+        return Entry(*entry) if entry is not None else None
+    raise LedgerError(f"the hold is already {hold.status}", details={"hold_id": hold_id, "status": hold.status})
+
+
+def insufficient_steps(user_id: str, required: int) -> Steps[None]:
+    acct = yield q.ACCOUNT, {"u": user_id}
+    if acct is None:
+        raise NotFound("this user has no credit account", details={"user_id": user_id})
+    balance, held, overdraft = acct
+    available = balance - held + overdraft
+    raise InsufficientCredits(
+        f"Not enough credits: this needs up to {format_credits(required)} credits and "
+        f"{format_credits(max(available, 0))} are available.",
+        details={
+            "balance": format_credits(balance),
+            "available": format_credits(available),
+            "required": format_credits(required),
+        },
+    )
+
+
+
+def _same_hold(hold: Hold, user_id: str, amount: int) -> Hold:
+    if hold.account_id != user_id or hold.amount != amount:
+        raise IdempotencyConflict("this idempotency key was already used for a different hold")
+    return hold
+
+
+def _hold_params(h: Hold) -> dict[str, Any]:
+    return {f: getattr(h, f) for f in Hold.__slots__}  # type: ignore[attr-defined]
