@@ -149,6 +149,21 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    @asynccontextmanager
+    async def asyncpg_autocommit(self) -> AsyncIterator[Any]:
+        """A pooled PostgreSQL connection as the bare asyncpg connection, outside any transaction:
+        each statement commits by itself, with no BEGIN/COMMIT round trips and no SQLAlchemy layer
+        per statement. Only for writes that are whole in one statement (billing/steps.py)."""
+        if self._write_lock is not None:
+            raise RuntimeError("asyncpg_autocommit is for PostgreSQL")
+        async with self.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            finally:
+                if driver.is_closed():  # lost mid-statement: keep it out of the pool
+                    await conn.invalidate()
+
     async def sqlite_call(self, fn: Callable[[sqlite3.Connection], T], conn: AsyncConnection | None = None) -> T:
         """Run `fn(sqlite3_connection)` in the aiosqlite worker thread in one hand-off (SQLite only).
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -29,6 +30,7 @@ from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
 from smarthub_mcp.billing.steps import (
     Steps,
+    Store,
     already_resolved_steps,
     cached_text,
     insufficient_steps,
@@ -233,7 +235,7 @@ class Ledger:
         now = now_ms()
         hold = Hold(new_id("hold"), user_id, amount, "open", idempotency_key, reference,
                     now + int(ttl_seconds * 1000), None, None, now)
-        return await run(self.db, conn, reserve_steps(hold))
+        return await run(self.db, conn, functools.partial(reserve_steps, hold))
 
     async def capture(
         self, hold_id: str, actual: int, *, memo: str | None = None, conn: AsyncConnection | None = None
@@ -245,32 +247,40 @@ class Ledger:
         """
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        entry, alert = await run(self.db, conn, self._capture_steps(hold_id, actual, memo))
+        entry, alert = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
         self._alert(alert)
         return entry
 
-    def _capture_steps(self, hold_id: str, actual: int, memo: str | None) -> Steps[tuple[Entry | None, Alert | None]]:
-        # Three statements: close the hold (compare-and-set), settle the account, append the entry.
-        now = now_ms()
-        row = yield q.CAPTURE_HOLD, {"h": hold_id, "a": actual, "now": now}
-        if row is None:
-            return (yield from already_resolved_steps(hold_id)), None
-        account_id, amount, charged, reference = row
+    def _capture_steps(
+        self, hold_id: str, actual: int, memo: str | None, store: Store
+    ) -> Steps[tuple[Entry | None, Alert | None]]:
+        """Close the hold (compare-and-set), settle the account, append the usage entry: three
+        statements on SQLite, one on PostgreSQL."""
+        now, entry_id, key = now_ms(), new_id("ent"), f"capture:{hold_id}"
+        if store != "sqlite":
+            row = yield q.CAPTURE_PG, {"h": hold_id, "a": actual, "now": now, "id": entry_id, "memo": memo, "key": key}
+            if row is None:
+                return (yield from already_resolved_steps(hold_id)), None
+            account_id, amount, charged, reference, *acct = row
+        else:
+            row = yield q.CAPTURE_HOLD, {"h": hold_id, "a": actual, "now": now}
+            if row is None:
+                return (yield from already_resolved_steps(hold_id)), None
+            account_id, amount, charged, reference = row
+            acct = yield q.SETTLE_HOLD, {"u": account_id, "c": charged, "h": amount, "now": now}
         if actual > amount:
             log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
-        acct = yield q.SETTLE_HOLD, {"u": account_id, "c": charged, "h": amount, "now": now}
-        assert acct is not None
         alert = yield from self._low_balance_steps(account_id, acct)
         if charged == 0:
             return None, alert
-        entry = Entry(new_id("ent"), account_id, -charged, "usage", reference, None, memo, f"capture:{hold_id}",
-                      hold_id, None, acct[0], now)
-        yield q.INSERT_ENTRY, _entry_params(entry)
+        entry = Entry(entry_id, account_id, -charged, "usage", reference, None, memo, key, hold_id, None, acct[0], now)
+        if store == "sqlite":
+            yield q.INSERT_ENTRY, _entry_params(entry)
         return entry, alert
 
     async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
         """Return a hold's amount to the available balance. False when it was already resolved."""
-        return await run(self.db, conn, resolve_steps(hold_id, "released"))
+        return await run(self.db, conn, functools.partial(resolve_steps, hold_id, "released"))
 
     async def expire_holds(self, now_ms_: int | None = None, *, batch: int = 200) -> int:
         """The sweeper's step: expire open holds past their TTL. Safe on many replicas at once."""
@@ -280,7 +290,7 @@ class Ledger:
             async with self.db.write() as c:
                 ids = [r[0] for r in await c.execute(cached_text(q.DUE_HOLDS), {"now": now, "n": batch})]
                 for hold_id in ids:
-                    expired += await run(self.db, c, resolve_steps(hold_id, "expired"))
+                    expired += await run(self.db, c, functools.partial(resolve_steps, hold_id, "expired"))
             if len(ids) < batch:
                 return expired
 

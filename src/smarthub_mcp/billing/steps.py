@@ -16,11 +16,14 @@ worker thread. Anything that needs the loop (alerts) is returned and done by the
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
-from collections.abc import Generator
-from typing import Any, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any, Literal, TypeVar
 
+import asyncpg
 from sqlalchemy import TextClause, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
@@ -32,6 +35,7 @@ from smarthub_mcp.ids import now_ms
 
 T = TypeVar("T")
 Steps = Generator[tuple[str, dict[str, Any]], Any, T]
+Store = Literal["sqlite", "pg", "pg-single"]
 
 
 @functools.cache
@@ -54,54 +58,119 @@ def run_sync(steps: Steps[T], dbapi: sqlite3.Connection) -> T:
 
 
 async def run_async(steps: Steps[T], conn: AsyncConnection) -> T:
-    """Drive `steps` through a SQLAlchemy connection, one awaited statement at a time."""
+    """Drive `steps` through a SQLAlchemy connection, one awaited statement at a time. A database
+    error is thrown into the generator at its `yield`, where a "pg-single" step may handle it."""
     try:
         request = next(steps)
         while True:
             statement, params = request
-            result = await conn.execute(cached_text(statement), params)
+            try:
+                result = await conn.execute(cached_text(statement), params)
+            except DBAPIError as exc:
+                request = steps.throw(exc)
+                continue
             request = steps.send(result.first() if result.returns_rows else None)
     except StopIteration as stop:
         return stop.value
 
 
-async def run(db: Database, conn: AsyncConnection | None, steps: Steps[T]) -> T:
-    """Run `steps` as one transaction: inside `conn` when given, else in a write transaction of its own."""
+@functools.cache
+def dollar_params(statement: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` parameters to asyncpg's `$n`, once per SQL string (our SQL casts with CAST, not ::)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return re.sub(r"(?<![:\w]):(\w+)", number, statement), tuple(names)
+
+
+async def run_asyncpg(steps: Steps[T], driver: Any) -> T:
+    """Drive `steps` on a bare asyncpg connection in autocommit ("pg-single"): one round trip per
+    statement, prepared once per connection by asyncpg's statement cache. Database errors are
+    thrown into the generator as SQLAlchemy's, like `run_async` does."""
+    try:
+        request = next(steps)
+        while True:
+            statement, params = request
+            dollar, names = dollar_params(statement)
+            try:
+                row = await driver.fetchrow(dollar, *(params[n] for n in names))
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                request = steps.throw(IntegrityError(statement, params, exc))
+                continue
+            except asyncpg.PostgresError as exc:
+                request = steps.throw(DBAPIError(statement, params, exc))
+                continue
+            request = steps.send(row)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def run(db: Database, conn: AsyncConnection | None, make: Callable[[Store], Steps[T]]) -> T:
+    """Run the steps `make(store)` builds for the store at hand, as one transaction.
+
+    - "sqlite": in the worker thread in one hand-off, in `conn`'s transaction or one of its own.
+    - "pg": inside the caller's transaction `conn`, one awaited statement at a time.
+    - "pg-single": no caller's transaction, so no BEGIN/COMMIT round trips either: the steps run
+      in autocommit, which is sound only because each such verb writes its money in ONE statement
+      (a statement is a transaction by itself). What follows that statement may only read, or
+      flip the low-balance flag (a compare-and-set that moves no money).
+    """
     if db.is_sqlite:
-        return await db.sqlite_call(functools.partial(run_sync, steps), conn)
+        return await db.sqlite_call(functools.partial(run_sync, make("sqlite")), conn)
     if conn is not None:
-        return await run_async(steps, conn)
-    async with db.write() as own:
-        return await run_async(steps, own)
+        return await run_async(make("pg"), conn)
+    async with db.asyncpg_autocommit() as driver:
+        return await run_asyncpg(make("pg-single"), driver)
 
 
 # --- the hold verbs' steps (Ledger.reserve, release, capture's repeat path, expiry) ----------
 
 
-def reserve_steps(hold: Hold) -> Steps[Hold]:
-    # Two statements: the conditional hold on the account, then the hold row under its UNIQUE key.
+def reserve_steps(hold: Hold, store: Store) -> Steps[Hold]:
+    """The conditional hold on the account, then the hold row under its UNIQUE key: two statements
+    on SQLite, one on PostgreSQL. A repeat of the key returns the first hold and moves nothing."""
     funds = {"u": hold.account_id, "a": hold.amount, "now": hold.created_at}
-    if (yield q.HOLD_FUNDS, funds) is None:
-        existing = yield q.HOLD_BY["idempotency_key"], {"v": hold.idempotency_key}
-        if existing is not None:
-            return _same_hold(Hold(*existing), hold.account_id, hold.amount)
-        yield from insufficient_steps(hold.account_id, hold.amount)
-    if (yield q.INSERT_HOLD, _hold_params(hold)) is None:  # the key was taken (a repeat): give the funds back
+    taken: IntegrityError | None = None
+    if store == "pg-single":
+        try:
+            funded, inserted = yield q.RESERVE_PG_SINGLE, _hold_params(hold)
+        except IntegrityError as exc:  # most likely the key (a repeat); the statement moved nothing
+            taken, funded, inserted = exc, False, None
+    elif store == "pg":
+        funded, inserted = yield q.RESERVE_PG, _hold_params(hold)
+    else:
+        funded = (yield q.HOLD_FUNDS, funds) is not None
+        inserted = (yield q.INSERT_HOLD, _hold_params(hold)) if funded else None
+    if inserted is not None:
+        return hold
+    if funded:  # the key was taken by a concurrent repeat: give the funds back
         yield q.UNHOLD_FUNDS, funds
-        existing = yield q.HOLD_BY["idempotency_key"], {"v": hold.idempotency_key}
-        assert existing is not None
+    existing = yield q.HOLD_BY["idempotency_key"], {"v": hold.idempotency_key}
+    if existing is not None:
         return _same_hold(Hold(*existing), hold.account_id, hold.amount)
-    return hold
+    if taken is not None:
+        raise taken
+    yield from insufficient_steps(hold.account_id, hold.amount)
+    raise AssertionError("unreachable: insufficient_steps raises")
 
 
-def resolve_steps(hold_id: str, status: str) -> Steps[bool]:
+def resolve_steps(hold_id: str, status: str, store: Store) -> Steps[bool]:
+    """Release or expire an open hold (compare-and-set on its status) and unhold its funds."""
     now = now_ms()
-    row = yield q.RESOLVE_HOLD, {"h": hold_id, "s": status, "now": now}
+    if store != "sqlite":
+        row = yield q.RESOLVE_PG, {"h": hold_id, "s": status, "now": now}
+    else:
+        row = yield q.RESOLVE_HOLD, {"h": hold_id, "s": status, "now": now}
+        if row is not None:
+            yield q.UNHOLD_FUNDS, {"u": row[0], "a": row[1], "now": now}
     if row is None:
         if (yield q.HOLD_BY["id"], {"v": hold_id}) is None:
             raise NotFound("no such hold", details={"hold_id": hold_id})
         return False
-    yield q.UNHOLD_FUNDS, {"u": row[0], "a": row[1], "now": now}
     return True
 
 
