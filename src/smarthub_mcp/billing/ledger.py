@@ -11,6 +11,10 @@ changes nothing. Rules, enforced here and again by the schema (sql/0003_ledger.s
 
 SQLite writes are serialized by `Database.write()`; PostgreSQL runs at READ COMMITTED, where a
 conditional UPDATE re-checks its WHERE against the latest committed row before it writes.
+
+The hot verbs (reserve, capture, release, expiry) are step generators run by billing/steps.py:
+on SQLite in one worker-thread hand-off, on PostgreSQL as one statement each, which on its own
+(no caller's transaction) is its own transaction: one round trip (docs/DESIGN-NOTES.md, Performance).
 """
 
 from __future__ import annotations
