@@ -6,6 +6,10 @@ begins IMMEDIATE (it takes the write lock up front, so two writers never deadloc
 upgrade) and writers in this process queue on an asyncio lock instead of spinning on the
 busy handler; other processes (the CLI) wait through `busy_timeout`. PostgreSQL runs at
 READ COMMITTED and relies on conditional updates and row locks.
+
+Two narrow fast paths serve the ledger's hot verbs (billing/steps.py): `sqlite_call` runs a
+whole verb in the aiosqlite worker thread in one hand-off, and `asyncpg_autocommit` lends the
+bare asyncpg connection for a verb that is one statement (a transaction by itself).
 """
 
 from __future__ import annotations

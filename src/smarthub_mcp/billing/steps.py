@@ -3,10 +3,12 @@
 A step generator yields `(sql, params)` and is sent back the statement's first row (None when it
 returned no row); its return value is the verb's result. One body therefore runs on both stores:
 
-- PostgreSQL (and any SQLAlchemy connection): `run_async` awaits each statement through SQLAlchemy,
-  which reuses one `text()` per SQL string (compiled cache) and asyncpg's prepared statements.
 - SQLite: `run_sync` drives the whole generator inside the aiosqlite worker thread, on the raw
   sqlite3 connection, in one hand-off (`Database.sqlite_call`) instead of about four per statement.
+- PostgreSQL in a caller's transaction: `run_async` awaits each statement through SQLAlchemy
+  (one `text()` per SQL string, so its compiled cache hits; asyncpg prepares each once).
+- PostgreSQL on its own: `run_asyncpg` runs the verb's one money-moving statement in autocommit on
+  the bare asyncpg connection: one round trip, no BEGIN/COMMIT (see `run`).
 
 Every verb still runs in one transaction (the caller's when it passes `conn`), so a generator
 that raises leaves nothing behind. A generator must not touch the event loop: it may run in a
@@ -148,6 +150,7 @@ def reserve_steps(hold: Hold, store: Store) -> Steps[Hold]:
     if inserted is not None:
         return hold
     if funded:  # the key was taken by a concurrent repeat: give the funds back
+        assert store != "pg-single"  # there the taken key failed the statement: nothing was funded
         yield q.UNHOLD_FUNDS, funds
     existing = yield q.HOLD_BY["idempotency_key"], {"v": hold.idempotency_key}
     if existing is not None:
