@@ -1,6 +1,6 @@
 """Ledger benchmark: reserve+capture pairs per second, p50/p99 latency, then a drift check.
 
-    python bench/ledger.py [--pg-url postgresql://postgres@127.0.0.1:5432/postgres] [--pairs 3000]
+    python bench/ledger.py [--pg-url postgresql://postgres@127.0.0.1:5432/postgres] [--pairs 3000] [--no-sqlite]
 
 Runs at concurrency 1, 8 and 32, over 32 accounts and over one hot account, on SQLite (a
 temporary file) and, with --pg-url, on PostgreSQL (a temporary schema, dropped afterwards).
@@ -84,10 +84,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg-url", default=None, help="PostgreSQL URL (a temporary schema is used)")
     parser.add_argument("--pairs", type=int, default=3000)
+    parser.add_argument("--no-sqlite", action="store_true", help="skip SQLite (with --pg-url: PostgreSQL only)")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        rows += await bench("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", args.pairs)
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows += await bench("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", args.pairs)
     if args.pg_url:
         schema = f"bench_{secrets.token_hex(4)}"
         admin = Database(args.pg_url, pool_size=1)

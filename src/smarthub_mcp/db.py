@@ -6,25 +6,32 @@ begins IMMEDIATE (it takes the write lock up front, so two writers never deadloc
 upgrade) and writers in this process queue on an asyncio lock instead of spinning on the
 busy handler; other processes (the CLI) wait through `busy_timeout`. PostgreSQL runs at
 READ COMMITTED and relies on conditional updates and row locks.
+
+Two narrow fast paths serve the ledger's hot verbs (billing/steps.py): `sqlite_call` runs a
+whole verb in the aiosqlite worker thread in one hand-off, and `asyncpg_autocommit` lends the
+bare asyncpg connection for a verb that is one statement (a transaction by itself).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from smarthub_mcp.errors import ConfigError
 
 Dialect = Literal["sqlite", "postgresql"]
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_POOL_RECYCLE_S = 1800
 
 
 def normalize_url(url: str) -> str:
@@ -61,10 +68,37 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+async def _in_worker(conn: AsyncConnection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    # aiosqlite has no public "run this callable in your thread"; `_execute` is what each of its
+    # own methods uses. Every ledger test on SQLite goes through here, so a change there fails loudly.
+    driver = (await conn.get_raw_connection()).driver_connection
+    return await driver._execute(_transaction, driver._conn, fn)
+
+
+def _transaction(dbapi: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """In the worker thread: `fn` inside the open transaction, or inside one of its own."""
+    own = not dbapi.in_transaction
+    try:
+        if own:
+            dbapi.execute("BEGIN IMMEDIATE")
+        result = fn(dbapi)
+        if own:
+            dbapi.execute("COMMIT")
+        return result
+    except sqlite3.Error as exc:
+        if own and dbapi.in_transaction:
+            dbapi.execute("ROLLBACK")
+        raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+    except BaseException:
+        if own and dbapi.in_transaction:
+            dbapi.execute("ROLLBACK")
+        raise
+
+
 class Database:
     """The engine plus the two ways into it."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
         parsed = make_url(normalize_url(url))
         # `?search_path=NAME` (PostgreSQL) runs everything in one schema: tests give each test
         # its own, and operators can share a database between deployments.
@@ -73,17 +107,26 @@ class Database:
         self.url = parsed.render_as_string(hide_password=False)
         self.schema = search_path if isinstance(search_path, str) else None
         self.dialect: Dialect = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
+        # No reset-on-return: every way in (`read()`, `write()`, a bare `engine.connect()`) goes
+        # through a SQLAlchemy Connection, whose close() rolls back any transaction it still has.
+        # A reset would only add a ROLLBACK (a thread hop, or a round trip) to some checkins.
         if self.dialect == "sqlite":
-            self.engine = create_async_engine(self.url, echo=echo, pool_size=pool_size, max_overflow=0)
+            self.engine = create_async_engine(
+                self.url, echo=echo, pool_size=pool_size, max_overflow=0, pool_reset_on_return=None
+            )
             _install_sqlite_hooks(self.engine)
         else:
             connect_args = {"server_settings": {"search_path": self.schema}} if self.schema else {}
+            # No pre-ping: on asyncpg it costs BEGIN + ";" + ROLLBACK (three round trips) per
+            # checkout. Connections are recycled after PG_POOL_RECYCLE_S instead, and one killed
+            # by a server restart fails its statement once, is invalidated, and is replaced.
             self.engine = create_async_engine(
                 self.url,
                 echo=echo,
                 pool_size=pool_size,
-                max_overflow=pool_size * 2,
-                pool_pre_ping=True,
+                max_overflow=pool_size,  # room for concurrency 32 and more per replica
+                pool_recycle=PG_POOL_RECYCLE_S,
+                pool_reset_on_return=None,
                 connect_args=connect_args,
             )
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
@@ -109,6 +152,40 @@ class Database:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def asyncpg_autocommit(self) -> AsyncIterator[Any]:
+        """A pooled PostgreSQL connection as the bare asyncpg connection, outside any transaction:
+        each statement commits by itself, with no BEGIN/COMMIT round trips and no SQLAlchemy layer
+        per statement. Only for writes that are whole in one statement (billing/steps.py)."""
+        if self._write_lock is not None:
+            raise RuntimeError("asyncpg_autocommit is for PostgreSQL")
+        async with self.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            finally:
+                if driver.is_closed():  # lost mid-statement: keep it out of the pool
+                    await conn.invalidate()
+
+    async def sqlite_call(self, fn: Callable[[sqlite3.Connection], T], conn: AsyncConnection | None = None) -> T:
+        """Run `fn(sqlite3_connection)` in the aiosqlite worker thread in one hand-off (SQLite only).
+
+        aiosqlite hands every driver call to the connection's thread (a statement costs about four
+        hand-offs: cursor, execute, fetch, close); a ledger verb run this way costs one. With `conn`
+        (the caller's transaction, from `write()`) `fn` runs on that same connection, inside that
+        transaction. Without it, `fn` gets a write transaction of its own: the write lock, then
+        BEGIN IMMEDIATE, `fn`, COMMIT (ROLLBACK on any exception), all in the one hand-off. If the
+        awaiting task is cancelled, the thread still finishes `fn` and its COMMIT or ROLLBACK before
+        the connection runs anything else (aiosqlite runs its queue in order), so the connection
+        never goes back to the pool mid-transaction. Errors come back as SQLAlchemy's exceptions.
+        """
+        if self._write_lock is None:
+            raise RuntimeError("sqlite_call is for SQLite databases")
+        if conn is not None:
+            return await _in_worker(conn, fn)
+        async with self._write_lock, self.engine.connect() as own:
+            return await _in_worker(own, fn)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -239,3 +239,32 @@ async def test_verbs_join_the_callers_transaction(ledger):
             raise RuntimeError("the caller fails after the grant")
     with pytest.raises(NotFound):
         await ledger.balance(user)
+
+
+async def test_reserve_and_capture_in_the_callers_transaction_roll_back_with_it(ledger):
+    user = await funded(ledger, 10)
+    with pytest.raises(RuntimeError):
+        async with ledger.db.write() as conn:
+            hold = await ledger.reserve(user, 4 * C, ttl_seconds=60, idempotency_key="in-tx", conn=conn)
+            assert (await ledger.balance(user, conn=conn)).held == 4 * C  # the caller sees its own writes
+            await ledger.capture(hold.id, 3 * C, conn=conn)
+            await ledger.release((await ledger.reserve(user, C, ttl_seconds=60, idempotency_key="x", conn=conn)).id,
+                                 conn=conn)
+            raise RuntimeError("the caller fails after the capture")
+    balance = await ledger.balance(user)
+    assert (balance.balance, balance.held) == (10 * C, 0)
+    assert await ledger.hold(hold.id) is None and await open_holds(ledger) == 0
+    assert await ledger.check() == []
+
+
+async def test_a_verb_that_fails_in_the_database_leaves_nothing_behind(ledger):
+    user = await funded(ledger, 10)
+    hold = await ledger.reserve(user, 4 * C, ttl_seconds=60, idempotency_key="clash")
+    # The capture's entry key is taken, so its INSERT fails after the hold and the account moved.
+    await ledger.grant(user, C, kind="promo", idempotency_key=f"capture:{hold.id}")
+    with pytest.raises(IntegrityError):
+        await ledger.capture(hold.id, 3 * C)
+    assert (await ledger.hold(hold.id)).status == "open"
+    balance = await ledger.balance(user)
+    assert (balance.balance, balance.held) == (11 * C, 4 * C)
+    assert await ledger.check() == []

@@ -132,3 +132,30 @@ async def test_a_process_killed_between_reserve_and_capture(ledger, database_url
     balance = await ledger.balance(user)
     assert (balance.balance, balance.held) == (8 * C, 0)
     assert await ledger.check() == []
+
+
+async def test_verbs_cancelled_mid_flight_leave_whole_books_and_usable_connections(ledger):
+    """Cancel reserves and captures at every point of their flight (SQLite's worker-thread hand-off,
+    PostgreSQL's bare asyncpg statement): each one either happened whole or not at all, and the
+    pooled connections they were using keep working."""
+    user = await make_user(ledger.db)
+    await ledger.open_account(user)
+    await ledger.grant(user, 1000 * C, kind="purchase", idempotency_key="buy")
+
+    async def pair(i: int) -> None:
+        hold = await ledger.reserve(user, C, ttl_seconds=60, idempotency_key=f"cancel:{i}")
+        await ledger.capture(hold.id, C // 2)
+
+    with anyio.fail_after(60):
+        for yields in range(12):  # cancel after 0, 1, 2, ... trips round the event loop
+            tasks = [asyncio.create_task(pair(yields * 100 + i)) for i in range(16)]
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert await ledger.check() == []
+        assert all(await asyncio.gather(*(spend(ledger, user, 10_000 + i, C) for i in range(40))))
+        await ledger.expire_holds(2**62)
+    assert await ledger.check() == []
+    assert (await ledger.balance(user)).held == 0

@@ -11,12 +11,17 @@ changes nothing. Rules, enforced here and again by the schema (sql/0003_ledger.s
 
 SQLite writes are serialized by `Database.write()`; PostgreSQL runs at READ COMMITTED, where a
 conditional UPDATE re-checks its WHERE against the latest committed row before it writes.
+
+The hot verbs (reserve, capture, release, expiry) are step generators run by billing/steps.py:
+on SQLite in one worker-thread hand-off, on PostgreSQL as one statement each, which on its own
+(no caller's transaction) is its own transaction: one round trip (docs/DESIGN-NOTES.md, Performance).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -26,10 +31,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
-from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
+from smarthub_mcp.billing.steps import (
+    Steps,
+    Store,
+    already_resolved_steps,
+    cached_text,
+    insufficient_steps,
+    reserve_steps,
+    resolve_steps,
+    run,
+    run_async,
+)
 from smarthub_mcp.db import Database
-from smarthub_mcp.errors import IdempotencyConflict, InsufficientCredits, InvalidRequest, LedgerError, NotFound
+from smarthub_mcp.errors import IdempotencyConflict, InvalidRequest, LedgerError, NotFound
 from smarthub_mcp.ids import new_id, now_ms
 
 log = logging.getLogger("smarthub.ledger")
@@ -39,6 +54,7 @@ CREDIT_KINDS = frozenset({"grant", "purchase", "promo"})
 DEBIT_KINDS = frozenset({"reversal", "usage", "adjustment"})
 LowBalanceNotifier = Callable[[str, int, int], Awaitable[None]]
 """Called with (user_id, balance, threshold) once per crossing below the low-balance threshold."""
+Alert = tuple[str, int, int]
 
 
 class Ledger:
@@ -89,11 +105,11 @@ class Ledger:
             return found
 
     async def _entry_by(self, conn: AsyncConnection, column: str, value: str) -> Entry | None:
-        row = (await conn.execute(text(q.ENTRY_BY[column]), {"v": value})).first()
+        row = (await conn.execute(cached_text(q.ENTRY_BY[column]), {"v": value})).first()
         return Entry(*row) if row is not None else None
 
     async def _hold(self, conn: AsyncConnection, column: str, value: str) -> Hold | None:
-        row = (await conn.execute(text(q.HOLD_BY[column]), {"v": value})).first()
+        row = (await conn.execute(cached_text(q.HOLD_BY[column]), {"v": value})).first()
         return Hold(*row) if row is not None else None
 
     async def _insert_entry(self, conn: AsyncConnection, **values: Any) -> Entry:
@@ -111,12 +127,12 @@ class Ledger:
             balance_after=values["balance_after"],
             created_at=now_ms(),
         )
-        await conn.execute(text(q.INSERT_ENTRY), _entry_params(entry))
+        await conn.execute(cached_text(q.INSERT_ENTRY), _entry_params(entry))
         return entry
 
     async def _credit(self, conn: AsyncConnection, user_id: str, amount: int, *, topup: bool) -> tuple[int, ...]:
         sql = q.CREDIT_TOPUP if topup else q.CREDIT
-        row = (await conn.execute(text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
+        row = (await conn.execute(cached_text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
         if row is None:
             raise NotFound("this user has no credit account", details={"user_id": user_id})
         await self._rearm_low_balance(conn, user_id, row)
@@ -124,37 +140,33 @@ class Ledger:
 
     async def _debit(self, conn: AsyncConnection, user_id: str, amount: int, *, force: bool) -> tuple[int, ...]:
         sql = q.DEBIT_FORCED if force else q.DEBIT
-        row = (await conn.execute(text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
+        row = (await conn.execute(cached_text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
         if row is None:
             await self._raise_insufficient(conn, user_id, amount)
         await self._check_low_balance(conn, user_id, row)
         return tuple(row)
 
     async def _raise_insufficient(self, conn: AsyncConnection, user_id: str, required: int) -> None:
-        acct = (await conn.execute(text(q.ACCOUNT), {"u": user_id})).first()
-        if acct is None:
-            raise NotFound("this user has no credit account", details={"user_id": user_id})
-        balance, held, overdraft = acct
-        available = balance - held + overdraft
-        raise InsufficientCredits(
-            f"Not enough credits: this needs up to {format_credits(required)} credits and "
-            f"{format_credits(max(available, 0))} are available.",
-            details={
-                "balance": format_credits(balance),
-                "available": format_credits(available),
-                "required": format_credits(required),
-            },
-        )
+        await run_async(insufficient_steps(user_id, required), conn)
 
     async def _check_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
-        # row: (balance, held, last_topup, low_balance_alerted)
-        balance, _held, last_topup, alerted = row
+        self._alert(await run_async(self._low_balance_steps(user_id, row), conn))
+
+    def _low_balance_steps(self, user_id: str, row: Any) -> Steps[Alert | None]:
+        """Mark the crossing below the threshold (once); return the alert to send, if any.
+
+        Costs no statement unless this debit crossed the threshold of an account not yet alerted."""
+        balance, _held, last_topup, alerted = row  # the account state a debit RETURNed
         threshold = self.low_balance.threshold(last_topup)
         if alerted or threshold <= 0 or balance >= threshold:
-            return
-        res = await conn.execute(text(q.MARK_ALERTED), {"u": user_id})
-        if res.rowcount == 1 and self.notify_low_balance is not None:
-            task = asyncio.get_running_loop().create_task(self._notify(user_id, balance, threshold))
+            return None
+        if (yield q.MARK_ALERTED, {"u": user_id}) is None:
+            return None  # a concurrent debit marked it first and sends the alert
+        return (user_id, balance, threshold)
+
+    def _alert(self, alert: Alert | None) -> None:
+        if alert is not None and self.notify_low_balance is not None:
+            task = asyncio.get_running_loop().create_task(self._notify(*alert))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -168,7 +180,7 @@ class Ledger:
     async def _rearm_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
         balance, _held, last_topup, alerted = row
         if alerted and balance >= self.low_balance.threshold(last_topup):
-            await conn.execute(text(q.REARM_ALERT), {"u": user_id})
+            await conn.execute(cached_text(q.REARM_ALERT), {"u": user_id})
 
     async def drain_notifications(self) -> None:
         """Wait for low-balance alerts in flight (shutdown, tests)."""
@@ -184,7 +196,7 @@ class Ledger:
         if overdraft_limit < 0:
             raise InvalidRequest("overdraft_limit must not be negative")
         async with self._tx(conn) as c:
-            await c.execute(text(q.OPEN_ACCOUNT), {"u": user_id, "o": overdraft_limit, "now": now_ms()})
+            await c.execute(cached_text(q.OPEN_ACCOUNT), {"u": user_id, "o": overdraft_limit, "now": now_ms()})
 
     async def grant(
         self,
@@ -227,20 +239,7 @@ class Ledger:
         now = now_ms()
         hold = Hold(new_id("hold"), user_id, amount, "open", idempotency_key, reference,
                     now + int(ttl_seconds * 1000), None, None, now)
-        async with self._tx(conn) as c:
-            row = (await c.execute(text(q.HOLD_FUNDS), {"u": user_id, "a": amount, "now": now})).first()
-            if row is None:
-                existing = await self._hold(c, "idempotency_key", idempotency_key)
-                if existing is not None:
-                    return _same_hold(existing, user_id, amount)
-                await self._raise_insufficient(c, user_id, amount)
-            inserted = (await c.execute(text(q.INSERT_HOLD), _hold_params(hold))).first()
-            if inserted is None:  # the key was taken (a repeat): give the funds back, return the first
-                await c.execute(text(q.UNHOLD_FUNDS), {"u": user_id, "a": amount, "now": now})
-                existing = await self._hold(c, "idempotency_key", idempotency_key)
-                assert existing is not None
-                return _same_hold(existing, user_id, amount)
-        return hold
+        return await run(self.db, conn, functools.partial(reserve_steps, hold))
 
     async def capture(
         self, hold_id: str, actual: int, *, memo: str | None = None, conn: AsyncConnection | None = None
@@ -252,47 +251,40 @@ class Ledger:
         """
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        async with self._tx(conn) as c:
-            row = (await c.execute(text(q.CAPTURE_HOLD), {"h": hold_id, "a": actual, "now": now_ms()})).first()
-            if row is None:
-                return await self._already_resolved(c, hold_id)
-            account_id, amount, charged, reference = row
-            if actual > amount:
-                log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
-            acct = (await c.execute(
-                text(q.SETTLE_HOLD), {"u": account_id, "c": charged, "h": amount, "now": now_ms()}
-            )).first()
-            assert acct is not None
-            await self._check_low_balance(c, account_id, acct)
-            if charged == 0:
-                return None
-            return await self._insert_entry(
-                c, account_id=account_id, amount=-charged, kind="usage", reference=reference, memo=memo,
-                idempotency_key=f"capture:{hold_id}", hold_id=hold_id, balance_after=acct[0],
-            )
+        entry, alert = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
+        self._alert(alert)
+        return entry
 
-    async def _already_resolved(self, conn: AsyncConnection, hold_id: str) -> Entry | None:
-        hold = await self._hold(conn, "id", hold_id)
-        if hold is None:
-            raise NotFound("no such hold", details={"hold_id": hold_id})
-        if hold.status == "captured":
-            return await self._entry_by(conn, "hold_id", hold_id)
-        raise LedgerError(f"the hold is already {hold.status}", details={"hold_id": hold_id, "status": hold.status})
+    def _capture_steps(
+        self, hold_id: str, actual: int, memo: str | None, store: Store
+    ) -> Steps[tuple[Entry | None, Alert | None]]:
+        """Close the hold (compare-and-set), settle the account, append the usage entry: three
+        statements on SQLite, one on PostgreSQL."""
+        now, entry_id, key = now_ms(), new_id("ent"), f"capture:{hold_id}"
+        if store != "sqlite":
+            row = yield q.CAPTURE_PG, {"h": hold_id, "a": actual, "now": now, "id": entry_id, "memo": memo, "key": key}
+            if row is None:
+                return (yield from already_resolved_steps(hold_id)), None
+            account_id, amount, charged, reference, *acct = row
+        else:
+            row = yield q.CAPTURE_HOLD, {"h": hold_id, "a": actual, "now": now}
+            if row is None:
+                return (yield from already_resolved_steps(hold_id)), None
+            account_id, amount, charged, reference = row
+            acct = yield q.SETTLE_HOLD, {"u": account_id, "c": charged, "h": amount, "now": now}
+        if actual > amount:
+            log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
+        alert = yield from self._low_balance_steps(account_id, acct)
+        if charged == 0:
+            return None, alert
+        entry = Entry(entry_id, account_id, -charged, "usage", reference, None, memo, key, hold_id, None, acct[0], now)
+        if store == "sqlite":
+            yield q.INSERT_ENTRY, _entry_params(entry)
+        return entry, alert
 
     async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
         """Return a hold's amount to the available balance. False when it was already resolved."""
-        async with self._tx(conn) as c:
-            return await self._resolve(c, hold_id, "released")
-
-    async def _resolve(self, conn: AsyncConnection, hold_id: str, status: str) -> bool:
-        now = now_ms()
-        row = (await conn.execute(text(q.RESOLVE_HOLD), {"h": hold_id, "s": status, "now": now})).first()
-        if row is None:
-            if await self._hold(conn, "id", hold_id) is None:
-                raise NotFound("no such hold", details={"hold_id": hold_id})
-            return False
-        await conn.execute(text(q.UNHOLD_FUNDS), {"u": row[0], "a": row[1], "now": now})
-        return True
+        return await run(self.db, conn, functools.partial(resolve_steps, hold_id, "released"))
 
     async def expire_holds(self, now_ms_: int | None = None, *, batch: int = 200) -> int:
         """The sweeper's step: expire open holds past their TTL. Safe on many replicas at once."""
@@ -300,9 +292,9 @@ class Ledger:
         expired = 0
         while True:
             async with self.db.write() as c:
-                ids = [r[0] for r in await c.execute(text(q.DUE_HOLDS), {"now": now, "n": batch})]
+                ids = [r[0] for r in await c.execute(cached_text(q.DUE_HOLDS), {"now": now, "n": batch})]
                 for hold_id in ids:
-                    expired += await self._resolve(c, hold_id, "expired")
+                    expired += await run(self.db, c, functools.partial(resolve_steps, hold_id, "expired"))
             if len(ids) < batch:
                 return expired
 
@@ -399,7 +391,7 @@ class Ledger:
     async def balance(self, user_id: str, *, conn: AsyncConnection | None = None) -> Balance:
         async with contextlib.AsyncExitStack() as stack:
             c = conn or await stack.enter_async_context(self.db.read())
-            row = (await c.execute(text(q.ACCOUNT), {"u": user_id})).first()
+            row = (await c.execute(cached_text(q.ACCOUNT), {"u": user_id})).first()
         if row is None:
             raise NotFound("this user has no credit account", details={"user_id": user_id})
         balance, held, overdraft = row
@@ -435,7 +427,7 @@ class Ledger:
     async def check(self) -> list[Drift]:
         """Recompute every balance and held amount from entries and holds; return what disagrees."""
         async with self.db.read() as c:
-            rows = await c.execute(text(q.CHECK))
+            rows = await c.execute(cached_text(q.CHECK))
             drift = [Drift(*r) for r in rows if r[1] != r[2] or r[3] != r[4]]
         for d in drift:
             log.error("ledger drift: %s", d)
@@ -453,15 +445,5 @@ def _same(entry: Entry, user_id: str, amount: int) -> Entry:
     return entry
 
 
-def _same_hold(hold: Hold, user_id: str, amount: int) -> Hold:
-    if hold.account_id != user_id or hold.amount != amount:
-        raise IdempotencyConflict("this idempotency key was already used for a different hold")
-    return hold
-
-
 def _entry_params(e: Entry) -> dict[str, Any]:
     return {f: getattr(e, f) for f in Entry.__slots__}  # type: ignore[attr-defined]
-
-
-def _hold_params(h: Hold) -> dict[str, Any]:
-    return {f: getattr(h, f) for f in Hold.__slots__}  # type: ignore[attr-defined]

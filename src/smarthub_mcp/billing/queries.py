@@ -63,7 +63,10 @@ RESOLVE_HOLD = (
     "UPDATE holds SET status = :s, resolved_at = :now WHERE id = :h AND status = 'open' RETURNING account_id, amount"
 )
 DUE_HOLDS = "SELECT id FROM holds WHERE status = 'open' AND expires_at <= :now ORDER BY id LIMIT :n"
-MARK_ALERTED = "UPDATE accounts SET low_balance_alerted = TRUE WHERE user_id = :u AND low_balance_alerted = FALSE"
+MARK_ALERTED = (
+    "UPDATE accounts SET low_balance_alerted = TRUE WHERE user_id = :u AND low_balance_alerted = FALSE"
+    " RETURNING user_id"
+)
 REARM_ALERT = "UPDATE accounts SET low_balance_alerted = FALSE WHERE user_id = :u"
 
 CHECK = """
@@ -101,3 +104,70 @@ def history_query(
         params["cursor"] = cursor
     sql = f"SELECT {ENTRY_COLS} FROM ledger_entries WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :n"
     return sql, params
+
+
+# --- PostgreSQL: each hot verb in one statement (one round trip instead of two or three) ------
+# Data-modifying CTEs run together on one snapshot and pass rows on by RETURNING. At READ
+# COMMITTED an UPDATE that meets a row changed since that snapshot waits for its writer, then
+# re-checks its WHERE on the newest version, so the conditional debit stays exact under races.
+# SQLite has no DML in CTEs and no round trips to save: it runs the statements above.
+
+_HOLD_VALUES = ", ".join(
+    f"CAST(:{c.strip()} AS BIGINT)" if c.strip() in ("amount", "expires_at", "resolved_at", "captured_amount",
+                                                     "created_at") else f"CAST(:{c.strip()} AS TEXT)"
+    for c in HOLD_COLS.split(",")
+)
+# Returns (funded, hold id). RESERVE_PG_SINGLE is the statement as a transaction of its own: a
+# taken key fails it whole (UNIQUE), so nothing moved. RESERVE_PG, inside a caller's transaction,
+# must not fail it: funded without an id means a repeat, and the caller gives the funds back
+# (UNHOLD_FUNDS) in the same transaction.
+
+
+def _reserve_pg(on_conflict: str) -> str:
+    return f"""
+WITH funded AS (
+    UPDATE accounts SET held = held + CAST(:amount AS BIGINT), updated_at = CAST(:created_at AS BIGINT)
+    WHERE user_id = CAST(:account_id AS TEXT) AND balance - held + overdraft_limit >= CAST(:amount AS BIGINT)
+    RETURNING user_id
+), inserted AS (
+    INSERT INTO holds ({HOLD_COLS}) SELECT {_HOLD_VALUES} FROM funded {on_conflict} RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM funded), (SELECT id FROM inserted)
+"""
+
+
+RESERVE_PG_SINGLE = _reserve_pg("")
+RESERVE_PG = _reserve_pg("ON CONFLICT (idempotency_key) DO NOTHING")
+# Returns no row when the hold was not open, else the hold's (account, amount, charged, reference)
+# and the account's state after settling; the usage entry is appended when something was charged.
+CAPTURE_PG = f"""
+WITH captured AS (
+    UPDATE holds SET status = 'captured', captured_amount = LEAST(amount, CAST(:a AS BIGINT)),
+        resolved_at = CAST(:now AS BIGINT)
+    WHERE id = CAST(:h AS TEXT) AND status = 'open'
+    RETURNING account_id, amount, captured_amount, reference
+), settled AS (
+    UPDATE accounts SET balance = balance - c.captured_amount, held = held - c.amount,
+        updated_at = CAST(:now AS BIGINT)
+    FROM captured c WHERE accounts.user_id = c.account_id
+    RETURNING accounts.balance, accounts.held, accounts.last_topup, accounts.low_balance_alerted
+), entry AS (
+    INSERT INTO ledger_entries ({ENTRY_COLS})
+    SELECT CAST(:id AS TEXT), c.account_id, -c.captured_amount, 'usage', c.reference, NULL, CAST(:memo AS TEXT),
+        CAST(:key AS TEXT), CAST(:h AS TEXT), NULL, s.balance, CAST(:now AS BIGINT)
+    FROM captured c, settled s WHERE c.captured_amount > 0
+)
+SELECT c.account_id, c.amount, c.captured_amount, c.reference, s.balance, s.held, s.last_topup,
+       s.low_balance_alerted
+FROM captured c, settled s
+"""
+RESOLVE_PG = """
+WITH resolved AS (
+    UPDATE holds SET status = CAST(:s AS TEXT), resolved_at = CAST(:now AS BIGINT)
+    WHERE id = CAST(:h AS TEXT) AND status = 'open' RETURNING account_id, amount
+), unheld AS (
+    UPDATE accounts SET held = held - r.amount, updated_at = CAST(:now AS BIGINT)
+    FROM resolved r WHERE accounts.user_id = r.account_id RETURNING accounts.user_id
+)
+SELECT account_id FROM resolved
+"""
