@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
@@ -36,16 +36,18 @@ from smarthub_mcp.billing.steps import (
     Steps,
     Store,
     already_resolved_steps,
-    cached_text,
     insufficient_steps,
     reserve_steps,
     resolve_steps,
     run,
     run_async,
 )
-from smarthub_mcp.db import Database
+from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import IdempotencyConflict, InvalidRequest, LedgerError, NotFound
 from smarthub_mcp.ids import new_id, now_ms
+
+Recorder = Callable[[int, int], tuple[str, Mapping[str, Any]]]
+"""Builds one more statement for a capture's transaction from (charged, balance_after)."""
 
 log = logging.getLogger("smarthub.ledger")
 __all__ = ["Balance", "Drift", "Entry", "Hold", "Ledger", "LowBalancePolicy"]
@@ -256,7 +258,7 @@ class Ledger:
         return entry
 
     def _capture_steps(
-        self, hold_id: str, actual: int, memo: str | None, store: Store
+        self, hold_id: str, actual: int, memo: str | None, store: Store, record: Recorder | None = None
     ) -> Steps[tuple[Entry | None, Alert | None]]:
         """Close the hold (compare-and-set), settle the account, append the usage entry: three
         statements on SQLite, one on PostgreSQL."""
@@ -275,12 +277,42 @@ class Ledger:
         if actual > amount:
             log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
         alert = yield from self._low_balance_steps(account_id, acct)
+        if record is not None:
+            yield record(charged, acct[0])
         if charged == 0:
             return None, alert
         entry = Entry(entry_id, account_id, -charged, "usage", reference, None, memo, key, hold_id, None, acct[0], now)
         if store == "sqlite":
             yield q.INSERT_ENTRY, _entry_params(entry)
         return entry, alert
+
+    async def capture_recorded(
+        self, hold_id: str, actual: int, *, memo: str | None, record: Recorder
+    ) -> tuple[int, int | None]:
+        """`capture`, plus one more row written in the same transaction: the meter's usage row,
+        built by `record(charged, balance_after)` once the charge is known. Returns
+        `(charged, balance_after)`; balance_after is None when the hold was already resolved.
+
+        On SQLite the whole of it is one hand-off to the worker thread; on PostgreSQL one
+        transaction (the usage row cannot join the single-statement autocommit path)."""
+        if actual < 0:
+            raise InvalidRequest("a captured amount cannot be negative")
+        settled: list[tuple[int, int]] = []
+
+        def keep(charged: int, balance_after: int) -> tuple[str, Mapping[str, Any]]:
+            settled.append((charged, balance_after))
+            return record(charged, balance_after)
+
+        make = functools.partial(self._capture_steps, hold_id, actual, memo, record=keep)
+        if self.db.is_sqlite:
+            entry, alert = await run(self.db, None, make)
+        else:
+            async with self.db.write() as conn:
+                entry, alert = await run(self.db, conn, make)
+        self._alert(alert)
+        if settled:
+            return settled[0]
+        return (-entry.amount if entry else 0), None
 
     async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
         """Return a hold's amount to the available balance. False when it was already resolved."""
@@ -389,9 +421,10 @@ class Ledger:
     # --- reads ------------------------------------------------------------------------------
 
     async def balance(self, user_id: str, *, conn: AsyncConnection | None = None) -> Balance:
-        async with contextlib.AsyncExitStack() as stack:
-            c = conn or await stack.enter_async_context(self.db.read())
-            row = (await c.execute(cached_text(q.ACCOUNT), {"u": user_id})).first()
+        if conn is None:
+            row = await self.db.fetch_one(q.ACCOUNT, {"u": user_id})
+        else:
+            row = (await conn.execute(cached_text(q.ACCOUNT), {"u": user_id})).first()
         if row is None:
             raise NotFound("this user has no credit account", details={"user_id": user_id})
         balance, held, overdraft = row

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import format_credits
-from smarthub_mcp.db import Database
+from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import EmailNotVerified, InsufficientCredits, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import new_id, now_ms
@@ -151,18 +150,27 @@ class Meter:
         return hold.id
 
     async def _succeed(self, call: _Call, hold_id: str | None, usage: Usage) -> tuple[int, int | None]:
+        if hold_id is None and call.estimate == 0 and usage.cost == 0:
+            # A free call that went through (get_balance, list_models...): nothing to settle, and
+            # no usage row -- usage_events records what can cost credits, and every refusal.
+            return 0, None
         if usage.cost > call.estimate:
             log.warning("%s cost %d above its estimate %d; charged the estimate", call.tool, usage.cost,
                         call.estimate)
-        async with self.db.write() as conn:
-            charged, balance = 0, None
-            if hold_id is not None:
-                entry = await self.ledger.capture(hold_id, usage.cost, memo=call.model, conn=conn)
-                if entry is not None:
-                    charged, balance = -entry.amount, entry.balance_after
-                else:
-                    balance = (await self.ledger.balance(call.principal.user_id, conn=conn)).balance
-            await self._insert(conn, call, usage, status="ok", error_code=None, cost=charged, hold_id=hold_id)
+        if hold_id is None:  # a zero estimate that still reported usage: record it, nothing to settle
+            await self._record(call, usage, status="ok", error_code=None)
+            return 0, None
+        charged, balance = await self.ledger.capture_recorded(
+            hold_id,
+            usage.cost,
+            memo=call.model,
+            record=lambda cost, _balance: (
+                INSERT_USAGE,
+                self._usage_params(call, usage, status="ok", error_code=None, cost=cost, hold_id=hold_id),
+            ),
+        )
+        if balance is None:
+            balance = (await self.ledger.balance(call.principal.user_id)).balance
         return charged, balance
 
     async def _fail(self, call: _Call, hold_id: str | None, status: str, code: str) -> None:
@@ -171,7 +179,7 @@ class Meter:
                 await self.ledger.release(hold_id, conn=conn)
             await self._insert(conn, call, Usage(), status=status, error_code=code, cost=0, hold_id=hold_id)
 
-    async def _record(self, call: _Call, usage: Usage, *, status: str, error_code: str) -> None:
+    async def _record(self, call: _Call, usage: Usage, *, status: str, error_code: str | None) -> None:
         async with self.db.write() as conn:
             await self._insert(conn, call, usage, status=status, error_code=error_code, cost=0, hold_id=None)
 
@@ -179,17 +187,21 @@ class Meter:
         self, conn: AsyncConnection, call: _Call, usage: Usage, *, status: str, error_code: str | None, cost: int,
         hold_id: str | None,
     ) -> None:
-        await conn.execute(
-            text(INSERT_USAGE),
-            {
-                "id": new_id("use"), "user_id": call.principal.user_id, "tool": call.tool, "model": call.model,
-                "provider": usage.provider, "upstream_model": usage.upstream_model, "status": status,
-                "error_code": error_code, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-                "images": usage.images, "seconds": usage.seconds, "estimate": call.estimate, "cost": cost,
-                "hold_id": hold_id, "latency_ms": int((time.perf_counter() - call.started) * 1000),
-                "request_id": call.request_id, "created_at": now_ms(),
-            },
-        )
+        params = self._usage_params(call, usage, status=status, error_code=error_code, cost=cost, hold_id=hold_id)
+        await conn.execute(cached_text(INSERT_USAGE), params)
+
+    @staticmethod
+    def _usage_params(
+        call: _Call, usage: Usage, *, status: str, error_code: str | None, cost: int, hold_id: str | None
+    ) -> dict[str, Any]:
+        return {
+            "id": new_id("use"), "user_id": call.principal.user_id, "tool": call.tool, "model": call.model,
+            "provider": usage.provider, "upstream_model": usage.upstream_model, "status": status,
+            "error_code": error_code, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "images": usage.images, "seconds": usage.seconds, "estimate": call.estimate, "cost": cost,
+            "hold_id": hold_id, "latency_ms": int((time.perf_counter() - call.started) * 1000),
+            "request_id": call.request_id, "created_at": now_ms(),
+        }
 
     async def _shielded(self, coro: Coroutine[Any, Any, T]) -> T:
         """Finish settlement even if this task is being cancelled (asyncio or anyio alike): it runs

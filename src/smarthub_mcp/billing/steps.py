@@ -24,26 +24,19 @@ from collections.abc import Callable, Generator
 from typing import Any, Literal, TypeVar
 
 import asyncpg
-from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.records import Entry, Hold
-from smarthub_mcp.db import Database
+from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import IdempotencyConflict, InsufficientCredits, LedgerError, NotFound
 from smarthub_mcp.ids import now_ms
 
 T = TypeVar("T")
 Steps = Generator[tuple[str, dict[str, Any]], Any, T]
 Store = Literal["sqlite", "pg", "pg-single"]
-
-
-@functools.cache
-def cached_text(statement: str) -> TextClause:
-    """One `text()` per SQL string, built once: SQLAlchemy's compiled cache then hits every time."""
-    return text(statement)
 
 
 def run_sync(steps: Steps[T], dbapi: sqlite3.Connection) -> T:

@@ -28,17 +28,12 @@ LAST_USED_GRANULARITY_MS = 60_000
 async def verify_jwt(services: Services, token: str) -> tuple[Principal, dict[str, Any]]:
     """The principal and the verified claims of an access token, or Unauthenticated."""
     claims = services.identity.codec.decode(token)
-    async with services.db.read() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT u.email, u.role, u.status, u.email_verified, u.token_generation,"
-                    " (SELECT COUNT(*) FROM revoked_tokens WHERE jti = :jti) AS revoked"
-                    " FROM users u WHERE u.id = :sub"
-                ),
-                {"sub": claims["sub"], "jti": claims["jti"]},
-            )
-        ).first()
+    row = await services.db.fetch_one(
+        "SELECT u.email, u.role, u.status, u.email_verified, u.token_generation,"
+        " (SELECT COUNT(*) FROM revoked_tokens WHERE jti = :jti) AS revoked"
+        " FROM users u WHERE u.id = :sub",
+        {"sub": claims["sub"], "jti": claims["jti"]},
+    )
     if row is None or row.status != "active":
         raise Unauthenticated("Invalid access token")
     if row.revoked or claims.get("gen") != row.token_generation:
@@ -61,17 +56,12 @@ async def principal_for_api_key(services: Services, key: str) -> Principal:
     if not key.startswith(API_KEY_PREFIX) or len(key) > 100:
         raise Unauthenticated("Invalid API key")
     now = now_ms()
-    async with services.db.read() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT k.id, k.user_id, k.scopes, k.expires_at, k.last_used_at, k.revoked_at,"
-                    " u.email, u.role, u.status, u.email_verified"
-                    " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = :h"
-                ),
-                {"h": hash_token(key)},
-            )
-        ).first()
+    row = await services.db.fetch_one(
+        "SELECT k.id, k.user_id, k.scopes, k.expires_at, k.last_used_at, k.revoked_at,"
+        " u.email, u.role, u.status, u.email_verified"
+        " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = :h",
+        {"h": hash_token(key)},
+    )
     if row is None or row.revoked_at is not None or row.status != "active":
         raise Unauthenticated("Invalid API key")
     if row.expires_at is not None and row.expires_at <= now:
