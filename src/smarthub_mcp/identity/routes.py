@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -57,6 +59,8 @@ class ResetBody(Body):
 class ChangePasswordBody(Body):
     current_password: str = Field(max_length=1024)
     new_password: str = Field(max_length=1024)
+
+log = logging.getLogger("smarthub.identity")
 
 
 def _services(request: Request) -> Services:
@@ -122,9 +126,17 @@ async def resend_verification(request: Request) -> JSONResponse:
 
 async def forgot_password(request: Request) -> JSONResponse:
     body = await read_json(request, EmailBody, max_bytes=BODY_LIMIT)
-    await flows.forgot_password(_services(request), body.email)
-    # The same answer whether or not the email has an account.
-    return JSONResponse({"status": "sent_if_account_exists"}, status_code=202)
+    # The same answer, in the same time, whether or not the email has an account: the lookup and
+    # the email happen after the response is sent.
+    task = BackgroundTask(_forgot_password_quietly, _services(request), body.email)
+    return JSONResponse({"status": "sent_if_account_exists"}, status_code=202, background=task)
+
+
+async def _forgot_password_quietly(services: Services, email: str) -> None:
+    try:
+        await flows.forgot_password(services, email)
+    except Exception:
+        log.exception("sending a password-reset email failed")
 
 
 async def reset_password(request: Request) -> JSONResponse:

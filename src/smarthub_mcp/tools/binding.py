@@ -10,7 +10,6 @@ hidden tool exactly as the SDK refuses an unknown one.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,11 +18,11 @@ from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent
 
-from smarthub_mcp.errors import SmartHubError, Unauthenticated
+from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
-from smarthub_mcp.tools.registry import ToolSpec, all_tools, error_payload, invoke
+from smarthub_mcp.tools.registry import ProgressFn, ToolSpec, all_tools, error_payload, invoke
 
 log = logging.getLogger("smarthub.tools")
 
@@ -48,10 +47,7 @@ def _wrapper(spec: ToolSpec, services: Services, principal_source: PrincipalSour
         token = request_id_var.set(request_id)
         try:
             principal = await principal_source()
-
-            async def progress(done: float, total: float | None, message: str | None) -> None:
-                await mcp_ctx.report_progress(done, total, message)
-
+            progress = _progress_reporter(mcp_ctx)
             result = await invoke(spec, services, principal, kwargs, request_id=request_id, progress=progress)
         except Exception as exc:  # every failure becomes an isError result with a stable code
             return error_result(exc)
@@ -69,6 +65,19 @@ def _wrapper(spec: ToolSpec, services: Services, principal_source: PrincipalSour
     call.__name__ = spec.name
     call.__doc__ = spec.description
     return call
+
+
+def _progress_reporter(mcp_ctx: Context) -> ProgressFn | None:
+    """A progress function only when the client sent a progress token: tools stream (chat) only
+    for a client that listens, and stay on the cheaper non-streaming path otherwise."""
+    meta = mcp_ctx.request_context.meta
+    if not meta or meta.get("progress_token") is None:
+        return None
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        await mcp_ctx.report_progress(done, total, message)
+
+    return progress
 
 
 def _request_id(mcp_ctx: Context) -> str:
@@ -120,14 +129,3 @@ def register_tools(mcp: MCPServer, services: Services, principal_source: Princip
             annotations=spec.annotations,
             structured_output=True,
         )
-
-
-def unauthenticated_source() -> PrincipalSource:
-    async def source() -> Principal:
-        raise Unauthenticated()
-
-    return source
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
