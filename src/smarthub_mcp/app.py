@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
+from smarthub_mcp import metrics
 from smarthub_mcp.api import health
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
@@ -72,6 +73,7 @@ def build_app(config: AppConfig | None = None, *, services: Services | None = No
 
     routes: list[BaseRoute] = [
         *health.routes,
+        *metrics.routes,
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Mount("/api/v1", routes=api_routes(services)),
         # The MCP app owns /mcp and the OAuth well-known documents; mounted at the root so the

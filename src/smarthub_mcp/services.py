@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from smarthub_mcp.billing.ledger import Ledger
     from smarthub_mcp.billing.meter import Meter
     from smarthub_mcp.identity.service import Identity
+    from smarthub_mcp.metrics import Metrics
     from smarthub_mcp.providers.router import Router
     from smarthub_mcp.ratelimit import RateLimiter
 
@@ -98,12 +99,20 @@ class Services:
     def rate_limiter(self, limiter: RateLimiter) -> None:
         """Swap the limiter (before the meter is first built): for tests and custom policies."""
         self._rate_limiter = limiter
+
     @functools.cached_property
     def identity(self) -> Identity:
         """Key material and the role cache; raises ConfigError when the signing keys are unusable."""
         from smarthub_mcp.identity.service import Identity
 
         return Identity(self)
+
+    @functools.cached_property
+    def metrics(self) -> Metrics:
+        """Prometheus counters for this app (served at /metrics)."""
+        from smarthub_mcp.metrics import Metrics
+
+        return Metrics()
 
     @classmethod
     def create(cls, config: AppConfig, *, db: Database | None = None) -> Services:

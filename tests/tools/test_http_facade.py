@@ -110,3 +110,16 @@ async def test_unknown_and_hidden_tools_are_404(services, client):
     assert (await client.post("/api/v1/tools/nope", headers=bearer(scoped))).status_code == 404
     hidden = await client.post("/api/v1/tools/chat", json={"prompt": "x"}, headers=bearer(scoped))
     assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "not_found"
+
+
+async def test_metrics_count_tool_calls_for_report_readers_only(services, client):
+    _, user_token = await make_user_with_token(services)
+    _, manager_token = await make_user_with_token(services, role="manager")
+    await client.post("/api/v1/tools/chat", json={"prompt": "hi", "max_tokens": 8}, headers=bearer(user_token))
+    await client.post("/api/v1/tools/chat", json={"model": "nope", "prompt": "x"}, headers=bearer(user_token))
+    assert (await client.get("/metrics")).status_code == 401
+    assert (await client.get("/metrics", headers=bearer(user_token))).status_code == 403
+    text = (await client.get("/metrics", headers=bearer(manager_token))).text
+    assert 'smarthub_tool_calls_total{outcome="ok",tool="chat"} 1.0' in text
+    assert 'smarthub_tool_calls_total{outcome="unknown_model",tool="chat"} 1.0' in text
+    assert "smarthub_credits_charged_micro_total" in text

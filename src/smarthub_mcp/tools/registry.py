@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -188,6 +189,31 @@ async def invoke(
     through the meter with a zero estimate, so they are still authorized and rate limited; paid
     tools call `tc.charge` themselves because only they know the estimate for their arguments.
     """
+    started = time.perf_counter()
+    outcome, charged = "ok", 0
+    try:
+        result = await _invoke(spec, services, principal, arguments, request_id, progress)
+    except SmartHubError as exc:
+        outcome = exc.code
+        raise
+    except BaseException:
+        outcome = "internal_error"
+        raise
+    else:
+        charged = result[1]
+        return result[0]
+    finally:
+        services.metrics.observe(spec.name, outcome, time.perf_counter() - started, charged)
+
+
+async def _invoke(
+    spec: ToolSpec,
+    services: Services,
+    principal: Principal,
+    arguments: dict[str, Any],
+    request_id: str,
+    progress: ProgressFn | None,
+) -> tuple[BaseModel, int]:
     principal.require(spec.permission)
     tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress)
     if spec.paid:
@@ -195,7 +221,7 @@ async def invoke(
         if not tc.charged:
             log.error("paid tool %s returned without charging", spec.name)
             raise InternalError()
-        return result
+        return result, sum(m.charged for m in tc.charged)
 
     async def work() -> tuple[BaseModel, Any]:
         return await spec.fn(tc, **arguments), Usage()
@@ -209,7 +235,7 @@ async def invoke(
         work=work,
         request_id=request_id,
     )
-    return metered.result
+    return metered.result, 0
 
 
 def error_payload(exc: BaseException) -> SmartHubError:

@@ -1,0 +1,52 @@
+"""Prometheus metrics, one registry per running app (so two apps in one process stay apart).
+
+Served at `/metrics` to callers with the `reports:read` permission (a Prometheus scrape job sends
+a manager's or admin's API key as its bearer token). Each replica exposes its own counters.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.tool_calls = Counter(
+            "smarthub_tool_calls", "Tool calls by tool and outcome (ok or the error code).",
+            ["tool", "outcome"], registry=self.registry,
+        )
+        self.tool_latency = Histogram(
+            "smarthub_tool_latency_seconds", "Tool call latency, end to end inside the server.",
+            ["tool"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.credits_charged = Counter(
+            "smarthub_credits_charged_micro", "Micro-credits charged by tool calls.", ["tool"],
+            registry=self.registry,
+        )
+
+    def observe(self, tool: str, outcome: str, seconds: float, charged: int = 0) -> None:
+        self.tool_calls.labels(tool, outcome).inc()
+        self.tool_latency.labels(tool).observe(seconds)
+        if charged:
+            self.credits_charged.labels(tool).inc(charged)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    from smarthub_mcp.identity.http import require
+
+    await require(request, "reports:read")
+    services = request.app.state.services
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics_endpoint, methods=["GET"])]
