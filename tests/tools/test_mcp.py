@@ -205,3 +205,41 @@ def test_stdio_refuses_to_start_without_a_valid_key(db, database_url, tmp_path, 
     assert result.returncode == 2
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_rate_limited_call_says_when_to_retry_and_reserves_nothing(make_config, db):
+    from smarthub_mcp.services import Services
+
+    services = Services.create(make_config(SMARTHUB_LIMITS__ROLES__USER__REQUESTS_PER_MINUTE="2"))
+    try:
+        user_id, _ = await make_user_with_token(services)
+        key = await make_api_key(services, user_id)
+        async with Client(build_mcp_server(services, api_key=key)) as client:
+            results = [await client.call_tool("chat", {"prompt": "hi", "max_tokens": 8}) for _ in range(3)]
+        assert [r.is_error for r in results] == [False, False, True]
+        error = results[2].structured_content["error"]
+        assert error["code"] == "rate_limited" and error["details"]["retry_after_seconds"] >= 1
+        spent = sum(
+            int(r.structured_content["credits_charged"].replace(".", "")) for r in results[:2]
+        )
+        balance = await services.ledger.balance(user_id)
+        assert balance.balance == MICRO - spent and balance.held == 0
+    finally:
+        await services.db.close()
+
+
+async def test_dns_rebinding_guard_and_configured_public_host(make_config, db):
+    from smarthub_mcp.app import build_app
+    from smarthub_mcp.services import Services
+    from tests.conftest import LiveServer
+
+    services = Services.create(make_config(SMARTHUB_SERVER__ALLOWED_HOSTS='["mcp.example.com"]'))
+    user_id, _ = await make_user_with_token(services)
+    key = await make_api_key(services, user_id)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"accept": "application/json, text/event-stream", **bearer(key)}
+    async with LiveServer(build_app(services=services)) as server, httpx.AsyncClient() as http:
+        evil = await http.post(f"{server.url}/mcp", json=body, headers={**headers, "host": "evil.example.net"})
+        good = await http.post(f"{server.url}/mcp", json=body, headers={**headers, "host": "mcp.example.com"})
+    assert evil.status_code == 421
+    assert good.status_code == 200
