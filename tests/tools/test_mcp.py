@@ -243,3 +243,22 @@ async def test_dns_rebinding_guard_and_configured_public_host(make_config, db):
         good = await http.post(f"{server.url}/mcp", json=body, headers={**headers, "host": "mcp.example.com"})
     assert evil.status_code == 421
     assert good.status_code == 200
+
+
+async def test_key_revoked_mid_session_stops_the_session_cleanly(services):
+    from mcp.shared.exceptions import MCPError
+
+    from smarthub_mcp.identity.apikeys import list_keys, revoke_key
+
+    user_id, _ = await make_user_with_token(services)
+    key = await make_api_key(services, user_id)
+    async with Client(build_mcp_server(services, api_key=key)) as client:
+        assert (await client.list_tools()).tools
+        for info in await list_keys(services, user_id):
+            await revoke_key(services, key_id=info.id, owner_id=user_id)
+        call = await client.call_tool("get_balance", {})
+        with pytest.raises(MCPError) as refused:
+            await client.list_tools()
+    assert call.is_error and call.structured_content["error"]["code"] == "unauthenticated"
+    assert refused.value.error.code == -32001
+    assert refused.value.error.data["code"] == "unauthenticated"

@@ -16,6 +16,7 @@ from typing import Any
 
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
 from smarthub_mcp.errors import SmartHubError
@@ -25,6 +26,10 @@ from smarthub_mcp.services import Services
 from smarthub_mcp.tools.registry import ProgressFn, ToolSpec, all_tools, error_payload, invoke
 
 log = logging.getLogger("smarthub.tools")
+
+SERVER_REFUSED = -32001
+"""JSON-RPC error code (server-defined range) for a request refused by our own rules, e.g. a key
+revoked during a stdio session; `data` carries `{"code", "message", "details"}`."""
 
 PrincipalSource = Callable[[], Awaitable[Principal]]
 """Who is calling this request: from the verified bearer token over HTTP, from the API key on stdio."""
@@ -101,7 +106,8 @@ def visibility_middleware(principal_source: PrincipalSource) -> Callable[..., An
         except SmartHubError as exc:
             if ctx.method == "tools/call":
                 return error_result(exc)
-            raise
+            # A protocol-level refusal with our code, not the SDK's "Internal server error".
+            raise MCPError(SERVER_REFUSED, exc.message, exc.to_dict()["error"]) from None
         tools = all_tools()
         if ctx.method == "tools/call":
             name = (ctx.params or {}).get("name")
