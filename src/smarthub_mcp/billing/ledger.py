@@ -15,22 +15,25 @@ conditional UPDATE re-checks its WHERE against the latest committed row before i
 The hot verbs (reserve, capture, release, expiry) are step generators run by billing/steps.py:
 on SQLite in one worker-thread hand-off, on PostgreSQL as one statement each, which on its own
 (no caller's transaction) is its own transaction: one round trip (docs/DESIGN-NOTES.md, Performance).
+
+This module holds the money verbs; the read side is billing/ledger_reads.py and the low-balance
+alert (policy, mark, notification) billing/alerts.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
+from smarthub_mcp.billing.alerts import Alert, LowBalanceAlerts, LowBalanceNotifier
+from smarthub_mcp.billing.ledger_reads import LedgerReads
 from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
 from smarthub_mcp.billing.steps import (
     Steps,
@@ -54,12 +57,12 @@ __all__ = ["Balance", "Drift", "Entry", "Hold", "Ledger", "LowBalancePolicy"]
 
 CREDIT_KINDS = frozenset({"grant", "purchase", "promo"})
 DEBIT_KINDS = frozenset({"reversal", "usage", "adjustment"})
-LowBalanceNotifier = Callable[[str, int, int], Awaitable[None]]
-"""Called with (user_id, balance, threshold) once per crossing below the low-balance threshold."""
-Alert = tuple[str, int, int]
 
 
-class Ledger:
+class Ledger(LedgerReads):
+    """The money verbs; the reads (balance, find_entry, hold, history, check) come from
+    `LedgerReads` and the low-balance policy and notification from `LowBalanceAlerts`."""
+
     def __init__(
         self,
         db: Database,
@@ -68,9 +71,15 @@ class Ledger:
         notify_low_balance: LowBalanceNotifier | None = None,
     ) -> None:
         self.db = db
-        self.low_balance = low_balance or LowBalancePolicy()
-        self.notify_low_balance = notify_low_balance
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.alerts = LowBalanceAlerts(low_balance or LowBalancePolicy(), notify_low_balance)
+
+    @property
+    def low_balance(self) -> LowBalancePolicy:
+        return self.alerts.policy
+
+    @property
+    def notify_low_balance(self) -> LowBalanceNotifier | None:
+        return self.alerts.notify
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -106,14 +115,6 @@ class Ledger:
                 raise
             return found
 
-    async def _entry_by(self, conn: AsyncConnection, column: str, value: str) -> Entry | None:
-        row = (await conn.execute(cached_text(q.ENTRY_BY[column]), {"v": value})).first()
-        return Entry(*row) if row is not None else None
-
-    async def _hold(self, conn: AsyncConnection, column: str, value: str) -> Hold | None:
-        row = (await conn.execute(cached_text(q.HOLD_BY[column]), {"v": value})).first()
-        return Hold(*row) if row is not None else None
-
     async def _insert_entry(self, conn: AsyncConnection, **values: Any) -> Entry:
         entry = Entry(
             id=new_id("ent"),
@@ -137,7 +138,7 @@ class Ledger:
         row = (await conn.execute(cached_text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
         if row is None:
             raise NotFound("this user has no credit account", details={"user_id": user_id})
-        await self._rearm_low_balance(conn, user_id, row)
+        await self.alerts.rearm(conn, user_id, row)
         return tuple(row)
 
     async def _debit(self, conn: AsyncConnection, user_id: str, amount: int, *, force: bool) -> tuple[int, ...]:
@@ -152,42 +153,11 @@ class Ledger:
         await run_async(insufficient_steps(user_id, required), conn)
 
     async def _check_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
-        self._alert(await run_async(self._low_balance_steps(user_id, row), conn))
-
-    def _low_balance_steps(self, user_id: str, row: Any) -> Steps[Alert | None]:
-        """Mark the crossing below the threshold (once); return the alert to send, if any.
-
-        Costs no statement unless this debit crossed the threshold of an account not yet alerted."""
-        balance, _held, last_topup, alerted = row  # the account state a debit RETURNed
-        threshold = self.low_balance.threshold(last_topup)
-        if alerted or threshold <= 0 or balance >= threshold:
-            return None
-        if (yield q.MARK_ALERTED, {"u": user_id}) is None:
-            return None  # a concurrent debit marked it first and sends the alert
-        return (user_id, balance, threshold)
-
-    def _alert(self, alert: Alert | None) -> None:
-        if alert is not None and self.notify_low_balance is not None:
-            task = asyncio.get_running_loop().create_task(self._notify(*alert))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _notify(self, user_id: str, balance: int, threshold: int) -> None:
-        assert self.notify_low_balance is not None
-        try:
-            await self.notify_low_balance(user_id, balance, threshold)
-        except Exception:  # an alert must never break money movement
-            log.exception("low-balance notification failed for %s", user_id)
-
-    async def _rearm_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
-        balance, _held, last_topup, alerted = row
-        if alerted and balance >= self.low_balance.threshold(last_topup):
-            await conn.execute(cached_text(q.REARM_ALERT), {"u": user_id})
+        self.alerts.send(await run_async(self.alerts.steps(user_id, row), conn))
 
     async def drain_notifications(self) -> None:
         """Wait for low-balance alerts in flight (shutdown, tests)."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.alerts.drain()
 
     # --- verbs ------------------------------------------------------------------------------
 
@@ -254,7 +224,7 @@ class Ledger:
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
         entry, alert = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
-        self._alert(alert)
+        self.alerts.send(alert)
         return entry
 
     def _capture_steps(
@@ -276,7 +246,7 @@ class Ledger:
             acct = yield q.SETTLE_HOLD, {"u": account_id, "c": charged, "h": amount, "now": now}
         if actual > amount:
             log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
-        alert = yield from self._low_balance_steps(account_id, acct)
+        alert = yield from self.alerts.steps(account_id, acct)
         if record is not None:
             yield record(charged, acct[0])
         if charged == 0:
@@ -309,7 +279,7 @@ class Ledger:
         else:
             async with self.db.write() as conn:
                 entry, alert = await run(self.db, conn, make)
-        self._alert(alert)
+        self.alerts.send(alert)
         if settled:
             return settled[0]
         return (-entry.amount if entry else 0), None
@@ -417,54 +387,6 @@ class Ledger:
             )
 
         return _same(await self._idempotent(conn, idempotency_key, body), user_id, -amount)
-
-    # --- reads ------------------------------------------------------------------------------
-
-    async def balance(self, user_id: str, *, conn: AsyncConnection | None = None) -> Balance:
-        if conn is None:
-            row = await self.db.fetch_one(q.ACCOUNT, {"u": user_id})
-        else:
-            row = (await conn.execute(cached_text(q.ACCOUNT), {"u": user_id})).first()
-        if row is None:
-            raise NotFound("this user has no credit account", details={"user_id": user_id})
-        balance, held, overdraft = row
-        return Balance(balance=balance, held=held, available=balance - held, overdraft_limit=overdraft)
-
-    async def find_entry(self, idempotency_key: str, *, conn: AsyncConnection | None = None) -> Entry | None:
-        async with contextlib.AsyncExitStack() as stack:
-            c = conn or await stack.enter_async_context(self.db.read())
-            return await self._entry_by(c, "idempotency_key", idempotency_key)
-
-    async def hold(self, hold_id: str) -> Hold | None:
-        async with self.db.read() as c:
-            return await self._hold(c, "id", hold_id)
-
-    async def history(
-        self,
-        user_id: str,
-        *,
-        kinds: list[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
-    ) -> tuple[list[Entry], str | None]:
-        """Newest first; pass the returned cursor to get the next page (None: no more)."""
-        sql, params = q.history_query(user_id, kinds, since_ms, until_ms, cursor, limit + 1)
-        async with self.db.read() as c:
-            entries = [Entry(*r) for r in await c.execute(text(sql), params)]
-        more = len(entries) > limit
-        entries = entries[:limit]
-        return entries, (entries[-1].id if more and entries else None)
-
-    async def check(self) -> list[Drift]:
-        """Recompute every balance and held amount from entries and holds; return what disagrees."""
-        async with self.db.read() as c:
-            rows = await c.execute(cached_text(q.CHECK))
-            drift = [Drift(*r) for r in rows if r[1] != r[2] or r[3] != r[4]]
-        for d in drift:
-            log.error("ledger drift: %s", d)
-        return drift
 
 
 def _positive(amount: int) -> None:
