@@ -149,8 +149,9 @@ async def test_the_sweeper_expires_holds_past_their_ttl(ledger):
     assert (await ledger.hold(old.id)).status == "expired"
     assert (await ledger.hold(fresh.id)).status == "open"
     assert (await ledger.balance(user)).held == 3 * C
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerError) as info:
         await ledger.capture(old.id, C)
+    assert info.value.code == "hold_expired"  # the meter delivers such a call uncharged
     assert await ledger.check() == []
 
 

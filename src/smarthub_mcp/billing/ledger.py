@@ -293,10 +293,12 @@ class Ledger(LedgerReads):
         now = now_ms() if now_ms_ is None else now_ms_
         expired = 0
         while True:
-            async with self.db.write() as c:
-                ids = [r[0] for r in await c.execute(cached_text(q.DUE_HOLDS), {"now": now, "n": batch})]
-                for hold_id in ids:
-                    expired += await run(self.db, c, functools.partial(resolve_steps, hold_id, "expired"))
+            ids = [r[0] for r in await self.db.fetch(q.DUE_HOLDS, {"now": now, "n": batch})]
+            # Each expiry is a transaction of its own (one statement on PostgreSQL). One transaction
+            # for the batch would keep an account locked while it goes on to the next hold, whose
+            # late capture (hold locked, waiting for that account) then deadlocks with it.
+            for hold_id in ids:
+                expired += await run(self.db, None, functools.partial(resolve_steps, hold_id, "expired"))
             if len(ids) < batch:
                 return expired
 

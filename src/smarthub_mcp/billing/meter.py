@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smarthub_mcp.billing.errors import HoldExpired
 from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.db import Database, cached_text
@@ -160,15 +161,25 @@ class Meter:
         if hold_id is None:  # a zero estimate that still reported usage: record it, nothing to settle
             await self._record(call, usage, status="ok", error_code=None)
             return 0, None
-        charged, balance = await self.ledger.capture_recorded(
-            hold_id,
-            usage.cost,
-            memo=call.model,
-            record=lambda cost, _balance: (
-                INSERT_USAGE,
-                self._usage_params(call, usage, status="ok", error_code=None, cost=cost, hold_id=hold_id),
-            ),
-        )
+        try:
+            charged, balance = await self.ledger.capture_recorded(
+                hold_id,
+                usage.cost,
+                memo=call.model,
+                record=lambda cost, _balance: (
+                    INSERT_USAGE,
+                    self._usage_params(call, usage, status="ok", error_code=None, cost=cost, hold_id=hold_id),
+                ),
+            )
+        except HoldExpired as exc:
+            # The call outlived the hold's TTL and the sweeper already gave its funds back. Charging
+            # without a hold could overspend, and failing now would throw away work already done:
+            # the result goes out uncharged, on record for the operator (raise hold_ttl_seconds).
+            log.warning("%s outlived its hold %s (ttl %ss); delivered uncharged", call.tool, hold_id,
+                        self.hold_ttl_seconds)
+            async with self.db.write() as conn:
+                await self._insert(conn, call, usage, status="ok", error_code=exc.code, cost=0, hold_id=hold_id)
+            return 0, (await self.ledger.balance(call.principal.user_id)).balance
         if balance is None:
             balance = (await self.ledger.balance(call.principal.user_id)).balance
         return charged, balance
