@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.alerts import Alert, LowBalanceAlerts, LowBalanceNotifier
 from smarthub_mcp.billing.ledger_reads import LedgerReads
-from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
+from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy, Record
 from smarthub_mcp.billing.steps import (
     Steps,
     Store,
@@ -48,9 +48,6 @@ from smarthub_mcp.billing.steps import (
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import IdempotencyConflict, InvalidRequest, LedgerError, NotFound
 from smarthub_mcp.ids import new_id, now_ms
-
-Recorder = Callable[[int, int], tuple[str, Mapping[str, Any]]]
-"""Builds one more statement for a capture's transaction from (charged, balance_after)."""
 
 log = logging.getLogger("smarthub.ledger")
 __all__ = ["Balance", "Drift", "Entry", "Hold", "Ledger", "LowBalancePolicy"]
@@ -219,69 +216,68 @@ class Ledger(LedgerReads):
         """Charge `actual` (at most the held amount; the rest returns) and close the hold.
 
         Returns the usage entry, or None when nothing was charged. Capturing a captured hold again
-        returns the first result; capturing a released or expired hold is a LedgerError.
+        returns the first result; capturing a released or expired hold is a LedgerError
+        (HoldExpired for an expired one).
         """
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        entry, alert = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
+        entry, alert, _ = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
         self.alerts.send(alert)
         return entry
 
     def _capture_steps(
-        self, hold_id: str, actual: int, memo: str | None, store: Store, record: Recorder | None = None
-    ) -> Steps[tuple[Entry | None, Alert | None]]:
-        """Close the hold (compare-and-set), settle the account, append the usage entry: three
-        statements on SQLite, one on PostgreSQL."""
+        self, hold_id: str, actual: int, memo: str | None, store: Store, record: Record | None = None
+    ) -> Steps[tuple[Entry | None, Alert | None, tuple[int, int] | None]]:
+        """Close the hold (compare-and-set), settle the account, append the usage entry (and the
+        `record` row): three or four statements on SQLite, one on PostgreSQL. Returns the entry,
+        the alert to send, and (charged, balance_after) when this call closed the hold."""
         now, entry_id, key = now_ms(), new_id("ent"), f"capture:{hold_id}"
         if store != "sqlite":
-            row = yield q.CAPTURE_PG, {"h": hold_id, "a": actual, "now": now, "id": entry_id, "memo": memo, "key": key}
+            sql = q.CAPTURE_PG
+            params = {"h": hold_id, "a": actual, "now": now, "id": entry_id, "memo": memo, "key": key}
+            if record is not None:  # the row joins the statement: written only if the hold closes
+                sql = q.capture_pg_recorded(record.table, tuple(record.values), record.charged_column)
+                params.update(q.record_params(record.values))
+            row = yield sql, params
             if row is None:
-                return (yield from already_resolved_steps(hold_id)), None
+                return (yield from already_resolved_steps(hold_id)), None, None
             account_id, amount, charged, reference, *acct = row
         else:
             row = yield q.CAPTURE_HOLD, {"h": hold_id, "a": actual, "now": now}
             if row is None:
-                return (yield from already_resolved_steps(hold_id)), None
+                return (yield from already_resolved_steps(hold_id)), None, None
             account_id, amount, charged, reference = row
             acct = yield q.SETTLE_HOLD, {"u": account_id, "c": charged, "h": amount, "now": now}
+            if record is not None:
+                yield (q.record_insert(record.table, tuple(record.values), record.charged_column),
+                       {**q.record_params(record.values), "r_charged": charged})
         if actual > amount:
             log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
         alert = yield from self.alerts.steps(account_id, acct)
-        if record is not None:
-            yield record(charged, acct[0])
         if charged == 0:
-            return None, alert
+            return None, alert, (charged, acct[0])
         entry = Entry(entry_id, account_id, -charged, "usage", reference, None, memo, key, hold_id, None, acct[0], now)
         if store == "sqlite":
             yield q.INSERT_ENTRY, _entry_params(entry)
-        return entry, alert
+        return entry, alert, (charged, acct[0])
 
     async def capture_recorded(
-        self, hold_id: str, actual: int, *, memo: str | None, record: Recorder
+        self, hold_id: str, actual: int, *, memo: str | None, record: Record
     ) -> tuple[int, int | None]:
-        """`capture`, plus one more row written in the same transaction: the meter's usage row,
-        built by `record(charged, balance_after)` once the charge is known. Returns
-        `(charged, balance_after)`; balance_after is None when the hold was already resolved.
+        """`capture`, plus one more row written atomically with it, and only if this call closes the
+        hold: the meter's usage row, `record.values` with the amount charged in
+        `record.charged_column`. Returns `(charged, balance_after)`; balance_after is None when the
+        hold was already captured (nothing is written then).
 
-        On SQLite the whole of it is one hand-off to the worker thread; on PostgreSQL one
-        transaction (the usage row cannot join the single-statement autocommit path)."""
+        Like the other hot verbs: on SQLite one hand-off to the worker thread, on PostgreSQL one
+        statement in autocommit (the row is one more data-modifying CTE of the capture)."""
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        settled: list[tuple[int, int]] = []
-
-        def keep(charged: int, balance_after: int) -> tuple[str, Mapping[str, Any]]:
-            settled.append((charged, balance_after))
-            return record(charged, balance_after)
-
-        make = functools.partial(self._capture_steps, hold_id, actual, memo, record=keep)
-        if self.db.is_sqlite:
-            entry, alert = await run(self.db, None, make)
-        else:
-            async with self.db.write() as conn:
-                entry, alert = await run(self.db, conn, make)
+        make = functools.partial(self._capture_steps, hold_id, actual, memo, record=record)
+        entry, alert, settled = await run(self.db, None, make)
         self.alerts.send(alert)
-        if settled:
-            return settled[0]
+        if settled is not None:
+            return settled
         return (-entry.amount if entry else 0), None
 
     async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:

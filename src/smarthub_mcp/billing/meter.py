@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smarthub_mcp.billing.errors import HoldExpired
 from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import format_credits
+from smarthub_mcp.billing.records import Record
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import EmailNotVerified, InsufficientCredits, SmartHubError
 from smarthub_mcp.identity.principal import Principal
@@ -166,10 +167,8 @@ class Meter:
                 hold_id,
                 usage.cost,
                 memo=call.model,
-                record=lambda cost, _balance: (
-                    INSERT_USAGE,
-                    self._usage_params(call, usage, status="ok", error_code=None, cost=cost, hold_id=hold_id),
-                ),
+                record=Record("usage_events", self._usage_params(
+                    call, usage, status="ok", error_code=None, cost=None, hold_id=hold_id), charged_column="cost"),
             )
         except HoldExpired as exc:
             # The call outlived the hold's TTL and the sweeper already gave its funds back. Charging
@@ -203,9 +202,10 @@ class Meter:
 
     @staticmethod
     def _usage_params(
-        call: _Call, usage: Usage, *, status: str, error_code: str | None, cost: int, hold_id: str | None
+        call: _Call, usage: Usage, *, status: str, error_code: str | None, cost: int | None, hold_id: str | None
     ) -> dict[str, Any]:
-        return {
+        """The usage row's values; without `cost` when None (the capture fills in what it charged)."""
+        params = {
             "id": new_id("use"), "user_id": call.principal.user_id, "tool": call.tool, "model": call.model,
             "provider": usage.provider, "upstream_model": usage.upstream_model, "status": status,
             "error_code": error_code, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
@@ -213,6 +213,9 @@ class Meter:
             "hold_id": hold_id, "latency_ms": int((time.perf_counter() - call.started) * 1000),
             "request_id": call.request_id, "created_at": now_ms(),
         }
+        if cost is None:
+            del params["cost"]
+        return params
 
     async def _shielded(self, coro: Coroutine[Any, Any, T]) -> T:
         """Finish settlement even if this task is being cancelled (asyncio or anyio alike): it runs
