@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from smarthub_mcp.billing.ledger import Ledger, LowBalancePolicy
+from smarthub_mcp.billing.records import Record
 from smarthub_mcp.config import MICRO
 from smarthub_mcp.errors import (
     IdempotencyConflict,
@@ -149,8 +150,9 @@ async def test_the_sweeper_expires_holds_past_their_ttl(ledger):
     assert (await ledger.hold(old.id)).status == "expired"
     assert (await ledger.hold(fresh.id)).status == "open"
     assert (await ledger.balance(user)).held == 3 * C
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerError) as info:
         await ledger.capture(old.id, C)
+    assert info.value.code == "hold_expired"  # the meter delivers such a call uncharged
     assert await ledger.check() == []
 
 
@@ -267,4 +269,52 @@ async def test_a_verb_that_fails_in_the_database_leaves_nothing_behind(ledger):
     assert (await ledger.hold(hold.id)).status == "open"
     balance = await ledger.balance(user)
     assert (balance.balance, balance.held) == (11 * C, 4 * C)
+    assert await ledger.check() == []
+
+
+def usage_record(user: str, row_id: str, hold_id: str) -> Record:
+    values = {"id": row_id, "user_id": user, "tool": "chat", "model": "demo-chat", "provider": None,
+              "upstream_model": None, "status": "ok", "error_code": None, "input_tokens": 1, "output_tokens": 2,
+              "images": 0, "seconds": 0, "estimate": 5 * C, "hold_id": hold_id, "latency_ms": 3,
+              "request_id": None, "created_at": 1}
+    return Record("usage_events", values, charged_column="cost")
+
+
+async def usage_costs(ledger: Ledger) -> list[tuple[str, int]]:
+    async with ledger.db.read() as conn:
+        return [tuple(r) for r in await conn.execute(text("SELECT id, cost FROM usage_events ORDER BY id"))]
+
+
+async def test_capture_recorded_writes_the_row_with_the_charge_atomically_and_only_once(ledger):
+    user = await funded(ledger, 10)
+    hold = await ledger.reserve(user, 5 * C, ttl_seconds=60, idempotency_key="call-1")
+    # the row is part of the capture: when it cannot be written, nothing is captured either
+    async with ledger.db.write() as conn:
+        await conn.execute(text(
+            "INSERT INTO usage_events (id, user_id, tool, status, estimate, cost, created_at)"
+            " VALUES ('use_taken', :u, 'chat', 'error', 0, 0, 0)"), {"u": user})
+    with pytest.raises(IntegrityError):
+        await ledger.capture_recorded(hold.id, 7 * C, memo="m", record=usage_record(user, "use_taken", hold.id))
+    assert (await ledger.hold(hold.id)).status == "open"
+    assert (await ledger.balance(user)).held == 5 * C
+    # above the hold: the hold is charged, and the row says what was charged
+    charged, balance = await ledger.capture_recorded(hold.id, 7 * C, memo="m",
+                                                     record=usage_record(user, "use_1", hold.id))
+    assert (charged, balance) == (5 * C, 5 * C)
+    # a repeat charges nothing more and writes no second row
+    again = await ledger.capture_recorded(hold.id, 7 * C, memo="m", record=usage_record(user, "use_2", hold.id))
+    assert again == (5 * C, None)
+    # a hold closed for nothing still gets its row, with cost 0
+    free = await ledger.reserve(user, C, ttl_seconds=60, idempotency_key="call-2")
+    assert await ledger.capture_recorded(free.id, 0, memo=None, record=usage_record(user, "use_3", free.id)) == (
+        0, 5 * C)
+    # an expired hold: nothing charged, nothing written
+    late = await ledger.reserve(user, C, ttl_seconds=5, idempotency_key="call-3")
+    assert await ledger.expire_holds(late.expires_at) == 1
+    with pytest.raises(LedgerError) as info:
+        await ledger.capture_recorded(late.id, C, memo=None, record=usage_record(user, "use_4", late.id))
+    assert info.value.code == "hold_expired"
+    assert await usage_costs(ledger) == [("use_1", 5 * C), ("use_3", 0), ("use_taken", 0)]
+    balance_now = await ledger.balance(user)
+    assert (balance_now.balance, balance_now.held) == (5 * C, 0)
     assert await ledger.check() == []

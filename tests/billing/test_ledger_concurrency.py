@@ -159,3 +159,54 @@ async def test_verbs_cancelled_mid_flight_leave_whole_books_and_usable_connectio
         await ledger.expire_holds(2**62)
     assert await ledger.check() == []
     assert (await ledger.balance(user)).held == 0
+
+
+WAITING_ON = """
+SELECT count(*) FROM pg_stat_activity a
+WHERE CAST(:p AS INT) = ANY(pg_blocking_pids(a.pid))
+   OR EXISTS (SELECT 1 FROM pg_stat_activity b
+              WHERE CAST(:p AS INT) = ANY(pg_blocking_pids(b.pid)) AND b.pid = ANY(pg_blocking_pids(a.pid)))
+"""
+
+
+async def test_the_sweeper_and_a_late_capture_on_one_account_never_deadlock(ledger, backend):
+    """Two holds of one account are past their TTL; the sweeper expires the first while the meter
+    captures the second. Every writer must take the hold row before the account row, and the
+    sweeper must not keep an account locked while it goes on to the next hold: otherwise the
+    sweeper (account locked, wants the second hold) and the capture (hold locked, wants the
+    account) deadlock and PostgreSQL aborts one of them."""
+    if backend == "sqlite":
+        pytest.skip("row locks are PostgreSQL's; SQLite serializes whole write transactions")
+    from sqlalchemy import text
+
+    user = await make_user(ledger.db)
+    await ledger.open_account(user)
+    await ledger.grant(user, 10 * C, kind="purchase", idempotency_key="buy")
+    first = await ledger.reserve(user, C, ttl_seconds=5, idempotency_key="first")
+    second = await ledger.reserve(user, C, ttl_seconds=5, idempotency_key="second")
+    assert first.id < second.id  # the sweeper takes due holds in id order
+    due = max(first.expires_at, second.expires_at)
+    async with ledger.db.engine.connect() as blocker:
+        await blocker.begin()
+        pid = (await blocker.execute(text("SELECT pg_backend_pid()"))).scalar()
+        await blocker.execute(text("SELECT 1 FROM accounts WHERE user_id = :u FOR UPDATE"), {"u": user})
+
+        async def waiting_on_blocker(n: int) -> None:
+            """Until `n` backends wait on the blocker, directly or queued behind one that does.
+            Each look is a statement of its own: pg_stat_activity is a snapshot per transaction."""
+            while (await ledger.db.fetch_one(WAITING_ON, {"p": pid}))[0] < n:
+                pass
+
+        with anyio.fail_after(20):
+            sweep = asyncio.create_task(ledger.expire_holds(due))
+            await waiting_on_blocker(1)  # the sweeper holds `first` and waits for the account
+            capture = asyncio.create_task(ledger.capture(second.id, C // 2))
+            await waiting_on_blocker(2)  # the capture holds `second` and waits for the account
+            await blocker.rollback()
+            results = await asyncio.gather(sweep, capture, return_exceptions=True)
+    assert not any(isinstance(r, BaseException) for r in results), results
+    assert (await ledger.hold(first.id)).status == "expired"
+    assert (await ledger.hold(second.id)).status == "captured"
+    balance = await ledger.balance(user)
+    assert (balance.balance, balance.held) == (10 * C - C // 2, 0)
+    assert await ledger.check() == []

@@ -134,3 +134,23 @@ async def test_unverified_email_blocks_paid_tools_when_required(make_config, db)
         assert info.value.code == "email_not_verified" and info.value.status == 403
     finally:
         await services.db.close()
+
+
+async def test_a_hold_the_sweeper_expired_mid_call_is_not_charged_and_is_recorded(services):
+    """The provider call outlived the hold's TTL and the sweeper released it: the work is delivered
+    uncharged (the funds were already given back), the outcome is on record, the books are whole."""
+    frank = await customer(services, 10)
+    before = (await services.ledger.balance(frank.user_id)).balance
+
+    async def outlives_its_hold() -> tuple[str, Usage]:
+        assert await services.ledger.expire_holds(2**62) == 1  # the sweeper, as if the TTL had passed
+        return await chat_ok()
+
+    done = await services.meter.run(frank, tool="chat", permission="tools:chat", model="demo-chat", estimate=5 * C,
+                                    work=outlives_its_hold, request_id="late")
+    assert (done.result, done.charged, done.balance) == ("hello", 0, before)
+    balance = await services.ledger.balance(frank.user_id)
+    assert (balance.balance, balance.held) == (before, 0)
+    assert await usage_rows(services) == [("chat", "ok", "hold_expired", 0, 5 * C, 10, "demo")]
+    assert (await services.ledger.hold(done.hold_id)).status == "expired"
+    assert await services.ledger.check() == []

@@ -1,8 +1,14 @@
-"""Errors of payments and promo codes: one class per broken rule, each with its own stable code."""
+"""Errors of holds, payments and promo codes: one class per broken rule, each with its own stable code."""
 
 from __future__ import annotations
 
-from smarthub_mcp.errors import Conflict, Forbidden, InvalidRequest, NotFound, SmartHubError
+from smarthub_mcp.errors import Conflict, Forbidden, InvalidRequest, LedgerError, NotFound, SmartHubError
+
+
+class HoldExpired(LedgerError):
+    """The sweeper expired the hold (its TTL passed) before it was captured: its funds are back."""
+
+    code = "hold_expired"
 
 
 class PaymentsUnavailable(SmartHubError):

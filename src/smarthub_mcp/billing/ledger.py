@@ -15,23 +15,26 @@ conditional UPDATE re-checks its WHERE against the latest committed row before i
 The hot verbs (reserve, capture, release, expiry) are step generators run by billing/steps.py:
 on SQLite in one worker-thread hand-off, on PostgreSQL as one statement each, which on its own
 (no caller's transaction) is its own transaction: one round trip (docs/DESIGN-NOTES.md, Performance).
+
+This module holds the money verbs; the read side is billing/ledger_reads.py and the low-balance
+alert (policy, mark, notification) billing/alerts.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
-from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
+from smarthub_mcp.billing.alerts import Alert, LowBalanceAlerts, LowBalanceNotifier
+from smarthub_mcp.billing.ledger_reads import LedgerReads
+from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy, Record
 from smarthub_mcp.billing.steps import (
     Steps,
     Store,
@@ -46,20 +49,17 @@ from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import IdempotencyConflict, InvalidRequest, LedgerError, NotFound
 from smarthub_mcp.ids import new_id, now_ms
 
-Recorder = Callable[[int, int], tuple[str, Mapping[str, Any]]]
-"""Builds one more statement for a capture's transaction from (charged, balance_after)."""
-
 log = logging.getLogger("smarthub.ledger")
 __all__ = ["Balance", "Drift", "Entry", "Hold", "Ledger", "LowBalancePolicy"]
 
 CREDIT_KINDS = frozenset({"grant", "purchase", "promo"})
 DEBIT_KINDS = frozenset({"reversal", "usage", "adjustment"})
-LowBalanceNotifier = Callable[[str, int, int], Awaitable[None]]
-"""Called with (user_id, balance, threshold) once per crossing below the low-balance threshold."""
-Alert = tuple[str, int, int]
 
 
-class Ledger:
+class Ledger(LedgerReads):
+    """The money verbs; the reads (balance, find_entry, hold, history, check) come from
+    `LedgerReads` and the low-balance policy and notification from `LowBalanceAlerts`."""
+
     def __init__(
         self,
         db: Database,
@@ -68,9 +68,15 @@ class Ledger:
         notify_low_balance: LowBalanceNotifier | None = None,
     ) -> None:
         self.db = db
-        self.low_balance = low_balance or LowBalancePolicy()
-        self.notify_low_balance = notify_low_balance
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.alerts = LowBalanceAlerts(low_balance or LowBalancePolicy(), notify_low_balance)
+
+    @property
+    def low_balance(self) -> LowBalancePolicy:
+        return self.alerts.policy
+
+    @property
+    def notify_low_balance(self) -> LowBalanceNotifier | None:
+        return self.alerts.notify
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -106,14 +112,6 @@ class Ledger:
                 raise
             return found
 
-    async def _entry_by(self, conn: AsyncConnection, column: str, value: str) -> Entry | None:
-        row = (await conn.execute(cached_text(q.ENTRY_BY[column]), {"v": value})).first()
-        return Entry(*row) if row is not None else None
-
-    async def _hold(self, conn: AsyncConnection, column: str, value: str) -> Hold | None:
-        row = (await conn.execute(cached_text(q.HOLD_BY[column]), {"v": value})).first()
-        return Hold(*row) if row is not None else None
-
     async def _insert_entry(self, conn: AsyncConnection, **values: Any) -> Entry:
         entry = Entry(
             id=new_id("ent"),
@@ -137,7 +135,7 @@ class Ledger:
         row = (await conn.execute(cached_text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
         if row is None:
             raise NotFound("this user has no credit account", details={"user_id": user_id})
-        await self._rearm_low_balance(conn, user_id, row)
+        await self.alerts.rearm(conn, user_id, row)
         return tuple(row)
 
     async def _debit(self, conn: AsyncConnection, user_id: str, amount: int, *, force: bool) -> tuple[int, ...]:
@@ -152,42 +150,11 @@ class Ledger:
         await run_async(insufficient_steps(user_id, required), conn)
 
     async def _check_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
-        self._alert(await run_async(self._low_balance_steps(user_id, row), conn))
-
-    def _low_balance_steps(self, user_id: str, row: Any) -> Steps[Alert | None]:
-        """Mark the crossing below the threshold (once); return the alert to send, if any.
-
-        Costs no statement unless this debit crossed the threshold of an account not yet alerted."""
-        balance, _held, last_topup, alerted = row  # the account state a debit RETURNed
-        threshold = self.low_balance.threshold(last_topup)
-        if alerted or threshold <= 0 or balance >= threshold:
-            return None
-        if (yield q.MARK_ALERTED, {"u": user_id}) is None:
-            return None  # a concurrent debit marked it first and sends the alert
-        return (user_id, balance, threshold)
-
-    def _alert(self, alert: Alert | None) -> None:
-        if alert is not None and self.notify_low_balance is not None:
-            task = asyncio.get_running_loop().create_task(self._notify(*alert))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _notify(self, user_id: str, balance: int, threshold: int) -> None:
-        assert self.notify_low_balance is not None
-        try:
-            await self.notify_low_balance(user_id, balance, threshold)
-        except Exception:  # an alert must never break money movement
-            log.exception("low-balance notification failed for %s", user_id)
-
-    async def _rearm_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
-        balance, _held, last_topup, alerted = row
-        if alerted and balance >= self.low_balance.threshold(last_topup):
-            await conn.execute(cached_text(q.REARM_ALERT), {"u": user_id})
+        self.alerts.send(await run_async(self.alerts.steps(user_id, row), conn))
 
     async def drain_notifications(self) -> None:
         """Wait for low-balance alerts in flight (shutdown, tests)."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.alerts.drain()
 
     # --- verbs ------------------------------------------------------------------------------
 
@@ -249,69 +216,68 @@ class Ledger:
         """Charge `actual` (at most the held amount; the rest returns) and close the hold.
 
         Returns the usage entry, or None when nothing was charged. Capturing a captured hold again
-        returns the first result; capturing a released or expired hold is a LedgerError.
+        returns the first result; capturing a released or expired hold is a LedgerError
+        (HoldExpired for an expired one).
         """
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        entry, alert = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
-        self._alert(alert)
+        entry, alert, _ = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
+        self.alerts.send(alert)
         return entry
 
     def _capture_steps(
-        self, hold_id: str, actual: int, memo: str | None, store: Store, record: Recorder | None = None
-    ) -> Steps[tuple[Entry | None, Alert | None]]:
-        """Close the hold (compare-and-set), settle the account, append the usage entry: three
-        statements on SQLite, one on PostgreSQL."""
+        self, hold_id: str, actual: int, memo: str | None, store: Store, record: Record | None = None
+    ) -> Steps[tuple[Entry | None, Alert | None, tuple[int, int] | None]]:
+        """Close the hold (compare-and-set), settle the account, append the usage entry (and the
+        `record` row): three or four statements on SQLite, one on PostgreSQL. Returns the entry,
+        the alert to send, and (charged, balance_after) when this call closed the hold."""
         now, entry_id, key = now_ms(), new_id("ent"), f"capture:{hold_id}"
         if store != "sqlite":
-            row = yield q.CAPTURE_PG, {"h": hold_id, "a": actual, "now": now, "id": entry_id, "memo": memo, "key": key}
+            sql = q.CAPTURE_PG
+            params = {"h": hold_id, "a": actual, "now": now, "id": entry_id, "memo": memo, "key": key}
+            if record is not None:  # the row joins the statement: written only if the hold closes
+                sql = q.capture_pg_recorded(record.table, tuple(record.values), record.charged_column)
+                params.update(q.record_params(record.values))
+            row = yield sql, params
             if row is None:
-                return (yield from already_resolved_steps(hold_id)), None
+                return (yield from already_resolved_steps(hold_id)), None, None
             account_id, amount, charged, reference, *acct = row
         else:
             row = yield q.CAPTURE_HOLD, {"h": hold_id, "a": actual, "now": now}
             if row is None:
-                return (yield from already_resolved_steps(hold_id)), None
+                return (yield from already_resolved_steps(hold_id)), None, None
             account_id, amount, charged, reference = row
             acct = yield q.SETTLE_HOLD, {"u": account_id, "c": charged, "h": amount, "now": now}
+            if record is not None:
+                yield (q.record_insert(record.table, tuple(record.values), record.charged_column),
+                       {**q.record_params(record.values), "r_charged": charged})
         if actual > amount:
             log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
-        alert = yield from self._low_balance_steps(account_id, acct)
-        if record is not None:
-            yield record(charged, acct[0])
+        alert = yield from self.alerts.steps(account_id, acct)
         if charged == 0:
-            return None, alert
+            return None, alert, (charged, acct[0])
         entry = Entry(entry_id, account_id, -charged, "usage", reference, None, memo, key, hold_id, None, acct[0], now)
         if store == "sqlite":
             yield q.INSERT_ENTRY, _entry_params(entry)
-        return entry, alert
+        return entry, alert, (charged, acct[0])
 
     async def capture_recorded(
-        self, hold_id: str, actual: int, *, memo: str | None, record: Recorder
+        self, hold_id: str, actual: int, *, memo: str | None, record: Record
     ) -> tuple[int, int | None]:
-        """`capture`, plus one more row written in the same transaction: the meter's usage row,
-        built by `record(charged, balance_after)` once the charge is known. Returns
-        `(charged, balance_after)`; balance_after is None when the hold was already resolved.
+        """`capture`, plus one more row written atomically with it, and only if this call closes the
+        hold: the meter's usage row, `record.values` with the amount charged in
+        `record.charged_column`. Returns `(charged, balance_after)`; balance_after is None when the
+        hold was already captured (nothing is written then).
 
-        On SQLite the whole of it is one hand-off to the worker thread; on PostgreSQL one
-        transaction (the usage row cannot join the single-statement autocommit path)."""
+        Like the other hot verbs: on SQLite one hand-off to the worker thread, on PostgreSQL one
+        statement in autocommit (the row is one more data-modifying CTE of the capture)."""
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        settled: list[tuple[int, int]] = []
-
-        def keep(charged: int, balance_after: int) -> tuple[str, Mapping[str, Any]]:
-            settled.append((charged, balance_after))
-            return record(charged, balance_after)
-
-        make = functools.partial(self._capture_steps, hold_id, actual, memo, record=keep)
-        if self.db.is_sqlite:
-            entry, alert = await run(self.db, None, make)
-        else:
-            async with self.db.write() as conn:
-                entry, alert = await run(self.db, conn, make)
-        self._alert(alert)
-        if settled:
-            return settled[0]
+        make = functools.partial(self._capture_steps, hold_id, actual, memo, record=record)
+        entry, alert, settled = await run(self.db, None, make)
+        self.alerts.send(alert)
+        if settled is not None:
+            return settled
         return (-entry.amount if entry else 0), None
 
     async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
@@ -323,10 +289,12 @@ class Ledger:
         now = now_ms() if now_ms_ is None else now_ms_
         expired = 0
         while True:
-            async with self.db.write() as c:
-                ids = [r[0] for r in await c.execute(cached_text(q.DUE_HOLDS), {"now": now, "n": batch})]
-                for hold_id in ids:
-                    expired += await run(self.db, c, functools.partial(resolve_steps, hold_id, "expired"))
+            ids = [r[0] for r in await self.db.fetch(q.DUE_HOLDS, {"now": now, "n": batch})]
+            # Each expiry is a transaction of its own (one statement on PostgreSQL). One transaction
+            # for the batch would keep an account locked while it goes on to the next hold, whose
+            # late capture (hold locked, waiting for that account) then deadlocks with it.
+            for hold_id in ids:
+                expired += await run(self.db, None, functools.partial(resolve_steps, hold_id, "expired"))
             if len(ids) < batch:
                 return expired
 
@@ -417,54 +385,6 @@ class Ledger:
             )
 
         return _same(await self._idempotent(conn, idempotency_key, body), user_id, -amount)
-
-    # --- reads ------------------------------------------------------------------------------
-
-    async def balance(self, user_id: str, *, conn: AsyncConnection | None = None) -> Balance:
-        if conn is None:
-            row = await self.db.fetch_one(q.ACCOUNT, {"u": user_id})
-        else:
-            row = (await conn.execute(cached_text(q.ACCOUNT), {"u": user_id})).first()
-        if row is None:
-            raise NotFound("this user has no credit account", details={"user_id": user_id})
-        balance, held, overdraft = row
-        return Balance(balance=balance, held=held, available=balance - held, overdraft_limit=overdraft)
-
-    async def find_entry(self, idempotency_key: str, *, conn: AsyncConnection | None = None) -> Entry | None:
-        async with contextlib.AsyncExitStack() as stack:
-            c = conn or await stack.enter_async_context(self.db.read())
-            return await self._entry_by(c, "idempotency_key", idempotency_key)
-
-    async def hold(self, hold_id: str) -> Hold | None:
-        async with self.db.read() as c:
-            return await self._hold(c, "id", hold_id)
-
-    async def history(
-        self,
-        user_id: str,
-        *,
-        kinds: list[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
-    ) -> tuple[list[Entry], str | None]:
-        """Newest first; pass the returned cursor to get the next page (None: no more)."""
-        sql, params = q.history_query(user_id, kinds, since_ms, until_ms, cursor, limit + 1)
-        async with self.db.read() as c:
-            entries = [Entry(*r) for r in await c.execute(text(sql), params)]
-        more = len(entries) > limit
-        entries = entries[:limit]
-        return entries, (entries[-1].id if more and entries else None)
-
-    async def check(self) -> list[Drift]:
-        """Recompute every balance and held amount from entries and holds; return what disagrees."""
-        async with self.db.read() as c:
-            rows = await c.execute(cached_text(q.CHECK))
-            drift = [Drift(*r) for r in rows if r[1] != r[2] or r[3] != r[4]]
-        for d in drift:
-            log.error("ledger drift: %s", d)
-        return drift
 
 
 def _positive(amount: int) -> None:

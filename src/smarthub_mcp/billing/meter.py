@@ -17,8 +17,10 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smarthub_mcp.billing.errors import HoldExpired
 from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import format_credits
+from smarthub_mcp.billing.records import Record
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import EmailNotVerified, InsufficientCredits, SmartHubError
 from smarthub_mcp.identity.principal import Principal
@@ -160,15 +162,23 @@ class Meter:
         if hold_id is None:  # a zero estimate that still reported usage: record it, nothing to settle
             await self._record(call, usage, status="ok", error_code=None)
             return 0, None
-        charged, balance = await self.ledger.capture_recorded(
-            hold_id,
-            usage.cost,
-            memo=call.model,
-            record=lambda cost, _balance: (
-                INSERT_USAGE,
-                self._usage_params(call, usage, status="ok", error_code=None, cost=cost, hold_id=hold_id),
-            ),
-        )
+        try:
+            charged, balance = await self.ledger.capture_recorded(
+                hold_id,
+                usage.cost,
+                memo=call.model,
+                record=Record("usage_events", self._usage_params(
+                    call, usage, status="ok", error_code=None, cost=None, hold_id=hold_id), charged_column="cost"),
+            )
+        except HoldExpired as exc:
+            # The call outlived the hold's TTL and the sweeper already gave its funds back. Charging
+            # without a hold could overspend, and failing now would throw away work already done:
+            # the result goes out uncharged, on record for the operator (raise hold_ttl_seconds).
+            log.warning("%s outlived its hold %s (ttl %ss); delivered uncharged", call.tool, hold_id,
+                        self.hold_ttl_seconds)
+            async with self.db.write() as conn:
+                await self._insert(conn, call, usage, status="ok", error_code=exc.code, cost=0, hold_id=hold_id)
+            return 0, (await self.ledger.balance(call.principal.user_id)).balance
         if balance is None:
             balance = (await self.ledger.balance(call.principal.user_id)).balance
         return charged, balance
@@ -192,9 +202,10 @@ class Meter:
 
     @staticmethod
     def _usage_params(
-        call: _Call, usage: Usage, *, status: str, error_code: str | None, cost: int, hold_id: str | None
+        call: _Call, usage: Usage, *, status: str, error_code: str | None, cost: int | None, hold_id: str | None
     ) -> dict[str, Any]:
-        return {
+        """The usage row's values; without `cost` when None (the capture fills in what it charged)."""
+        params = {
             "id": new_id("use"), "user_id": call.principal.user_id, "tool": call.tool, "model": call.model,
             "provider": usage.provider, "upstream_model": usage.upstream_model, "status": status,
             "error_code": error_code, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
@@ -202,6 +213,9 @@ class Meter:
             "hold_id": hold_id, "latency_ms": int((time.perf_counter() - call.started) * 1000),
             "request_id": call.request_id, "created_at": now_ms(),
         }
+        if cost is None:
+            del params["cost"]
+        return params
 
     async def _shielded(self, coro: Coroutine[Any, Any, T]) -> T:
         """Finish settlement even if this task is being cancelled (asyncio or anyio alike): it runs

@@ -3,6 +3,8 @@ so a verb never re-reads what it just wrote."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Any
 
 ENTRY_COLS = (
@@ -140,7 +142,7 @@ RESERVE_PG_SINGLE = _reserve_pg("")
 RESERVE_PG = _reserve_pg("ON CONFLICT (idempotency_key) DO NOTHING")
 # Returns no row when the hold was not open, else the hold's (account, amount, charged, reference)
 # and the account's state after settling; the usage entry is appended when something was charged.
-CAPTURE_PG = f"""
+_CAPTURE_PG = f"""
 WITH captured AS (
     UPDATE holds SET status = 'captured', captured_amount = LEAST(amount, CAST(:a AS BIGINT)),
         resolved_at = CAST(:now AS BIGINT)
@@ -156,11 +158,37 @@ WITH captured AS (
     SELECT CAST(:id AS TEXT), c.account_id, -c.captured_amount, 'usage', c.reference, NULL, CAST(:memo AS TEXT),
         CAST(:key AS TEXT), CAST(:h AS TEXT), NULL, s.balance, CAST(:now AS BIGINT)
     FROM captured c, settled s WHERE c.captured_amount > 0
-)
+){{recorded}}
 SELECT c.account_id, c.amount, c.captured_amount, c.reference, s.balance, s.held, s.last_topup,
        s.low_balance_alerted
 FROM captured c, settled s
 """
+CAPTURE_PG = _CAPTURE_PG.format(recorded="")
+
+
+# A capture's extra row (billing.records.Record): its values are `:r_<column>` parameters, the
+# amount charged goes into its charged column. On PostgreSQL it is one more data-modifying CTE
+# fed by `captured`, so it is written in the same statement and only when the hold closed; no
+# CASTs needed, PostgreSQL types an INSERT's parameters from the target columns.
+def record_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"r_{c}": v for c, v in values.items()}
+
+
+@functools.cache
+def record_insert(table: str, columns: tuple[str, ...], charged_column: str) -> str:
+    """SQLite: the row as a statement of its own, the charge in `:r_charged`."""
+    values = ", ".join(f":r_{c}" for c in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}, {charged_column}) VALUES ({values}, :r_charged)"
+
+
+@functools.cache
+def capture_pg_recorded(table: str, columns: tuple[str, ...], charged_column: str) -> str:
+    values = ", ".join(f":r_{c}" for c in columns)
+    recorded = (f", recorded AS (\n    INSERT INTO {table} ({', '.join(columns)}, {charged_column})\n"
+                f"    SELECT {values}, c.captured_amount FROM captured c\n)")
+    return _CAPTURE_PG.format(recorded=recorded)
+
+
 RESOLVE_PG = """
 WITH resolved AS (
     UPDATE holds SET status = CAST(:s AS TEXT), resolved_at = CAST(:now AS BIGINT)

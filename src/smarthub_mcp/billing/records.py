@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +63,13 @@ class LowBalancePolicy:
 
     def threshold(self, last_topup: int) -> int:
         return self.fixed if self.fixed > 0 else last_topup * self.percent // 100
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A row written atomically with a capture, and only if that capture closes the hold (the
+    meter's usage row): `values` into `table`, plus the amount charged into `charged_column`."""
+
+    table: str
+    values: Mapping[str, Any]
+    charged_column: str

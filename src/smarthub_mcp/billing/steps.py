@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
+from smarthub_mcp.billing.errors import HoldExpired
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.records import Entry, Hold
 from smarthub_mcp.db import Database, cached_text
@@ -178,7 +179,8 @@ def already_resolved_steps(hold_id: str) -> Steps[Entry | None]:
     if hold.status == "captured":
         entry = yield q.ENTRY_BY["hold_id"], {"v": hold_id}
         return Entry(*entry) if entry is not None else None
-    raise LedgerError(f"the hold is already {hold.status}", details={"hold_id": hold_id, "status": hold.status})
+    error = HoldExpired if hold.status == "expired" else LedgerError
+    raise error(f"the hold is already {hold.status}", details={"hold_id": hold_id, "status": hold.status})
 
 
 def insufficient_steps(user_id: str, required: int) -> Steps[None]:
@@ -196,7 +198,6 @@ def insufficient_steps(user_id: str, required: int) -> Steps[None]:
             "required": format_credits(required),
         },
     )
-
 
 
 def _same_hold(hold: Hold, user_id: str, amount: int) -> Hold:
