@@ -201,3 +201,22 @@ async def test_delete_removes_template_and_versions_but_keeps_runs(db):
         assert (
             await conn.execute(text("SELECT COUNT(*) FROM template_runs WHERE template_id = :i"), {"i": t.id})
         ).scalar() == 1
+
+
+async def test_concurrent_edits_make_distinct_versions_or_a_clean_conflict(db):
+    import asyncio
+
+    from smarthub_mcp.errors import Conflict
+
+    store, alice = TemplateStore(db), await principal(db)
+    t = await store.create(alice, spec())
+    outcomes = await asyncio.gather(
+        *(store.update(alice, t.id, TemplateUpdate(body=f"Edit {i}: {{{{ who }}}}")) for i in range(12)),
+        return_exceptions=True,
+    )
+    saved = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert all(isinstance(o, Conflict) and o.code == "conflict" for o in refused), refused
+    final = await store.get(alice.user_id, t.id)
+    assert final.current_version == 1 + len(saved)
+    assert sorted(v.version for v in final.versions) == list(range(1, final.current_version + 1))

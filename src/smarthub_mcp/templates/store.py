@@ -9,9 +9,11 @@ by migration. Making a template public needs `templates:publish`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from sqlalchemy import text
@@ -19,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.db import Database
+from smarthub_mcp.errors import Conflict
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.templates.errors import (
@@ -256,6 +259,11 @@ class TemplateStore:
         if patch.visibility == "public":
             caller.require(PUBLISH_PERMISSION)
         fields = patch.model_dump(exclude_unset=True)
+        with _saving_races(patch.slug):
+            await self._update(caller, template_id, patch, fields)
+        return await self.get(caller.user_id, template_id)
+
+    async def _update(self, caller: Principal, template_id: str, patch: TemplateUpdate, fields: dict[str, Any]) -> None:
         async with self.db.write() as conn:
             row = await self._owned_row(conn, caller.user_id, template_id)
             now = now_ms()
@@ -284,10 +292,14 @@ class TemplateStore:
                 await conn.execute(
                     text(f"UPDATE templates SET {assignments} WHERE id = :id"), {**sets, "id": template_id}
                 )
-        return await self.get(caller.user_id, template_id)
 
     async def restore(self, caller: Principal, template_id: str, version: int) -> TemplateDetail:
         """Make an old version current again, as a new version that copies it (history stays linear)."""
+        with _saving_races(None):
+            await self._restore(caller, template_id, version)
+        return await self.get(caller.user_id, template_id)
+
+    async def _restore(self, caller: Principal, template_id: str, version: int) -> None:
         async with self.db.write() as conn:
             row = await self._owned_row(conn, caller.user_id, template_id)
             old = _version(await self._version_row(conn, template_id, version))
@@ -299,7 +311,6 @@ class TemplateStore:
                 text("UPDATE templates SET current_version = :v, updated_at = :now WHERE id = :id"),
                 {"v": new, "now": now, "id": template_id},
             )
-        return await self.get(caller.user_id, template_id)
 
     async def delete(self, caller: Principal, template_id: str) -> None:
         async with self.db.write() as conn:
@@ -308,7 +319,13 @@ class TemplateStore:
 
     async def fork(self, caller: Principal, template_id: str, *, name: str | None = None) -> TemplateDetail:
         """Copy a visible template's current version into the caller's library, as a private v1."""
-        new_template, now = new_id("tpl"), now_ms()
+        new_template = new_id("tpl")
+        with _saving_races(None):
+            await self._fork(caller, template_id, new_template, name)
+        return await self.get(caller.user_id, new_template)
+
+    async def _fork(self, caller: Principal, template_id: str, new_template: str, name: str | None) -> None:
+        now = now_ms()
         async with self.db.write() as conn:
             src = await self._visible_row(conn, caller.user_id, template_id)
             ver = _version(await self._version_row(conn, template_id, src.current_version))
@@ -334,7 +351,6 @@ class TemplateStore:
                 await conn.execute(
                     text("UPDATE templates SET fork_count = fork_count + 1 WHERE id = :id"), {"id": template_id}
                 )
-        return await self.get(caller.user_id, new_template)
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -381,6 +397,18 @@ class TemplateStore:
             n += 1
             slug = f"{base}-{n}"
         return slug
+
+
+@contextlib.contextmanager
+def _saving_races(slug: str | None) -> Iterator[None]:
+    """Two saves that race (PostgreSQL: both read version N, or both took one free slug) meet a
+    unique index; the loser gets a clear 409 to retry, never a 500."""
+    try:
+        yield
+    except IntegrityError:
+        if slug:
+            raise _slug_race(slug) from None
+        raise Conflict("the template changed while saving; try again", details={"retry": True}) from None
 
 
 def _slug_race(slug: str | None) -> TemplateSlugTaken:
