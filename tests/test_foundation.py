@@ -249,3 +249,39 @@ async def test_fetch_point_reads(db):
     rows = await db.fetch("SELECT version, name FROM schema_migrations WHERE version = :v", {"v": 1})
     assert rows[0].version == 1 and rows[0][1] == "schema"
     assert await db.fetch_one("SELECT version FROM schema_migrations WHERE version = :v", {"v": -1}) is None
+
+
+def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
+    """The README's server: SQLite upgraded on start, /healthz and /readyz answer, SIGINT exits 0."""
+    import signal
+    import time
+
+    import httpx
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "SMARTHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 's.db'}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smarthub_mcp", "serve", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        assert health.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        assert (tmp_path / ".smarthub-jwt-secret").exists(), "dev mode keeps a generated secret"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "Application shutdown complete" in stderr
