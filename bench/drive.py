@@ -88,3 +88,43 @@ async def measure(
         p50_ms=statistics.median(latencies) if latencies else float("nan"),
         p99_ms=percentile(latencies, 0.99),
     )
+
+
+async def measure_http(
+    url: str, body: dict[str, Any], *, concurrency: int, calls: int, headers: dict[str, str], warmup: int = 20
+) -> Figures:
+    """The same loop over plain HTTP POSTs (the tool facade), one keep-alive client per worker."""
+    latencies: list[float] = []
+    errors = 0
+    per_worker = max(1, calls // concurrency)
+
+    async def worker() -> None:
+        nonlocal errors
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            for _ in range(max(1, warmup // concurrency)):
+                await http.post(url, json=body)
+            warmed.release()
+            await ready.wait()
+            for _ in range(per_worker):
+                started = time.perf_counter()
+                response = await http.post(url, json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    errors += 1
+
+    ready = asyncio.Event()
+    warmed = asyncio.Semaphore(0)
+    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    for _ in range(concurrency):
+        await asyncio.wait_for(warmed.acquire(), 60)
+    started = time.perf_counter()
+    ready.set()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    return Figures(
+        calls=len(latencies),
+        errors=errors,
+        per_second=len(latencies) / elapsed if elapsed else 0.0,
+        p50_ms=statistics.median(latencies) if latencies else float("nan"),
+        p99_ms=percentile(latencies, 0.99),
+    )

@@ -3,8 +3,9 @@
 Starts, as separate processes: a bare MCPServer with one no-op tool, a loopback fake OpenAI upstream,
 and `smarthub serve` on SQLite and on PostgreSQL. Drives each over Streamable HTTP with the SDK client
 at concurrency 1 and 16 and prints calls/s, p50 and p99 for the bare no-op, `get_balance`, `chat` on
-the demo provider, and `chat` routed to the fake OpenAI (plain and streaming), next to the same chat
-requests sent straight to the fake with the `openai` SDK.
+the demo provider, and `chat` routed to the fake OpenAI (plain and streaming, over MCP, and plain
+over the HTTP tool facade), next to the same chat requests sent straight to the fake with the
+`openai` SDK.
 
 Usage: python bench/mcp_overhead.py [--calls 400] [--pg-url postgresql://postgres@127.0.0.1/test] [--no-pg]
 """
@@ -29,7 +30,7 @@ import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.drive import Figures, measure, percentile
+from bench.drive import Figures, measure, measure_http, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -202,6 +203,11 @@ async def run(args: argparse.Namespace) -> None:
                     results[(label, conc)] = await measure(
                         mcp_url, tool, arguments, concurrency=conc, calls=calls, headers=headers, progress=stream
                     )
+                facade = f"http://127.0.0.1:{port}/api/v1/tools/chat"
+                body = {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}
+                results[(f"{backend}: HTTP facade chat fake-gpt", conc)] = await measure_http(
+                    facade, body, concurrency=conc, calls=calls, headers=headers
+                )
 
     print("\n| scenario                               | conc |  calls/s |  p50 ms |  p99 ms | errs |")
     print("|----------------------------------------|------|----------|---------|---------|------|")
@@ -217,6 +223,12 @@ async def run(args: argparse.Namespace) -> None:
                 ratio = bare.per_second / chat.per_second
                 print(f"{backend} c={conc}: chat(demo) vs bare no-op: throughput ratio {ratio:.2f}x,"
                       f" added p50 {chat.p50_ms - bare.p50_ms:+.2f} ms")
+            direct = results.get(("openai SDK -> fake", conc))
+            facade = results.get((f"{backend}: HTTP facade chat fake-gpt", conc))
+            if direct and facade:
+                print(f"{backend} c={conc}: chat via the HTTP tool facade vs openai SDK direct: added p50 "
+                      f"{facade.p50_ms - direct.p50_ms:+.2f} ms, throughput ratio "
+                      f"{direct.per_second / facade.per_second:.2f}x")
             for stream in (False, True):
                 suffix = " (stream)" if stream else ""
                 direct = results.get((f"openai SDK -> fake{suffix}", conc))
