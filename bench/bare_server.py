@@ -22,4 +22,4 @@ async def noop() -> str:
 
 if __name__ == "__main__":
     app = mcp.streamable_http_app(stateless_http=True, streamable_http_path="/mcp")
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False, lifespan="on")

@@ -44,6 +44,7 @@ async def measure(
     headers: dict[str, str] | None = None,
     warmup: int = 20,
     progress: bool = False,
+    mode: str = "legacy",
 ) -> Figures:
     """`progress=True` passes a progress callback, so the server streams (chat does)."""
 
@@ -59,7 +60,7 @@ async def measure(
         nonlocal errors
         async with (
             httpx2.AsyncClient(headers=headers or {}, timeout=30) as http,
-            Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
+            Client(streamable_http_client(url, http_client=http), mode=mode) as client,
         ):
             for _ in range(max(1, warmup // concurrency)):
                 await client.call_tool(tool, args, progress_callback=callback)

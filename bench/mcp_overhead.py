@@ -7,7 +7,12 @@ the demo provider, and `chat` routed to the fake OpenAI (plain and streaming, ov
 over the HTTP tool facade), next to the same chat requests sent straight to the fake with the
 `openai` SDK.
 
-Usage: python bench/mcp_overhead.py [--calls 400] [--pg-url postgresql://postgres@127.0.0.1/test] [--no-pg]
+Every scenario runs in each of `--rounds` interleaved rounds and the table shows medians, because
+a shared 2-core machine drifts by a millisecond or more from one minute to the next. MCP scenarios
+run with both protocol generations of the SDK client (`--modes`).
+
+Usage: python bench/mcp_overhead.py [--calls 300] [--rounds 3] [--modes auto,legacy]
+                                    [--pg-url postgresql://postgres@127.0.0.1/test] [--no-pg]
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import socket
@@ -23,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import openai
@@ -151,15 +157,34 @@ async def direct_openai(upstream: str, *, stream: bool, concurrency: int, calls:
                    percentile(latencies, 0.99))
 
 
-def row(name: str, conc: int, f: Figures) -> str:
-    return f"| {name:<38} | {conc:>4} | {f.per_second:>8.0f} | {f.p50_ms:>7.2f} | {f.p99_ms:>7.2f} | {f.errors:>4} |"
+def row(name: str, conc: int, runs: list[Figures]) -> str:
+    f = median_figures(runs)
+    spread = f"{min(r.p50_ms for r in runs):.2f}-{max(r.p50_ms for r in runs):.2f}"
+    return (f"| {name:<44} | {conc:>4} | {f.per_second:>8.0f} | {f.p50_ms:>7.2f} | {spread:>11} | {f.p99_ms:>7.2f} "
+            f"| {f.errors:>4} |")
+
+
+def median_figures(runs: list[Figures]) -> Figures:
+    """The median of each figure over the rounds (errors are summed: any error matters)."""
+    return Figures(
+        calls=sum(r.calls for r in runs),
+        errors=sum(r.errors for r in runs),
+        per_second=statistics.median(r.per_second for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+    )
+
+
+PROTOCOLS = {"auto": "2026-07-28", "legacy": "2025-11-25"}
+"""The SDK client's modes: `auto` speaks the stateless 2026-07-28 protocol (its default), `legacy`
+the 2025 handshake that the MCP Inspector and most deployed clients still use."""
 
 
 async def run(args: argparse.Namespace) -> None:
-    rows: list[str] = []
-    results: dict[tuple[str, int], Figures] = {}
     calls = args.calls
+    modes = args.modes.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="smarthub-bench-"))
+    scenarios: list[tuple[str, int, Callable[[], Awaitable[Figures]]]] = []
     with contextlib.ExitStack() as stack:
         upstream_proc = stack.enter_context(
             process(PY, "bench/fake_upstream.py", UPSTREAM_KEY, stdout=subprocess.PIPE)
@@ -176,12 +201,13 @@ async def run(args: argparse.Namespace) -> None:
             backends.append(("postgresql", pg_database(args.pg_url, stack)))
 
         for conc in (1, 16):
-            results[("bare noop", conc)] = await measure(
-                f"http://127.0.0.1:{bare_port}/mcp", "noop", {}, concurrency=conc, calls=calls
-            )
+            for mode in modes:
+                bare = f"http://127.0.0.1:{bare_port}/mcp"
+                scenarios.append((f"bare noop [{PROTOCOLS[mode]}]", conc, functools.partial(
+                    measure, bare, "noop", {}, concurrency=conc, calls=calls, mode=mode)))
             for stream in (False, True):
-                name = f"openai SDK -> fake{' (stream)' if stream else ''}"
-                results[(name, conc)] = await direct_openai(upstream, stream=stream, concurrency=conc, calls=calls)
+                scenarios.append((f"openai SDK -> fake{' (stream)' if stream else ''}", conc, functools.partial(
+                    direct_openai, upstream, stream=stream, concurrency=conc, calls=calls)))
 
         for backend, url in backends:
             env = smarthub_env(url, config_path)
@@ -192,51 +218,68 @@ async def run(args: argparse.Namespace) -> None:
             mcp_url = f"http://127.0.0.1:{port}/mcp"
             headers = {"Authorization": f"Bearer {key}"}
             for conc in (1, 16):
-                for tool, arguments, stream in (
-                    ("get_balance", {}, False),
-                    ("chat", {"prompt": "Hello there", "max_tokens": 64}, False),
-                    ("chat", {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}, False),
-                    ("chat", {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}, True),
-                ):
-                    label = f"{backend}: {tool}" + (f" {arguments.get('model', 'demo-chat')}" if tool == "chat" else "")
-                    label += " (stream)" if stream else ""
-                    results[(label, conc)] = await measure(
-                        mcp_url, tool, arguments, concurrency=conc, calls=calls, headers=headers, progress=stream
-                    )
+                for mode in modes:
+                    for tool, arguments, stream in (
+                        ("get_balance", {}, False),
+                        ("chat", {"prompt": "Hello there", "max_tokens": 64}, False),
+                        ("chat", {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}, False),
+                        ("chat", {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}, True),
+                    ):
+                        label = f"{backend}: {tool}"
+                        label += f" {arguments.get('model', 'demo-chat')}" if tool == "chat" else ""
+                        label += (" (stream)" if stream else "") + f" [{PROTOCOLS[mode]}]"
+                        scenarios.append((label, conc, functools.partial(
+                            measure, mcp_url, tool, arguments, concurrency=conc, calls=calls, headers=headers,
+                            progress=stream, mode=mode)))
                 facade = f"http://127.0.0.1:{port}/api/v1/tools/chat"
                 body = {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}
-                results[(f"{backend}: HTTP facade chat fake-gpt", conc)] = await measure_http(
-                    facade, body, concurrency=conc, calls=calls, headers=headers
-                )
+                scenarios.append((f"{backend}: HTTP facade chat fake-gpt", conc, functools.partial(
+                    measure_http, facade, body, concurrency=conc, calls=calls, headers=headers)))
 
-    print("\n| scenario                               | conc |  calls/s |  p50 ms |  p99 ms | errs |")
-    print("|----------------------------------------|------|----------|---------|---------|------|")
-    for (name, conc), figures in results.items():
-        rows.append(row(name, conc, figures))
-    print("\n".join(rows))
+        # Rounds interleave every scenario, so a slow minute on a shared machine spreads over all of
+        # them instead of landing on one; each figure is the median over the rounds.
+        results: dict[tuple[str, int], list[Figures]] = {}
+        for round_no in range(args.rounds):
+            print(f"round {round_no + 1}/{args.rounds}: {len(scenarios)} scenarios", file=sys.stderr, flush=True)
+            for name, conc, scenario in scenarios:
+                results.setdefault((name, conc), []).append(await scenario())
+
+    print(f"\n{args.rounds} rounds of {calls} calls per scenario; median figures, p50 spread over the rounds")
     print()
-    for backend, _ in [("sqlite", None), ("postgresql", None)]:
+    print("| scenario                                     | conc |  calls/s |  p50 ms |  p50 spread |  p99 ms | errs |")
+    print("|----------------------------------------------|------|----------|---------|-------------|---------|------|")
+    print("\n".join(row(name, conc, runs) for (name, conc), runs in results.items()))
+    print()
+    figures = {key: median_figures(runs) for key, runs in results.items()}
+    for line in summary(figures, [b for b, _ in backends], modes):
+        print(line)
+
+
+def summary(figures: dict[tuple[str, int], Figures], backends: list[str], modes: list[str]) -> list[str]:
+    """The targets' comparisons: chat(demo) against the bare no-op (issue #5), chat routed to the fake
+    against the openai SDK straight to it (issue #6)."""
+    lines = []
+
+    def compare(label: str, base: Figures | None, subject: Figures | None) -> None:
+        if base and subject:
+            lines.append(f"{label}: added p50 {subject.p50_ms - base.p50_ms:+.2f} ms, "
+                         f"throughput ratio {base.per_second / subject.per_second:.2f}x")
+
+    for backend in backends:
         for conc in (1, 16):
-            bare = results.get(("bare noop", conc))
-            chat = results.get((f"{backend}: chat demo-chat", conc))
-            if bare and chat:
-                ratio = bare.per_second / chat.per_second
-                print(f"{backend} c={conc}: chat(demo) vs bare no-op: throughput ratio {ratio:.2f}x,"
-                      f" added p50 {chat.p50_ms - bare.p50_ms:+.2f} ms")
-            direct = results.get(("openai SDK -> fake", conc))
-            facade = results.get((f"{backend}: HTTP facade chat fake-gpt", conc))
-            if direct and facade:
-                print(f"{backend} c={conc}: chat via the HTTP tool facade vs openai SDK direct: added p50 "
-                      f"{facade.p50_ms - direct.p50_ms:+.2f} ms, throughput ratio "
-                      f"{direct.per_second / facade.per_second:.2f}x")
-            for stream in (False, True):
-                suffix = " (stream)" if stream else ""
-                direct = results.get((f"openai SDK -> fake{suffix}", conc))
-                routed = results.get((f"{backend}: chat fake-gpt{suffix}", conc))
-                if direct and routed:
-                    print(f"{backend} c={conc}: chat via gateway vs openai SDK direct{suffix}: added p50 "
-                          f"{routed.p50_ms - direct.p50_ms:+.2f} ms, throughput ratio "
-                          f"{direct.per_second / routed.per_second:.2f}x")
+            for mode in modes:
+                proto = PROTOCOLS[mode]
+                compare(f"{backend} c={conc} [{proto}] chat(demo) vs bare no-op",
+                        figures.get((f"bare noop [{proto}]", conc)),
+                        figures.get((f"{backend}: chat demo-chat [{proto}]", conc)))
+                for suffix in ("", " (stream)"):
+                    compare(f"{backend} c={conc} [{proto}] chat via gateway vs openai SDK direct{suffix}",
+                            figures.get((f"openai SDK -> fake{suffix}", conc)),
+                            figures.get((f"{backend}: chat fake-gpt{suffix} [{proto}]", conc)))
+            compare(f"{backend} c={conc} chat via the HTTP tool facade vs openai SDK direct",
+                    figures.get(("openai SDK -> fake", conc)),
+                    figures.get((f"{backend}: HTTP facade chat fake-gpt", conc)))
+    return lines
 
 
 def pg_database(admin_url: str, stack: contextlib.ExitStack) -> str:
@@ -250,7 +293,9 @@ def pg_database(admin_url: str, stack: contextlib.ExitStack) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=400, help="measured calls per scenario")
+    parser.add_argument("--calls", type=int, default=300, help="measured calls per scenario and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; figures are medians")
+    parser.add_argument("--modes", default="auto,legacy", help="SDK client modes: auto (2026-07-28), legacy (2025)")
     default_pg = os.environ.get("SMARTHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--pg-url", default=default_pg)
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")

@@ -56,6 +56,9 @@ class AnthropicProvider:
             base_url=config.base_url,
             timeout=config.timeout_seconds,
             max_retries=config.max_retries,
+            # The SDK's documented aiohttp transport (`anthropic[aiohttp]`), as for OpenAI: less
+            # CPU per upstream call than its default httpx one.
+            http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_seconds),
         )
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderError
@@ -32,6 +33,12 @@ from smarthub_mcp.providers.base import (
     Usage,
 )
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
+
+CHAT_PATH = "/chat/completions"
+"""Posted through the client's own `post` (the SDK's documented way to send a body as it is):
+`chat.completions.create` would first run the SDK's parameter transform over every field, about
+1 ms of CPU per call on our benchmark machine, for a body that is plain JSON already. Auth,
+retries, timeouts, error types and response parsing are the SDK's either way."""
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -56,6 +63,9 @@ class OpenAIProvider:
             base_url=config.base_url,
             timeout=config.timeout_seconds,
             max_retries=config.max_retries,
+            # The SDK's documented aiohttp transport (`openai[aiohttp]`): about 1 ms less CPU per
+            # upstream call than its default httpx2 one, measured in bench/mcp_overhead.py.
+            http_client=openai.DefaultAioHttpClient(timeout=config.timeout_seconds),
         )
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
@@ -72,7 +82,7 @@ class OpenAIProvider:
     async def complete(self, request: ChatRequest) -> ChatResult:
         started = time.monotonic()
         try:
-            response = await self.client.chat.completions.create(**self._params(request))
+            response = await self.client.post(CHAT_PATH, body=self._params(request), cast_to=ChatCompletion)
             choice = response.choices[0]
             text = choice.message.content or ""
             usage = response.usage
@@ -100,8 +110,12 @@ class OpenAIProvider:
         usage = None
         stream = None
         try:
-            stream = await self.client.chat.completions.create(
-                **self._params(request), stream=True, stream_options={"include_usage": True}
+            stream = await self.client.post(
+                CHAT_PATH,
+                body={**self._params(request), "stream": True, "stream_options": {"include_usage": True}},
+                cast_to=ChatCompletion,
+                stream=True,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
             async for chunk in stream:
                 model = chunk.model or model

@@ -45,7 +45,10 @@ class ProviderEntry:
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         try:
-            await asyncio.wait_for(self.semaphore.acquire(), self.config.timeout_seconds)
+            if self.semaphore.locked():  # wait_for costs a task of its own: only when we must wait
+                await asyncio.wait_for(self.semaphore.acquire(), self.config.timeout_seconds)
+            else:
+                await self.semaphore.acquire()
         except TimeoutError:
             raise ProviderError(
                 "The AI provider is at its concurrency limit", retryable=True, provider=self.name,
