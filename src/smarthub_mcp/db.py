@@ -8,8 +8,9 @@ busy handler; other processes (the CLI) wait through `busy_timeout`. PostgreSQL 
 READ COMMITTED and relies on conditional updates and row locks.
 
 Two narrow fast paths serve the ledger's hot verbs (billing/steps.py): `sqlite_call` runs a
-whole verb in the aiosqlite worker thread in one hand-off, and `asyncpg_autocommit` lends the
-bare asyncpg connection for a verb that is one statement (a transaction by itself).
+whole verb in the aiosqlite worker thread in one hand-off, and `asyncpg_autocommit` lends a bare
+asyncpg connection (from `pgpool.HotPool`, not the engine) for a verb that is one statement (a
+transaction by itself); `fetch` uses the same pool for PostgreSQL's point reads.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.elements import TextClause
 
 from smarthub_mcp.errors import ConfigError
+from smarthub_mcp.pgpool import HotPool
 
 Dialect = Literal["sqlite", "postgresql"]
 T = TypeVar("T")
@@ -159,6 +161,9 @@ class Database:
                 connect_args=connect_args,
             )
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._hot: HotPool | None = None
+        if self.dialect == "postgresql":
+            self._hot = HotPool(self.url, schema=self.schema, max_size=pool_size, recycle_s=PG_POOL_RECYCLE_S)
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
 
@@ -189,15 +194,10 @@ class Database:
         """A pooled PostgreSQL connection as the bare asyncpg connection, outside any transaction:
         each statement commits by itself, with no BEGIN/COMMIT round trips and no SQLAlchemy layer
         per statement. Only for writes that are whole in one statement (billing/steps.py)."""
-        if self._write_lock is not None:
+        if self._hot is None:
             raise RuntimeError("asyncpg_autocommit is for PostgreSQL")
-        async with self.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            try:
-                yield driver
-            finally:
-                if driver.is_closed():  # lost mid-statement: keep it out of the pool
-                    await conn.invalidate()
+        async with self._hot.connection() as driver:
+            yield driver
 
     async def sqlite_call(self, fn: Callable[[sqlite3.Connection], T], conn: AsyncConnection | None = None) -> T:
         """Run `fn(sqlite3_connection)` in the aiosqlite worker thread in one hand-off (SQLite only).
@@ -289,9 +289,8 @@ class Database:
                     return await driver._execute(_fetch_in_worker(sql, params), driver._conn)
                 except sqlite3.Error as exc:
                     raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return list((await conn.execute(cached_text(sql), params)).all())
+        assert self._hot is not None
+        return await self._hot.fetch(sql, params)
 
     def _read_in_loop(self, sql: str, params: Mapping[str, Any]) -> list[Any] | None:
         """SQLite point reads on the event loop's own thread, through a read-only connection.
@@ -327,4 +326,6 @@ class Database:
             if inline is not None:
                 inline.close()
         self._reader = self._writer = None
+        if self._hot is not None:
+            await self._hot.close()
         await self.engine.dispose()

@@ -18,7 +18,6 @@ worker thread. Anything that needs the loop (alerts) is returned and done by the
 from __future__ import annotations
 
 import functools
-import re
 import sqlite3
 from collections.abc import Callable, Generator
 from typing import Any, Literal, TypeVar
@@ -34,6 +33,7 @@ from smarthub_mcp.billing.records import Entry, Hold
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import IdempotencyConflict, InsufficientCredits, LedgerError, NotFound
 from smarthub_mcp.ids import now_ms
+from smarthub_mcp.pgpool import as_sqlalchemy_error, dollar_params
 
 T = TypeVar("T")
 Steps = Generator[tuple[str, dict[str, Any]], Any, T]
@@ -70,19 +70,6 @@ async def run_async(steps: Steps[T], conn: AsyncConnection) -> T:
         return stop.value
 
 
-@functools.cache
-def dollar_params(statement: str) -> tuple[str, tuple[str, ...]]:
-    """`:name` parameters to asyncpg's `$n`, once per SQL string (our SQL casts with CAST, not ::)."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match[1] not in names:
-            names.append(match[1])
-        return f"${names.index(match[1]) + 1}"
-
-    return re.sub(r"(?<![:\w]):(\w+)", number, statement), tuple(names)
-
-
 async def run_asyncpg(steps: Steps[T], driver: Any) -> T:
     """Drive `steps` on a bare asyncpg connection in autocommit ("pg-single"): one round trip per
     statement, prepared once per connection by asyncpg's statement cache. Database errors are
@@ -94,11 +81,8 @@ async def run_asyncpg(steps: Steps[T], driver: Any) -> T:
             dollar, names = dollar_params(statement)
             try:
                 row = await driver.fetchrow(dollar, *(params[n] for n in names))
-            except asyncpg.IntegrityConstraintViolationError as exc:
-                request = steps.throw(IntegrityError(statement, params, exc))
-                continue
             except asyncpg.PostgresError as exc:
-                request = steps.throw(DBAPIError(statement, params, exc))
+                request = steps.throw(as_sqlalchemy_error(statement, params, exc))
                 continue
             request = steps.send(row)
     except StopIteration as stop:
