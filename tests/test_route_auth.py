@@ -1,48 +1,55 @@
 """The auth matrix over every HTTP route the app serves, generated from the routing table so a new
 route cannot slip through: no credentials → 401 (except the public ones, listed here on purpose);
-admin and manager routes called by a `user` or a `guest` → 403; never a 500."""
+admin and manager routes called by a `user` or a `guest` → 403; never a 500. Every mount but the MCP
+app's is covered: the HTTP API at /api/v1 and the OpenAI-compatible API at /v1."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from starlette.routing import Mount, Route
 
-from smarthub_mcp.app import api_routes
 from tests.factories import bearer, make_user_with_token
 
 PUBLIC = {
-    ("POST", "/auth/register"),
-    ("POST", "/auth/login"),
-    ("POST", "/auth/refresh"),
-    ("POST", "/auth/logout"),  # takes the refresh token in the body
-    ("POST", "/auth/verify-email"),
-    ("POST", "/auth/forgot-password"),
-    ("POST", "/auth/reset-password"),
-    ("GET", "/templates/public"),  # the gallery
-    ("GET", "/templates/popular"),
-    ("GET", "/tools/openapi.json"),  # a Custom GPT imports it before it has a key
-    ("GET", "/credits/packages"),  # prices are public
-    ("POST", "/payments/stripe/webhook"),  # authenticated by Stripe's signature instead
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),  # takes the refresh token in the body
+    ("POST", "/api/v1/auth/verify-email"),
+    ("POST", "/api/v1/auth/forgot-password"),
+    ("POST", "/api/v1/auth/reset-password"),
+    ("GET", "/api/v1/templates/public"),  # the gallery
+    ("GET", "/api/v1/templates/popular"),
+    ("GET", "/api/v1/tools/openapi.json"),  # a Custom GPT imports it before it has a key
+    ("GET", "/api/v1/credits/packages"),  # prices are public
+    ("POST", "/api/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature instead
 }
-PRIVILEGED = re.compile(r"^/admin/|^/promo/codes")
+PRIVILEGED = re.compile(r"^/api/v1/admin/|^/api/v1/promo/codes")
 
 
-def every_route(services) -> list[tuple[str, str]]:
+def every_route(app) -> list[tuple[str, str]]:
+    """(method, full path) of every route under every mount but the root one (the MCP app's)."""
     found = []
-    for route in api_routes(services):
-        for method in sorted(route.methods - {"HEAD"}):
-            found.append((method, route.path))
+    for mount in app.routes:
+        if not isinstance(mount, Mount) or mount.path == "":
+            continue
+        for route in mount.routes:
+            assert isinstance(route, Route), route
+            for method in sorted(route.methods - {"HEAD"}):
+                found.append((method, mount.path + route.path))
+    assert any(path.startswith("/v1/") for _, path in found)
     return found
 
 
 def concrete(path: str) -> str:
-    return "/api/v1" + re.sub(r"\{[^}]+\}", "x1", path.replace("{version:int}", "1"))
+    return re.sub(r"\{[^}]+\}", "x1", path.replace("{version:int}", "1"))
 
 
-async def test_every_private_route_needs_credentials(services, client):
+async def test_every_private_route_needs_credentials(app, client):
     checked = 0
-    for method, path in every_route(services):
+    for method, path in every_route(app):
         response = await client.request(method, concrete(path), json={})
         assert response.status_code != 500, (method, path, response.text)  # 503 = feature not configured
         if (method, path) in PUBLIC:
@@ -55,10 +62,10 @@ async def test_every_private_route_needs_credentials(services, client):
 
 
 @pytest.mark.parametrize("role", ["guest", "user"])
-async def test_admin_routes_refuse_users_and_guests(services, client, role):
+async def test_admin_routes_refuse_users_and_guests(services, app, client, role):
     _, token = await make_user_with_token(services, role=role)
     checked = 0
-    for method, path in every_route(services):
+    for method, path in every_route(app):
         if not PRIVILEGED.search(path):
             continue
         response = await client.request(method, concrete(path), json={}, headers=bearer(token))

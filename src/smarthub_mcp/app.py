@@ -1,4 +1,5 @@
-"""`build_app`: the one ASGI app: MCP at /mcp, the HTTP API at /api/v1, health probes."""
+"""`build_app`: the one ASGI app: MCP at /mcp, the HTTP API at /api/v1, the OpenAI-compatible API at /v1,
+health probes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp import metrics
-from smarthub_mcp.api import health
+from smarthub_mcp.api import health, openai_compat
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
@@ -76,6 +77,7 @@ def build_app(config: AppConfig | None = None, *, services: Services | None = No
         *metrics.routes,
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Mount("/api/v1", routes=api_routes(services)),
+        Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
         # The MCP app owns /mcp and the OAuth well-known documents; mounted at the root so the
         # protected-resource URL it advertises resolves.
         Mount("/", app=mcp_app),
