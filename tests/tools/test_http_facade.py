@@ -59,6 +59,24 @@ async def test_facade_charges_like_mcp_and_needs_auth(services, client):
     assert (await services.ledger.balance(user_id)).balance == MICRO - (int(whole) * MICRO + int(frac))
 
 
+def _micro(credits: str) -> int:
+    whole, frac = credits.split(".")
+    return int(whole) * MICRO + int(frac)
+
+
+async def test_a_reused_request_id_pays_for_every_call(services, client):
+    # X-Request-ID is the client's to choose; it must never make a second call a "repeat" of the first.
+    user_id, token = await make_user_with_token(services)
+    headers = {**bearer(token), "X-Request-ID": "same-id-every-time"}
+    charged = 0
+    for _ in range(3):
+        response = await client.post("/api/v1/tools/chat", json={"prompt": "hi", "max_tokens": 16}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert _micro(response.json()["credits_charged"]) > 0
+        charged += _micro(response.json()["credits_charged"])
+    assert (await services.ledger.balance(user_id)).balance == MICRO - charged
+
+
 async def test_insufficient_credits_is_402_over_http(make_config, db):
     import httpx
 

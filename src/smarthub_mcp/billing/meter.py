@@ -138,7 +138,10 @@ class Meter:
         return Metered(result=result, charged=charged, hold_id=hold_id, balance=balance, usage=usage)
 
     async def _reserve(self, call: _Call) -> str:
-        key = f"call:{call.request_id}:{call.tool}" if call.request_id else new_id("call")
+        # A fresh key per call. The request id is the client's to choose (X-Request-ID), so keying
+        # the hold on it let a reused id turn a new call into a "repeat" of a settled one: the
+        # reserve returned the old hold and the call went out unpaid.
+        key = new_id("call")
         try:
             hold = await self.ledger.reserve(
                 call.principal.user_id, call.estimate, ttl_seconds=self.hold_ttl_seconds,
