@@ -64,7 +64,7 @@ class HotPool:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
                         self._dsn,
-                        min_size=1,
+                        min_size=0,  # no floor to maintain: a pool that outlives its database stays quiet
                         max_size=self._max_size,
                         max_inactive_connection_lifetime=self._recycle_s,
                         server_settings=self._settings,

@@ -186,7 +186,9 @@ async def test_weights_balance_routes_of_equal_priority(make_router) -> None:
 
 
 async def test_concurrency_cap_sends_overflow_to_next_route(fake_openai, fake_openai_2, make_router) -> None:
-    settings = settings_for(fake_openai, fake_openai_2, a_extra={"max_concurrency": 1, "timeout_seconds": 0.5})
+    # The timeout bounds both the hung request and the wait for a's one slot; it is generous so that
+    # on a loaded machine the first request still reaches a before it runs out.
+    settings = settings_for(fake_openai, fake_openai_2, a_extra={"max_concurrency": 1, "timeout_seconds": 1.5})
     router = make_router(settings)
     fake_openai.script(Hang())
     first, second = await asyncio.wait_for(
