@@ -3,9 +3,9 @@
 Starts, as separate processes: a bare MCPServer with one no-op tool, a loopback fake OpenAI upstream,
 and `smarthub serve` on SQLite and on PostgreSQL. Drives each over Streamable HTTP with the SDK client
 at concurrency 1 and 16 and prints calls/s, p50 and p99 for the bare no-op, `get_balance`, `chat` on
-the demo provider, and `chat` routed to the fake OpenAI (plain and streaming, over MCP, and plain
-over the HTTP tool facade), next to the same chat requests sent straight to the fake with the
-`openai` SDK.
+the demo provider, and `chat` routed to the fake OpenAI (plain and streaming, over MCP; plain over
+the HTTP tool facade; and the `openai` SDK through SmartHub's OpenAI-compatible `/v1`), next to
+the same chat requests sent straight to the fake with the `openai` SDK.
 
 Every scenario runs in each of `--rounds` interleaved rounds and the table shows medians, because
 a shared 2-core machine drifts by a millisecond or more from one minute to the next. MCP scenarios
@@ -125,8 +125,11 @@ def prepare_user(env: dict[str, str]) -> str:
     return next(word for word in key.split() if word.startswith("shk_"))
 
 
-async def direct_openai(upstream: str, *, stream: bool, concurrency: int, calls: int) -> Figures:
-    client = openai.AsyncOpenAI(base_url=f"{upstream}/v1", api_key=UPSTREAM_KEY, max_retries=0)
+async def openai_calls(
+    base_url: str, *, stream: bool, concurrency: int, calls: int, api_key: str = UPSTREAM_KEY, model: str = "gpt-fake"
+) -> Figures:
+    """Chat completions through the `openai` SDK: straight to the fake, or through SmartHub's /v1."""
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
     latencies: list[float] = []
 
     async def one() -> None:
@@ -134,12 +137,12 @@ async def direct_openai(upstream: str, *, stream: bool, concurrency: int, calls:
         messages = [{"role": "user", "content": "Hello there"}]
         if stream:
             response = await client.chat.completions.create(
-                model="gpt-fake", messages=messages, max_tokens=64, stream=True, stream_options={"include_usage": True}
+                model=model, messages=messages, max_tokens=64, stream=True, stream_options={"include_usage": True}
             )
             async for _ in response:
                 pass
         else:
-            await client.chat.completions.create(model="gpt-fake", messages=messages, max_tokens=64)
+            await client.chat.completions.create(model=model, messages=messages, max_tokens=64)
         latencies.append((time.perf_counter() - started) * 1000)
 
     async def worker(n: int) -> None:
@@ -207,7 +210,7 @@ async def run(args: argparse.Namespace) -> None:
                     measure, bare, "noop", {}, concurrency=conc, calls=calls, mode=mode)))
             for stream in (False, True):
                 scenarios.append((f"openai SDK -> fake{' (stream)' if stream else ''}", conc, functools.partial(
-                    direct_openai, upstream, stream=stream, concurrency=conc, calls=calls)))
+                    openai_calls, f"{upstream}/v1", stream=stream, concurrency=conc, calls=calls)))
 
         for backend, url in backends:
             env = smarthub_env(url, config_path)
@@ -231,6 +234,11 @@ async def run(args: argparse.Namespace) -> None:
                         scenarios.append((label, conc, functools.partial(
                             measure, mcp_url, tool, arguments, concurrency=conc, calls=calls, headers=headers,
                             progress=stream, mode=mode)))
+                for stream in (False, True):
+                    label = f"{backend}: openai SDK -> /v1 -> fake{' (stream)' if stream else ''}"
+                    scenarios.append((label, conc, functools.partial(
+                        openai_calls, f"http://127.0.0.1:{port}/v1", stream=stream, concurrency=conc, calls=calls,
+                        api_key=key, model="fake-gpt")))
                 facade = f"http://127.0.0.1:{port}/api/v1/tools/chat"
                 body = {"prompt": "Hello there", "max_tokens": 64, "model": "fake-gpt"}
                 scenarios.append((f"{backend}: HTTP facade chat fake-gpt", conc, functools.partial(
@@ -276,6 +284,10 @@ def summary(figures: dict[tuple[str, int], Figures], backends: list[str], modes:
                     compare(f"{backend} c={conc} [{proto}] chat via gateway vs openai SDK direct{suffix}",
                             figures.get((f"openai SDK -> fake{suffix}", conc)),
                             figures.get((f"{backend}: chat fake-gpt{suffix} [{proto}]", conc)))
+            for suffix in ("", " (stream)"):
+                compare(f"{backend} c={conc} openai SDK via SmartHub's /v1 vs openai SDK direct{suffix}",
+                        figures.get((f"openai SDK -> fake{suffix}", conc)),
+                        figures.get((f"{backend}: openai SDK -> /v1 -> fake{suffix}", conc)))
             compare(f"{backend} c={conc} chat via the HTTP tool facade vs openai SDK direct",
                     figures.get(("openai SDK -> fake", conc)),
                     figures.get((f"{backend}: HTTP facade chat fake-gpt", conc)))
