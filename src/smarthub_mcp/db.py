@@ -163,7 +163,9 @@ class Database:
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._hot: HotPool | None = None
         if self.dialect == "postgresql":
-            self._hot = HotPool(self.url, schema=self.schema, max_size=pool_size, recycle_s=PG_POOL_RECYCLE_S)
+            # As many connections as the engine may open (pool_size + max_overflow): concurrent commits
+            # share WAL flushes, so capping the hot path below the load it gets costs throughput.
+            self._hot = HotPool(self.url, schema=self.schema, max_size=2 * pool_size, recycle_s=PG_POOL_RECYCLE_S)
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
 
