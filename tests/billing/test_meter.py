@@ -96,6 +96,47 @@ async def test_a_cancelled_call_still_settles(services):
     assert await services.ledger.check() == []
 
 
+async def test_a_reserve_cancelled_while_it_waits_leaves_nothing_held(services, backend):
+    if backend != "postgresql":
+        pytest.skip("SQLite runs a reserve whole on the loop thread: it cannot be interrupted midway")
+    erin = await customer(services, 10)
+
+    async def never() -> tuple[str, Usage]:
+        raise AssertionError("the call must not start")
+
+    # Another transaction holds erin's account row, so the reserve statement waits inside PostgreSQL.
+    async with services.db.engine.connect() as blocker:
+        async with blocker.begin():
+            await blocker.execute(text("SELECT 1 FROM accounts WHERE user_id = :u FOR UPDATE"), {"u": erin.user_id})
+            call = asyncio.create_task(services.meter.run(
+                erin, tool="chat", permission="tools:chat", model="demo-chat", estimate=2 * C, work=never
+            ))
+            await asyncio.sleep(0.5)  # the reserve is sent and waits for the row lock
+            assert not call.done()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+    await services.meter.drain()
+    balance = await services.ledger.balance(erin.user_id)
+    assert balance.held == 0 and balance.available == balance.balance
+    assert await services.ledger.check() == []
+
+
+async def test_an_interrupted_reserve_that_committed_is_released_at_once(services):
+    # What the meter does when a reserve was interrupted after its statement committed: the hold
+    # under the call's key is released now, not when the sweeper expires it.
+    frank = await customer(services, 10)
+    hold = await services.ledger.reserve(frank.user_id, 2 * C, ttl_seconds=900, idempotency_key="call_k1",
+                                         reference="chat")
+    assert (await services.ledger.balance(frank.user_id)).held == 2 * C
+    await services.meter._release_unclaimed("call_k1")
+    await services.meter._release_unclaimed("call_never_reserved")  # nothing under that key: no error
+    balance = await services.ledger.balance(frank.user_id)
+    assert balance.held == 0 and balance.available == balance.balance
+    assert (await services.ledger.hold_by_key("call_k1")).status == "released"
+    assert (await services.ledger.hold(hold.id)).status == "released"
+
+
 async def test_free_tools_take_no_hold_but_are_checked(services):
     dave = await customer(services, 0)
 

@@ -47,6 +47,11 @@ class LedgerReads:
         async with self.db.read() as c:
             return await self._hold(c, "id", hold_id)
 
+    async def hold_by_key(self, idempotency_key: str) -> Hold | None:
+        """The hold reserved under `idempotency_key` (a point read by a unique key)."""
+        row = await self.db.fetch_one(q.HOLD_BY["idempotency_key"], {"v": idempotency_key})
+        return Hold(*row) if row is not None else None
+
     async def history(
         self,
         user_id: str,

@@ -152,7 +152,24 @@ class Meter:
                 f"{exc.message} {TOP_UP_HINT}",
                 details={**exc.details, "estimate": format_credits(call.estimate), "top_up": TOP_UP_HINT},
             ) from None
+        except SmartHubError:
+            raise
+        except BaseException:
+            # Cancelled or cut off mid-statement: on PostgreSQL the reserve may have committed
+            # without our hearing back. Release whatever hold is under our key now, rather than
+            # leave its funds unavailable until the sweeper expires it.
+            await self._shielded(self._release_unclaimed(key))
+            raise
         return hold.id
+
+    async def _release_unclaimed(self, key: str) -> None:
+        try:
+            hold = await self.ledger.hold_by_key(key)
+            if hold is not None and hold.status == "open":
+                await self.ledger.release(hold.id)
+        except Exception as exc:  # the original interruption is what the caller must see
+            log.warning("could not release the hold of an interrupted reserve (%s); the sweeper will",
+                        type(exc).__name__)
 
     async def _succeed(self, call: _Call, hold_id: str | None, usage: Usage) -> tuple[int, int | None]:
         if hold_id is None and call.estimate == 0 and usage.cost == 0:
