@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smarthub_mcp.api.body import read_body, read_json
-from smarthub_mcp.billing import payments
+from smarthub_mcp.billing import flags, payments
 from smarthub_mcp.billing.promo_admin import to_ms
 from smarthub_mcp.billing.webhooks import handle_webhook
 from smarthub_mcp.errors import InvalidRequest
@@ -96,10 +96,24 @@ async def admin_payments_summary(request: Request) -> JSONResponse:
     return JSONResponse({"currencies": summary})
 
 
+async def admin_payment_flags(request: Request) -> JSONResponse:
+    # payments:read like the other payment views: reviewing disputes is the same audience (managers
+    # and admins), and those roles already see emails in the credit report (reports:read).
+    await require(request, "payments:read")
+    items, cursor = await flags.list_flags(
+        _services(request),
+        user_id=request.query_params.get("user_id") or None,
+        cursor=request.query_params.get("cursor") or None,
+        limit=int_param(request, "limit", 50),
+    )
+    return JSONResponse({"flags": items, "next_cursor": cursor})
+
+
 routes = [
     Route("/credits/packages", packages, methods=["GET"]),
     Route("/credits/purchase", purchase, methods=["POST"]),
     Route("/payments/stripe/webhook", stripe_webhook, methods=["POST"]),
     Route("/admin/payments", admin_payments, methods=["GET"]),
     Route("/admin/payments/summary", admin_payments_summary, methods=["GET"]),
+    Route("/admin/payment-flags", admin_payment_flags, methods=["GET"]),
 ]
