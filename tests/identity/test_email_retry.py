@@ -169,3 +169,31 @@ async def test_running_services_retry_due_emails_in_the_background(closed_port_s
             assert msg["Subject"] == "Background"
     services.db = type(services.db)(services.secrets.database_url)  # running() closed the store
     assert (await outbox(services, outbox_id)).status == "sent"
+
+
+async def test_migration_keeps_outbox_rows_and_gives_up_old_failures(database_url):
+    """0007 on a database at 0006: rows survive the SQLite rebuild; pre-retry failures go 'dead'."""
+    from smarthub_mcp.db import Database
+    from smarthub_mcp.migrations import available, select_dialect, split_statements, upgrade
+
+    db = Database(database_url)
+    try:
+        async with db.write() as conn:
+            for migration in available():
+                if migration.version >= 7:
+                    break
+                for statement in split_statements(select_dialect(migration.sql, db.dialect)):
+                    await conn.exec_driver_sql(statement)
+                await conn.execute(text("INSERT INTO schema_migrations (version, name, applied_at)"
+                                        " VALUES (:v, :n, 0)"), {"v": migration.version, "n": migration.name})
+            for status in ("sent", "failed"):
+                await conn.execute(text(
+                    "INSERT INTO email_outbox (id, recipient, subject, body, status, attempts, created_at)"
+                    " VALUES (:s, 'x@example.com', 's', 'b', :s, 1, 5)"), {"s": status})
+        assert [m.version for m in await upgrade(db)] == [7]
+        async with db.read() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, status, attempts, created_at, next_attempt_at FROM email_outbox ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [("failed", "dead", 1, 5, None), ("sent", "sent", 1, 5, None)]
+    finally:
+        await db.close()
