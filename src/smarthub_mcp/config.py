@@ -181,6 +181,15 @@ class PromoConfig(Section):
 
 class EmailConfig(Section):
     sender: str = "SmartHub MCP <no-reply@localhost>"
+    retry_interval_seconds: float = Field(
+        30.0, gt=0, description="How often each replica looks for failed emails due a retry."
+    )
+    retry_backoff_seconds: float = Field(
+        30.0, gt=0, description="Wait before the first retry; each later wait is four times the one before."
+    )
+    max_attempts: int = Field(
+        5, ge=1, le=20, description="Sends tried per email, the first included, before giving up."
+    )
 
 
 def _default_models() -> dict[str, ModelConfig]:

@@ -122,14 +122,22 @@ class Services:
     async def running(self) -> AsyncIterator[Services]:
         """Start background work for the lifetime of a server; close the store afterwards."""
         from smarthub_mcp.billing.wiring import run_sweeper
+        from smarthub_mcp.identity.email import SMTP_TIMEOUT_SECONDS
+        from smarthub_mcp.identity.email_retry import run_retry_worker
 
         sweeper = asyncio.create_task(run_sweeper(self), name="hold-sweeper")
+        stop_retries = asyncio.Event()
+        retries = asyncio.create_task(run_retry_worker(self, stop_retries), name="email-retry")
         try:
             yield self
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            # Let an email in flight be recorded (bounded by one SMTP timeout), then stop hard.
+            stop_retries.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(retries, SMTP_TIMEOUT_SECONDS + 5)
             if self._meter is not None:
                 await self._meter.drain()
             if self._ledger is not None:

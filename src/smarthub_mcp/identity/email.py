@@ -4,7 +4,9 @@ With `SMARTHUB_SMTP_HOST` set, messages are delivered with aiosmtplib (port, cre
 STARTTLS from the other `SMARTHUB_SMTP_*` variables); without it they are written to the log,
 which is enough to follow links in development. Delivery failures are recorded on the outbox
 row and logged, never raised to the caller: an email is a side effect of a request that has
-otherwise succeeded.
+otherwise succeeded. A failed row is retried later by `email_retry` (with backoff), unless it
+carried a link secret: the outbox stores it redacted, so it cannot be resent and is marked
+'dead' at once (the user asks for a fresh link).
 
 Call `send_email` outside any `db.write()` block (it opens its own transactions).
 """
@@ -18,6 +20,7 @@ from email.utils import make_msgid
 import aiosmtplib
 from sqlalchemy import text
 
+from smarthub_mcp.config import EmailConfig
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
@@ -45,19 +48,44 @@ async def send_email(
             ),
             {"id": outbox_id, "to": to, "subject": subject, "body": stored, "now": now},
         )
-    status, error = await _deliver(services, to, subject, body)
+    status, error = await deliver(services, to, subject, body)
+    retry_at = None
+    if status == "failed":
+        retry_at = None if secrets else next_attempt_at(1, now_ms(), services.settings.email)
+        status = "failed" if retry_at is not None else "dead"
     async with services.db.write() as conn:
         await conn.execute(
             text(
                 "UPDATE email_outbox SET status = :status, attempts = attempts + 1, last_error = :error,"
-                " sent_at = :sent WHERE id = :id"
+                " sent_at = :sent, next_attempt_at = :retry_at WHERE id = :id"
             ),
-            {"status": status, "error": error, "sent": now_ms() if status != "failed" else None, "id": outbox_id},
+            {
+                "status": status,
+                "error": error,
+                "sent": now_ms() if error is None else None,
+                "retry_at": retry_at,
+                "id": outbox_id,
+            },
         )
     return outbox_id
 
 
-async def _deliver(services: Services, to: str, subject: str, body: str) -> tuple[str, str | None]:
+def next_attempt_at(attempts: int, failed_at: int, email: EmailConfig) -> int | None:
+    """When to retry after the `attempts`-th failed send (ms), or None: give up.
+
+    Waits grow x4 from `retry_backoff_seconds`: 30 s, 2 min, 8 min, 32 min with the defaults.
+    """
+    if attempts >= email.max_attempts:
+        return None
+    return failed_at + backoff_ms(attempts, email)
+
+
+def backoff_ms(attempts: int, email: EmailConfig) -> int:
+    """The wait after the `attempts`-th failed send, were another allowed."""
+    return int(email.retry_backoff_seconds * 1000 * 4 ** (attempts - 1))
+
+
+async def deliver(services: Services, to: str, subject: str, body: str) -> tuple[str, str | None]:
     secrets_ = services.secrets
     if not secrets_.smtp_host:
         log.info("email (no SMTP configured) to=%s subject=%s\n%s", to, subject, body)
@@ -80,6 +108,8 @@ async def _deliver(services: Services, to: str, subject: str, body: str) -> tupl
             timeout=SMTP_TIMEOUT_SECONDS,
         )
     except (aiosmtplib.SMTPException, OSError) as exc:
-        log.warning("email to %s failed: %s", to, type(exc).__name__)
-        return "failed", type(exc).__name__ + ": " + str(exc)[:200]
+        # The class only: an SMTP reply may echo what it was sent, and neither the body nor the
+        # credentials belong in the log or the outbox.
+        log.warning("email delivery failed: %s", type(exc).__name__)
+        return "failed", type(exc).__name__
     return "sent", None

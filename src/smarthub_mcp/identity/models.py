@@ -89,6 +89,7 @@ class EmailOutbox(SQLModel, table=True):
     last_error: str | None = None
     created_at: int
     sent_at: int | None = None
+    next_attempt_at: int | None = None  # when a 'failed' row is due its retry (migration 0007)
 
 
 class LoginFailure(SQLModel, table=True):
