@@ -1,7 +1,7 @@
 -- Prompt templates: the template (its metadata and a pointer to its current version), its
 -- immutable versions, and one row per run for analytics.
 --
--- owner_id NULL marks a system template (the starter set seeded by 0007): public, owned by no
+-- owner_id NULL marks a system template (the starter set, seeded at the end of this file): public, owned by no
 -- user, editable by nobody through the API, forkable by everyone.
 
 CREATE TABLE templates (
