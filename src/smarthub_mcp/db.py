@@ -292,7 +292,11 @@ class Database:
                 except sqlite3.Error as exc:
                     raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
         assert self._hot is not None
-        return await self._hot.fetch(sql, params)
+        records = await self._hot.fetch(sql, params)
+        if not records:
+            return []
+        record = _record_type(tuple(records[0].keys()))
+        return [record(*r.values()) for r in records]
 
     def _read_in_loop(self, sql: str, params: Mapping[str, Any]) -> list[Any] | None:
         """SQLite point reads on the event loop's own thread, through a read-only connection.

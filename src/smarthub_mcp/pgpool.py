@@ -10,7 +10,6 @@ by asyncpg's statement cache. Everything that needs a transaction keeps using th
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -33,11 +32,6 @@ def dollar_params(statement: str) -> tuple[str, tuple[str, ...]]:
         return f"${names.index(match[1]) + 1}"
 
     return re.sub(r"(?<![:\w]):(\w+)", number, statement), tuple(names)
-
-
-@functools.cache
-def _record_type(names: tuple[str, ...]) -> type:
-    return collections.namedtuple("Record", names, rename=True)  # type: ignore[misc]
 
 
 def as_sqlalchemy_error(statement: str, params: Mapping[str, Any], exc: asyncpg.PostgresError) -> DBAPIError:
@@ -84,18 +78,14 @@ class HotPool:
         async with (await self._get()).acquire() as conn:
             yield conn
 
-    async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
-        """Rows with attribute and index access, like SQLAlchemy's."""
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[asyncpg.Record]:
+        """asyncpg's records (`Database.fetch` gives them the same shape as SQLite's rows)."""
         dollar, names = dollar_params(sql)
         async with self.connection() as conn:
             try:
-                records = await conn.fetch(dollar, *(params[n] for n in names))
+                return await conn.fetch(dollar, *(params[n] for n in names))
             except asyncpg.PostgresError as exc:
                 raise as_sqlalchemy_error(sql, params, exc) from exc
-        if not records:
-            return []
-        record = _record_type(tuple(records[0].keys()))
-        return [record(*r.values()) for r in records]
 
     async def close(self) -> None:
         if self._pool is not None:
