@@ -24,12 +24,12 @@ class DemoProvider:
     def _answer(self, request: ChatRequest) -> tuple[list[str], str]:
         last = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         text = f"Demo answer ({len(request.messages)} message(s)). You said: {last.strip()}"
+        pieces = [word if index == 0 else " " + word for index, word in enumerate(text.split(" "))]
         if count_text_tokens(text, request.upstream) <= request.max_tokens:  # the usual case: one count
-            return [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))], "stop"
+            return pieces, "stop"
         words: list[str] = []
         used = 0
-        for index, word in enumerate(text.split(" ")):
-            piece = word if index == 0 else " " + word
+        for piece in pieces:
             cost = count_text_tokens(piece, request.upstream)
             if used + cost > request.max_tokens:
                 return words, "length"

@@ -53,6 +53,14 @@ def finish_reason(raw: str | None) -> FinishReason:
     return FINISH_REASONS.get(raw or "stop", "other")
 
 
+def _tokens(usage: Any, request: ChatRequest, text: str) -> tuple[int, int]:
+    """The reported (input, output) tokens, or upper-bound estimates when the server sent no usage."""
+    if usage is None:
+        return (estimate_input_tokens(request.messages, request.system, request.upstream),
+                count_text_tokens(text, request.upstream))
+    return int(usage.prompt_tokens), int(usage.completion_tokens)
+
+
 class OpenAIProvider:
     def __init__(self, name: str, config: ProviderConfig, api_key: str) -> None:
         self.name = name
@@ -86,11 +94,7 @@ class OpenAIProvider:
             choice = response.choices[0]
             text = choice.message.content or ""
             usage = response.usage
-            if usage is None:
-                input_tokens = estimate_input_tokens(request.messages, request.system, request.upstream)
-                output_tokens = count_text_tokens(text, request.upstream)
-            else:
-                input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
+            input_tokens, output_tokens = _tokens(usage, request, text)
             return ChatResult(
                 text=text,
                 upstream_model=response.model or request.upstream,
@@ -134,11 +138,7 @@ class OpenAIProvider:
             if stream is not None:
                 await stream.close()
         text = "".join(produced)
-        if usage is None:
-            input_tokens = estimate_input_tokens(request.messages, request.system, request.upstream)
-            output_tokens = count_text_tokens(text, request.upstream)
-        else:
-            input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
+        input_tokens, output_tokens = _tokens(usage, request, text)
         yield StreamEnd(model, input_tokens, output_tokens, finish)
 
     def _interrupted(self, error: ProviderError, request: ChatRequest, produced: list[str]) -> ProviderError:
