@@ -96,6 +96,44 @@ async def test_a_cancelled_call_still_settles(services):
     assert await services.ledger.check() == []
 
 
+async def test_a_stream_cut_off_after_delivering_text_pays_for_that_text(services):
+    # A client that reads a streamed answer and hangs up before the end must not get it free.
+    gina = await customer(services, 10)
+    started = asyncio.Event()
+    so_far = Usage(cost=700_000, input_tokens=12, output_tokens=30)
+
+    async def streaming() -> tuple[str, Usage]:
+        started.set()  # by now part of the answer has gone out
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    call = asyncio.create_task(services.meter.run(
+        gina, tool="chat", permission="tools:chat", model="demo-chat", estimate=2 * C, work=streaming,
+        delivered=lambda: so_far,
+    ))
+    with anyio.fail_after(10):
+        await started.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await services.meter.drain()
+    balance = await services.ledger.balance(gina.user_id)
+    assert balance.held == 0
+    assert balance.balance == services.settings.auth.signup_grant + 10 * C - 700_000
+    assert [r[1:4] for r in await usage_rows(services)] == [("cancelled", "cancelled", 700_000)]
+    assert await services.ledger.check() == []
+
+
+async def test_a_call_that_fails_before_delivering_anything_is_not_charged(services):
+    hank = await customer(services, 10)
+    with pytest.raises(ProviderError):
+        await services.meter.run(hank, tool="chat", permission="tools:chat", model="demo-chat", estimate=2 * C,
+                                 work=provider_fails, delivered=Usage)
+    balance = await services.ledger.balance(hank.user_id)
+    assert (balance.balance, balance.held) == (services.settings.auth.signup_grant + 10 * C, 0)
+    assert [r[1:4] for r in await usage_rows(services)] == [("error", "provider_error", 0)]
+
+
 async def test_a_reserve_cancelled_while_it_waits_leaves_nothing_held(services, backend):
     if backend != "postgresql":
         pytest.skip("SQLite runs a reserve whole on the loop thread: it cannot be interrupted midway")

@@ -112,8 +112,13 @@ class Meter:
         work: Callable[[], Awaitable[tuple[T, Usage]]],
         request_id: str | None = None,
         tokens: int = 0,
+        delivered: Callable[[], Usage] | None = None,
     ) -> Metered[T]:
-        """Run `work` as one paid call. `estimate` must bound its cost; 0 means a free tool."""
+        """Run `work` as one paid call. `estimate` must bound its cost; 0 means a free tool.
+
+        `delivered`, for work that hands its result out as it goes (streamed text), tells what the
+        caller already has: if the work then fails or is cancelled (a client that reads the stream
+        and hangs up), that part is charged, not released."""
         call = _Call(principal, tool, model, estimate, request_id, time.perf_counter())
         hold_id: str | None = None
         try:
@@ -132,7 +137,11 @@ class Meter:
             status = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
             code = exc.code if isinstance(exc, SmartHubError) else ("cancelled" if status == "cancelled" else
                                                                     "internal_error")
-            await self._shielded(self._fail(call, hold_id, status, code))
+            partial = delivered() if delivered is not None and hold_id is not None else None
+            if partial is not None and partial.cost > 0:
+                await self._shielded(self._succeed(call, hold_id, partial, status=status, error_code=code))
+            else:
+                await self._shielded(self._fail(call, hold_id, status, code))
             raise
         charged, balance = await self._shielded(self._succeed(call, hold_id, usage))
         return Metered(result=result, charged=charged, hold_id=hold_id, balance=balance, usage=usage)
@@ -171,7 +180,9 @@ class Meter:
             log.warning("could not release the hold of an interrupted reserve (%s); the sweeper will",
                         type(exc).__name__)
 
-    async def _succeed(self, call: _Call, hold_id: str | None, usage: Usage) -> tuple[int, int | None]:
+    async def _succeed(
+        self, call: _Call, hold_id: str | None, usage: Usage, *, status: str = "ok", error_code: str | None = None
+    ) -> tuple[int, int | None]:
         if hold_id is None and call.estimate == 0 and usage.cost == 0:
             # A free call that went through (get_balance, list_models...): nothing to settle, and
             # no usage row -- usage_events records what can cost credits, and every refusal.
@@ -180,7 +191,7 @@ class Meter:
             log.warning("%s cost %d above its estimate %d; charged the estimate", call.tool, usage.cost,
                         call.estimate)
         if hold_id is None:  # a zero estimate that still reported usage: record it, nothing to settle
-            await self._record(call, usage, status="ok", error_code=None)
+            await self._record(call, usage, status=status, error_code=error_code)
             return 0, None
         try:
             charged, balance = await self.ledger.capture_recorded(
@@ -188,7 +199,8 @@ class Meter:
                 usage.cost,
                 memo=call.model,
                 record=Record("usage_events", self._usage_params(
-                    call, usage, status="ok", error_code=None, cost=None, hold_id=hold_id), charged_column="cost"),
+                    call, usage, status=status, error_code=error_code, cost=None, hold_id=hold_id),
+                    charged_column="cost"),
             )
         except HoldExpired as exc:
             # The call outlived the hold's TTL and the sweeper already gave its funds back. Charging
@@ -197,7 +209,7 @@ class Meter:
             log.warning("%s outlived its hold %s (ttl %ss); delivered uncharged", call.tool, hold_id,
                         self.hold_ttl_seconds)
             async with self.db.write() as conn:
-                await self._insert(conn, call, usage, status="ok", error_code=exc.code, cost=0, hold_id=hold_id)
+                await self._insert(conn, call, usage, status=status, error_code=exc.code, cost=0, hold_id=hold_id)
             return 0, (await self.ledger.balance(call.principal.user_id)).balance
         if balance is None:
             balance = (await self.ledger.balance(call.principal.user_id)).balance

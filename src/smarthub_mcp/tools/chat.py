@@ -11,7 +11,7 @@ from smarthub_mcp.billing.meter import Usage
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.errors import InvalidRequest, UnknownModel
 from smarthub_mcp.providers.base import ChatMessage, ChatRequest, ChatResult
-from smarthub_mcp.providers.tokens import estimate_input_tokens
+from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
 from smarthub_mcp.tools.registry import PAID_GENERATION, ToolContext, tool
 
 MAX_PROMPT_CHARS = 400_000
@@ -76,11 +76,21 @@ async def run_chat(tc: ToolContext, model: str, request: ChatRequest) -> tuple[C
     input_estimate = estimate_input_tokens(list(request.messages), request.system, upstream)
     estimate = pricing.chat_estimate(config.price, input_estimate, request.max_tokens)
 
+    produced: list[str] = []  # streamed pieces, already on their way to the client
+
+    def delivered() -> Usage:
+        """What a streamed call that breaks off (a client that reads and hangs up) still pays for:
+        the input, and the output produced so far, both counted as upper bounds."""
+        if not produced:
+            return Usage()
+        output = count_text_tokens("".join(produced), upstream)
+        return Usage(cost=pricing.chat_cost(config.price, input_estimate, output), input_tokens=input_estimate,
+                     output_tokens=output)
+
     async def work() -> tuple[ChatResult, Usage]:
         if tc.progress is None:
             result = await services.router.complete(model, request)
         else:
-            produced: list[str] = []
 
             async def on_delta(piece: str) -> None:
                 produced.append(piece)
@@ -96,7 +106,8 @@ async def run_chat(tc: ToolContext, model: str, request: ChatRequest) -> tuple[C
         )
         return result, usage
 
-    metered = await tc.charge(model=model, estimate=estimate, work=work, tokens=input_estimate + request.max_tokens)
+    metered = await tc.charge(model=model, estimate=estimate, work=work, tokens=input_estimate + request.max_tokens,
+                              delivered=delivered)
     return metered.result, metered
 
 

@@ -57,7 +57,13 @@ class ToolContext:
             await self.progress(done, total, message)
 
     async def charge(
-        self, *, model: str | None, estimate: int, work: Callable[[], Awaitable[tuple[T, Any]]], tokens: int = 0
+        self,
+        *,
+        model: str | None,
+        estimate: int,
+        work: Callable[[], Awaitable[tuple[T, Any]]],
+        tokens: int = 0,
+        delivered: Callable[[], Usage] | None = None,
     ) -> Any:
         """Run `work` under a credit hold of `estimate` micro-credits and settle it exactly.
 
@@ -74,6 +80,7 @@ class ToolContext:
             work=work,
             request_id=self.request_id,
             tokens=tokens,
+            delivered=delivered,
         )
         self.charged.append(metered)
         return metered
