@@ -159,7 +159,7 @@ async def running_app(app: Any) -> AsyncIterator[Any]:
 
     task = asyncio.create_task(hold())
     ready_wait = asyncio.create_task(ready.wait())
-    await asyncio.wait({task, ready_wait}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({task, ready_wait}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
     if task.done():
         ready_wait.cancel()
         task.result()

@@ -125,6 +125,10 @@ class Services:
         from smarthub_mcp.identity.email import SMTP_TIMEOUT_SECONDS
         from smarthub_mcp.identity.email_retry import run_retry_worker
 
+        # Build the providers before serving: importing the vendor SDKs takes seconds (anthropic
+        # alone 3-4 s here) and would otherwise land on the first chat call, blocking the event
+        # loop, and so every other request and health probe, while it runs.
+        self.router  # noqa: B018
         sweeper = asyncio.create_task(run_sweeper(self), name="hold-sweeper")
         stop_retries = asyncio.Event()
         retries = asyncio.create_task(run_retry_worker(self, stop_retries), name="email-retry")

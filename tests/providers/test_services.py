@@ -15,3 +15,11 @@ async def test_services_build_router_and_limiter_once_and_close_them(services: S
         assert result.provider == "demo"
         names = {m.name: m for m in router.list_models()}
         assert names["demo-chat"].available
+
+
+async def test_providers_are_built_when_the_server_starts_not_on_the_first_call(services: Services) -> None:
+    # Importing a vendor SDK takes seconds; on the first chat call it would stall the event loop.
+    assert services._router is None
+    async with services.running():
+        assert services._router is not None
+        assert services.router.list_models()
