@@ -31,6 +31,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from smarthub_mcp.errors import ConfigError
 from smarthub_mcp.pgpool import HotPool
+from smarthub_mcp.walcheckpoint import BackgroundCheckpoint
 
 Dialect = Literal["sqlite", "postgresql"]
 T = TypeVar("T")
@@ -168,6 +169,7 @@ class Database:
             self._hot = HotPool(self.url, schema=self.schema, max_size=2 * pool_size, recycle_s=PG_POOL_RECYCLE_S)
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
+        self._checkpoints: BackgroundCheckpoint | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -232,9 +234,9 @@ class Database:
         of this process is in the way; if another process holds the database's write lock (the
         CLI), BEGIN gives up after a short busy timeout and `(False, None)` sends the verb to the
         worker thread, which waits as long as it must. Being synchronous, the verb cannot be
-        cancelled halfway: it commits or rolls back before anything else runs. (When a commit
-        crosses SQLite's auto-checkpoint threshold, that checkpoint also runs here, a few
-        milliseconds now and then.)"""
+        cancelled halfway: it commits or rolls back before anything else runs. The WAL checkpoints
+        its commits call for run mostly in a worker thread (`walcheckpoint`): run inline, their
+        fsyncs stalled the whole process for milliseconds."""
         writer = self._loop_writer()
         if writer is None:
             return False, None
@@ -245,6 +247,8 @@ class Database:
         try:
             result = fn(writer)
             writer.execute("COMMIT")
+            if self._checkpoints is not None:
+                self._checkpoints.committed(writer)
             return True, result
         except sqlite3.Error as exc:
             if writer.in_transaction:
@@ -266,10 +270,12 @@ class Database:
                 writer.execute("PRAGMA journal_mode=WAL")
                 writer.execute("PRAGMA foreign_keys=ON")
                 writer.execute("PRAGMA synchronous=NORMAL")
+                writer.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run off the loop, see below
             except sqlite3.OperationalError:  # busy right now: the worker path, and try again later
                 writer.close()
                 return None
             self._writer = writer
+            self._checkpoints = BackgroundCheckpoint(path)
         return self._writer
 
     async def fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
@@ -328,6 +334,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            await self._checkpoints.close()
+            self._checkpoints = None
         for inline in (self._reader, self._writer):
             if inline is not None:
                 inline.close()
