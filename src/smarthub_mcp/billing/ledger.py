@@ -16,15 +16,14 @@ The hot verbs (reserve, capture, release, expiry) are step generators run by bil
 on SQLite in one worker-thread hand-off, on PostgreSQL as one statement each, which on its own
 (no caller's transaction) is its own transaction: one round trip (docs/DESIGN-NOTES.md, Performance).
 
-This module holds the money verbs; the read side is billing/ledger_reads.py and the low-balance
-alert (policy, mark, notification) billing/alerts.py.
+This module holds the account and entry verbs (open, grant, refund, adjust, debit); the hold verbs
+are billing/ledger_holds.py, the read side billing/ledger_reads.py and the low-balance alert
+(policy, mark, notification) billing/alerts.py. `Ledger` is the one class that puts them together.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -32,33 +31,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
-from smarthub_mcp.billing.alerts import Alert, LowBalanceAlerts, LowBalanceNotifier
+from smarthub_mcp.billing.alerts import LowBalanceAlerts, LowBalanceNotifier
+from smarthub_mcp.billing.ledger_holds import LedgerHolds, entry_params, require_positive
 from smarthub_mcp.billing.ledger_reads import LedgerReads
-from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy, Record
-from smarthub_mcp.billing.steps import (
-    Steps,
-    Store,
-    already_resolved_steps,
-    insufficient_steps,
-    reserve_steps,
-    resolve_steps,
-    run,
-    run_async,
-)
+from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
+from smarthub_mcp.billing.steps import insufficient_steps, run_async
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import IdempotencyConflict, InvalidRequest, LedgerError, NotFound
 from smarthub_mcp.ids import new_id, now_ms
 
-log = logging.getLogger("smarthub.ledger")
 __all__ = ["Balance", "Drift", "Entry", "Hold", "Ledger", "LowBalancePolicy"]
 
 CREDIT_KINDS = frozenset({"grant", "purchase", "promo"})
 DEBIT_KINDS = frozenset({"reversal", "usage", "adjustment"})
 
 
-class Ledger(LedgerReads):
-    """The money verbs; the reads (balance, find_entry, hold, history, check) come from
-    `LedgerReads` and the low-balance policy and notification from `LowBalanceAlerts`."""
+class Ledger(LedgerHolds, LedgerReads):
+    """The money verbs: the account and entry verbs here, the hold verbs (reserve, capture,
+    release, expiry) from `LedgerHolds`; the reads (balance, find_entry, hold, history, check) come
+    from `LedgerReads` and the low-balance policy and notification from `LowBalanceAlerts`."""
 
     def __init__(
         self,
@@ -127,7 +118,7 @@ class Ledger(LedgerReads):
             balance_after=values["balance_after"],
             created_at=now_ms(),
         )
-        await conn.execute(cached_text(q.INSERT_ENTRY), _entry_params(entry))
+        await conn.execute(cached_text(q.INSERT_ENTRY), entry_params(entry))
         return entry
 
     async def _credit(self, conn: AsyncConnection, user_id: str, amount: int, *, topup: bool) -> tuple[int, ...]:
@@ -182,7 +173,7 @@ class Ledger(LedgerReads):
         """Add credits: sign-up grant, purchase, promo, admin grant."""
         if kind not in CREDIT_KINDS:
             raise InvalidRequest(f"grant kind must be one of {sorted(CREDIT_KINDS)}")
-        _positive(amount)
+        require_positive(amount)
 
         async def body(c: AsyncConnection) -> Entry:
             balance = (await self._credit(c, user_id, amount, topup=True))[0]
@@ -192,111 +183,6 @@ class Ledger(LedgerReads):
             )
 
         return _same(await self._idempotent(conn, idempotency_key, body), user_id, amount)
-
-    async def reserve(
-        self,
-        user_id: str,
-        amount: int,
-        *,
-        ttl_seconds: float,
-        idempotency_key: str,
-        reference: str | None = None,
-        conn: AsyncConnection | None = None,
-    ) -> Hold:
-        """Hold `amount` out of the available balance until captured, released or expired."""
-        _positive(amount)
-        now = now_ms()
-        hold = Hold(new_id("hold"), user_id, amount, "open", idempotency_key, reference,
-                    now + int(ttl_seconds * 1000), None, None, now)
-        return await run(self.db, conn, functools.partial(reserve_steps, hold))
-
-    async def capture(
-        self, hold_id: str, actual: int, *, memo: str | None = None, conn: AsyncConnection | None = None
-    ) -> Entry | None:
-        """Charge `actual` (at most the held amount; the rest returns) and close the hold.
-
-        Returns the usage entry, or None when nothing was charged. Capturing a captured hold again
-        returns the first result; capturing a released or expired hold is a LedgerError
-        (HoldExpired for an expired one).
-        """
-        if actual < 0:
-            raise InvalidRequest("a captured amount cannot be negative")
-        entry, alert, _ = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
-        self.alerts.send(alert)
-        return entry
-
-    def _capture_steps(
-        self, hold_id: str, actual: int, memo: str | None, store: Store, record: Record | None = None
-    ) -> Steps[tuple[Entry | None, Alert | None, tuple[int, int] | None]]:
-        """Close the hold (compare-and-set), settle the account, append the usage entry (and the
-        `record` row): three or four statements on SQLite, one on PostgreSQL. Returns the entry,
-        the alert to send, and (charged, balance_after) when this call closed the hold."""
-        now, entry_id, key = now_ms(), new_id("ent"), f"capture:{hold_id}"
-        if store != "sqlite":
-            sql = q.CAPTURE_PG
-            params = {"h": hold_id, "a": actual, "now": now, "id": entry_id, "memo": memo, "key": key}
-            if record is not None:  # the row joins the statement: written only if the hold closes
-                sql = q.capture_pg_recorded(record.table, tuple(record.values), record.charged_column)
-                params.update(q.record_params(record.values))
-            row = yield sql, params
-            if row is None:
-                return (yield from already_resolved_steps(hold_id)), None, None
-            account_id, amount, charged, reference, *acct = row
-        else:
-            row = yield q.CAPTURE_HOLD, {"h": hold_id, "a": actual, "now": now}
-            if row is None:
-                return (yield from already_resolved_steps(hold_id)), None, None
-            account_id, amount, charged, reference = row
-            acct = yield q.SETTLE_HOLD, {"u": account_id, "c": charged, "h": amount, "now": now}
-            if record is not None:
-                yield (q.record_insert(record.table, tuple(record.values), record.charged_column),
-                       {**q.record_params(record.values), "r_charged": charged})
-        if actual > amount:
-            log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
-        alert = yield from self.alerts.steps(account_id, acct)
-        if charged == 0:
-            return None, alert, (charged, acct[0])
-        entry = Entry(entry_id, account_id, -charged, "usage", reference, None, memo, key, hold_id, None, acct[0], now)
-        if store == "sqlite":
-            yield q.INSERT_ENTRY, _entry_params(entry)
-        return entry, alert, (charged, acct[0])
-
-    async def capture_recorded(
-        self, hold_id: str, actual: int, *, memo: str | None, record: Record
-    ) -> tuple[int, int | None]:
-        """`capture`, plus one more row written atomically with it, and only if this call closes the
-        hold: the meter's usage row, `record.values` with the amount charged in
-        `record.charged_column`. Returns `(charged, balance_after)`; balance_after is None when the
-        hold was already captured (nothing is written then).
-
-        Like the other hot verbs: on SQLite one hand-off to the worker thread, on PostgreSQL one
-        statement in autocommit (the row is one more data-modifying CTE of the capture)."""
-        if actual < 0:
-            raise InvalidRequest("a captured amount cannot be negative")
-        make = functools.partial(self._capture_steps, hold_id, actual, memo, record=record)
-        entry, alert, settled = await run(self.db, None, make)
-        self.alerts.send(alert)
-        if settled is not None:
-            return settled
-        return (-entry.amount if entry else 0), None
-
-    async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
-        """Return a hold's amount to the available balance. False when it was already resolved."""
-        return await run(self.db, conn, functools.partial(resolve_steps, hold_id, "released"))
-
-    async def expire_holds(self, now_ms_: int | None = None, *, batch: int = 200) -> int:
-        """The sweeper's step: expire open holds past their TTL. Safe on many replicas at once."""
-        now = now_ms() if now_ms_ is None else now_ms_
-        expired = 0
-        while True:
-            ids = [r[0] for r in await self.db.fetch(q.DUE_HOLDS, {"now": now, "n": batch})]
-            # Each expiry is a transaction of its own (one statement on PostgreSQL). One transaction
-            # for the batch would keep an account locked while it goes on to the next hold, whose
-            # late capture (hold locked, waiting for that account) then deadlocks with it.
-            for hold_id in ids:
-                expired += await run(self.db, None, functools.partial(resolve_steps, hold_id, "expired"))
-            if len(ids) < batch:
-                return expired
 
     async def refund(
         self,
@@ -375,7 +261,7 @@ class Ledger(LedgerReads):
         zero; the shortfall is recorded in the account's `debt_allowed` and blocks further spending."""
         if kind not in DEBIT_KINDS:
             raise InvalidRequest(f"debit kind must be one of {sorted(DEBIT_KINDS)}")
-        _positive(amount)
+        require_positive(amount)
 
         async def body(c: AsyncConnection) -> Entry:
             balance = (await self._debit(c, user_id, amount, force=allow_negative))[0]
@@ -387,16 +273,7 @@ class Ledger(LedgerReads):
         return _same(await self._idempotent(conn, idempotency_key, body), user_id, -amount)
 
 
-def _positive(amount: int) -> None:
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise InvalidRequest("an amount must be a positive whole number of micro-credits")
-
-
 def _same(entry: Entry, user_id: str, amount: int) -> Entry:
     if entry.account_id != user_id or entry.amount != amount:
         raise IdempotencyConflict("this idempotency key was already used for a different movement")
     return entry
-
-
-def _entry_params(e: Entry) -> dict[str, Any]:
-    return {f: getattr(e, f) for f in Entry.__slots__}  # type: ignore[attr-defined]

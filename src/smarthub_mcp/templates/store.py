@@ -1,5 +1,5 @@
 """The template store: create, edit (a new immutable version per change), restore, fork, delete,
-list and search, over `services.db`.
+list and search, over `services.db`. The version rows themselves are templates/versions.py.
 
 Visibility is decided here, once, for HTTP and MCP alike: a caller sees their own templates and
 public ones; anyone else's private template does not exist for them (`template_not_found`, a
@@ -28,7 +28,6 @@ from smarthub_mcp.templates.errors import (
     TemplateNotEditable,
     TemplateNotFound,
     TemplateSlugTaken,
-    TemplateVersionNotFound,
 )
 from smarthub_mcp.templates.schemas import (
     TemplateCreate,
@@ -38,6 +37,7 @@ from smarthub_mcp.templates.schemas import (
     VersionInfo,
 )
 from smarthub_mcp.templates.variables import Variable, check_body, declare
+from smarthub_mcp.templates.versions import add_version, all_versions, variables_json, version_info, version_row
 
 PUBLISH_PERMISSION = "templates:publish"
 RUN_PERMISSION = "tools:templates"
@@ -87,20 +87,6 @@ def _summary(row: Any, caller_id: str | None) -> dict[str, Any]:
     }
 
 
-def _version(row: Any) -> VersionInfo:
-    return VersionInfo(
-        version=row.version,
-        body=row.body,
-        variables=[Variable.model_validate(v) for v in json.loads(row.variables_json)],
-        restored_from=row.restored_from,
-        created_at=row.created_at,
-    )
-
-
-def _variables_json(variables: list[Variable]) -> str:
-    return json.dumps([v.model_dump(exclude_none=True) for v in variables], separators=(",", ":"))
-
-
 class TemplateStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -127,36 +113,11 @@ class TemplateStore:
             raise TemplateNotEditable("only the owner can change this template", details={"template_id": template_id})
         return row
 
-    async def _version_row(self, conn: AsyncConnection, template_id: str, version: int) -> Any:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT version, body, variables_json, restored_from, created_at FROM template_versions"
-                    " WHERE template_id = :id AND version = :v"
-                ),
-                {"id": template_id, "v": version},
-            )
-        ).first()
-        if row is None:
-            raise TemplateVersionNotFound(
-                f"template has no version {version}", details={"template_id": template_id, "version": version}
-            )
-        return row
-
     async def get(self, caller_id: str, template_id: str, *, with_versions: bool = True) -> TemplateDetail:
         async with self.db.read() as conn:
             row = await self._visible_row(conn, caller_id, template_id)
-            current = _version(await self._version_row(conn, template_id, row.current_version))
-            versions: list[VersionInfo] = []
-            if with_versions:
-                rows = await conn.execute(
-                    text(
-                        "SELECT version, body, variables_json, restored_from, created_at FROM template_versions"
-                        " WHERE template_id = :id ORDER BY version DESC"
-                    ),
-                    {"id": template_id},
-                )
-                versions = [_version(r) for r in rows]
+            current = version_info(await version_row(conn, template_id, row.current_version))
+            versions = await all_versions(conn, template_id) if with_versions else []
         return TemplateDetail(
             **_summary(row, caller_id), body=current.body, variables=current.variables, versions=versions
         )
@@ -167,8 +128,8 @@ class TemplateStore:
         """The template and the version a run uses (the current one unless `version` is given)."""
         async with self.db.read() as conn:
             row = await self._visible_row(conn, caller_id, template_id)
-            ver = await self._version_row(conn, template_id, version or row.current_version)
-        return TemplateSummary(**_summary(row, caller_id)), _version(ver)
+            ver = await version_row(conn, template_id, version or row.current_version)
+        return TemplateSummary(**_summary(row, caller_id)), version_info(ver)
 
     async def list(
         self,
@@ -252,7 +213,7 @@ class TemplateStore:
                     "now": now,
                 },
             )
-            await self._add_version(conn, template_id, 1, spec.body, variables, caller.user_id, now)
+            await add_version(conn, template_id, 1, spec.body, variables, caller.user_id, now)
 
     async def update(self, caller: Principal, template_id: str, patch: TemplateUpdate) -> TemplateDetail:
         """Change metadata in place; a changed body or variables make a new version."""
@@ -278,13 +239,13 @@ class TemplateStore:
             if fields.get("slug") is not None and patch.slug != row.slug:
                 sets["slug"] = await self._free_slug(conn, caller.user_id, patch.slug, row.name)
             if patch.body is not None or patch.variables is not None:
-                current = _version(await self._version_row(conn, template_id, row.current_version))
+                current = version_info(await version_row(conn, template_id, row.current_version))
                 body = patch.body if patch.body is not None else current.body
                 variables = declare(patch.variables) if patch.variables is not None else current.variables
                 check_body(body, variables)
-                if body != current.body or _variables_json(variables) != _variables_json(current.variables):
+                if body != current.body or variables_json(variables) != variables_json(current.variables):
                     new = row.current_version + 1
-                    await self._add_version(conn, template_id, new, body, variables, caller.user_id, now)
+                    await add_version(conn, template_id, new, body, variables, caller.user_id, now)
                     sets["current_version"] = new
             if sets:
                 sets["updated_at"] = now
@@ -302,9 +263,9 @@ class TemplateStore:
     async def _restore(self, caller: Principal, template_id: str, version: int) -> None:
         async with self.db.write() as conn:
             row = await self._owned_row(conn, caller.user_id, template_id)
-            old = _version(await self._version_row(conn, template_id, version))
+            old = version_info(await version_row(conn, template_id, version))
             new, now = row.current_version + 1, now_ms()
-            await self._add_version(
+            await add_version(
                 conn, template_id, new, old.body, old.variables, caller.user_id, now, restored_from=version
             )
             await conn.execute(
@@ -328,7 +289,7 @@ class TemplateStore:
         now = now_ms()
         async with self.db.write() as conn:
             src = await self._visible_row(conn, caller.user_id, template_id)
-            ver = _version(await self._version_row(conn, template_id, src.current_version))
+            ver = version_info(await version_row(conn, template_id, src.current_version))
             slug = await self._free_slug(conn, caller.user_id, None, name or src.slug)
             await conn.execute(
                 text(
@@ -346,41 +307,13 @@ class TemplateStore:
                     "src": template_id,
                 },
             )
-            await self._add_version(conn, new_template, 1, ver.body, ver.variables, caller.user_id, now)
+            await add_version(conn, new_template, 1, ver.body, ver.variables, caller.user_id, now)
             if src.owner_id != caller.user_id:
                 await conn.execute(
                     text("UPDATE templates SET fork_count = fork_count + 1 WHERE id = :id"), {"id": template_id}
                 )
 
     # --- helpers --------------------------------------------------------------------------------
-
-    async def _add_version(
-        self,
-        conn: AsyncConnection,
-        template_id: str,
-        version: int,
-        body: str,
-        variables: list[Variable],
-        author: str | None,
-        now: int,
-        *,
-        restored_from: int | None = None,
-    ) -> None:
-        await conn.execute(
-            text(
-                "INSERT INTO template_versions (template_id, version, body, variables_json, restored_from,"
-                " created_by, created_at) VALUES (:id, :v, :body, :vars, :restored, :by, :now)"
-            ),
-            {
-                "id": template_id,
-                "v": version,
-                "body": body,
-                "vars": _variables_json(variables),
-                "restored": restored_from,
-                "by": author,
-                "now": now,
-            },
-        )
 
     async def _free_slug(self, conn: AsyncConnection, owner_id: str, wanted: str | None, name: str) -> str:
         """An explicit slug must be free; a derived one gets `-2`, `-3`... until it is."""
