@@ -1,5 +1,5 @@
 -- The money core: accounts, append-only ledger entries, two-phase holds, usage events.
--- Amounts are BIGINT micro-credits (1 credit = 1,000,000). Only billing/ledger.py writes these
+-- Amounts are BIGINT micro-credits (1 credit = 1,000,000). Only the Ledger class (billing/ledger*.py) writes these
 -- tables (usage_events excepted: billing/meter.py). The database refuses what breaks a rule.
 
 CREATE TABLE accounts (
