@@ -190,6 +190,13 @@ class EmailConfig(Section):
     max_attempts: int = Field(
         5, ge=1, le=20, description="Sends tried per email, the first included, before giving up."
     )
+    pending_grace_seconds: float = Field(
+        300.0,
+        ge=60,
+        description="Age at which an email still 'pending' (its sender stopped before recording an"
+        " outcome) is taken over by the retry worker. Keep it well above the longest SMTP send"
+        " (15 s per SMTP step): a live first send overtaken by it may go out twice.",
+    )
 
 
 def _default_models() -> dict[str, ModelConfig]:

@@ -17,7 +17,6 @@ from smarthub_mcp.config import EmailConfig
 from smarthub_mcp.identity.email import next_attempt_at, send_email
 from smarthub_mcp.identity.email_retry import _claim, retry_due
 from smarthub_mcp.services import Services
-from tests.conftest import free_port
 from tests.identity.test_email import Sink
 
 LATER = 10**15  # a `now` after every backoff
@@ -32,17 +31,6 @@ def sink_on(port: int):
         yield sink
     finally:
         controller.stop()
-
-
-@pytest.fixture
-async def closed_port_services(make_config, db):
-    """Services whose SMTP port has no listener (yet): `services.port` is where a sink may start."""
-    port = free_port()
-    services = Services.create(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port),
-                                           SMARTHUB_EMAIL__MAX_ATTEMPTS="3"))
-    services.extras["port"] = port
-    yield services
-    await services.db.close()
 
 
 async def outbox(services: Services, outbox_id: str):

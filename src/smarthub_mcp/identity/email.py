@@ -6,7 +6,8 @@ which is enough to follow links in development. Delivery failures are recorded o
 row and logged, never raised to the caller: an email is a side effect of a request that has
 otherwise succeeded. A failed row is retried later by `email_retry` (with backoff), unless it
 carried a link secret: the outbox stores it redacted, so it cannot be resent and is marked
-'dead' at once (the user asks for a fresh link).
+'dead' at once (the user asks for a fresh link). A row a crash left 'pending' (recorded, outcome
+never written) is picked up by `email_retry` too, once older than `[email] pending_grace_seconds`.
 
 Call `send_email` outside any `db.write()` block (it opens its own transactions).
 """
@@ -26,6 +27,7 @@ from smarthub_mcp.services import Services
 
 log = logging.getLogger("smarthub.email")
 SMTP_TIMEOUT_SECONDS = 15.0
+REDACTED = "[redacted]"  # what a link secret becomes in the stored body
 
 
 async def send_email(
@@ -36,28 +38,51 @@ async def send_email(
     Values in `secrets` (link tokens) are delivered but stored as `[redacted]`, so a copy of the
     outbox table is not a bag of password-reset links.
     """
+    outbox_id = await record_email(services, to, subject, body, secrets=secrets)
+    await first_send(services, outbox_id, to, subject, body, resendable=not secrets)
+    return outbox_id
+
+
+async def record_email(
+    services: Services, to: str, subject: str, body: str, *, secrets: list[str] | tuple[str, ...] = ()
+) -> str:
+    """Write the 'pending' outbox row (secrets redacted) and return its id; nothing is sent.
+
+    A process that stops after this and before `first_send` records an outcome leaves exactly
+    this row behind, for the retry worker's stale-pending recovery.
+    """
     stored = body
     for value in secrets:
-        stored = stored.replace(value, "[redacted]")
-    outbox_id, now = new_id("eml"), now_ms()
+        stored = stored.replace(value, REDACTED)
+    outbox_id = new_id("eml")
     async with services.db.write() as conn:
         await conn.execute(
             text(
                 "INSERT INTO email_outbox (id, recipient, subject, body, status, attempts, created_at)"
                 " VALUES (:id, :to, :subject, :body, 'pending', 0, :now)"
             ),
-            {"id": outbox_id, "to": to, "subject": subject, "body": stored, "now": now},
+            {"id": outbox_id, "to": to, "subject": subject, "body": stored, "now": now_ms()},
         )
+    return outbox_id
+
+
+async def first_send(
+    services: Services, outbox_id: str, to: str, subject: str, body: str, *, resendable: bool
+) -> None:
+    """Deliver a just-recorded email and record how it went (a failure is scheduled for retry,
+    or given up at once when the stored body is not `resendable`)."""
     status, error = await deliver(services, to, subject, body)
     retry_at = None
     if status == "failed":
-        retry_at = None if secrets else next_attempt_at(1, now_ms(), services.settings.email)
+        retry_at = next_attempt_at(1, now_ms(), services.settings.email) if resendable else None
         status = "failed" if retry_at is not None else "dead"
     async with services.db.write() as conn:
-        await conn.execute(
+        # Only while still 'pending': a send slower than the grace period has been taken over by
+        # the retry worker, whose record must not be overwritten by this late one.
+        recorded = await conn.execute(
             text(
                 "UPDATE email_outbox SET status = :status, attempts = attempts + 1, last_error = :error,"
-                " sent_at = :sent, next_attempt_at = :retry_at WHERE id = :id"
+                " sent_at = :sent, next_attempt_at = :retry_at WHERE id = :id AND status = 'pending'"
             ),
             {
                 "status": status,
@@ -67,7 +92,20 @@ async def send_email(
                 "id": outbox_id,
             },
         )
-    return outbox_id
+    if recorded.rowcount != 1:
+        log.warning(
+            "email %s was taken over by the retry worker before its first send was recorded"
+            " (raise [email] pending_grace_seconds above the longest send)", outbox_id
+        )
+
+
+def resendable(stored_body: str) -> bool:
+    """Whether an outbox body can be mailed again: not if a link secret was redacted out of it.
+
+    A body that merely contains the marker by chance is given up too: a missing email is the
+    safe side of that mistake, a dead link mailed to the user is not.
+    """
+    return REDACTED not in stored_body
 
 
 def next_attempt_at(attempts: int, failed_at: int, email: EmailConfig) -> int | None:

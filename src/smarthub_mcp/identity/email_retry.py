@@ -1,10 +1,18 @@
-"""Retrying failed emails: a pass over the outbox's due 'failed' rows, and the loop that runs it.
+"""Retrying emails: a pass over the outbox's due 'failed' and stale 'pending' rows, and the loop
+that runs it.
 
 Every replica runs the loop. A row is claimed with a compare-and-set on (status, attempts) that
 also pushes `next_attempt_at` forward, so of two replicas that read the same due row only one
 sends it; the other's UPDATE matches nothing. The push doubles as a lease: a replica that dies
 mid-send leaves the row due again after the backoff (at-least-once across crashes, exactly once
 otherwise). Only error classes are logged or stored, never bodies or credentials.
+
+A 'pending' row older than `[email] pending_grace_seconds` was left by a process that stopped
+between recording the email and recording its first send. It is claimed the same way (status
+'pending' -> 'failed', attempts 0 -> 1, last_error 'Interrupted') and sent as that first send,
+or, if its stored body lost a link secret to redaction, given up ('dead') without mailing a dead
+link. Whether the stopped process got its send out first is unknowable, so this too is
+at-least-once.
 """
 
 from __future__ import annotations
@@ -13,15 +21,17 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 
-from smarthub_mcp.identity.email import backoff_ms, deliver, next_attempt_at
+from smarthub_mcp.identity.email import backoff_ms, deliver, next_attempt_at, resendable
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.services import Services
 
 log = logging.getLogger("smarthub.email")
-BATCH = 50  # rows per pass: a backlog drains over a few intervals instead of one long pass
+BATCH = 50  # rows per pass and kind: a backlog drains over a few intervals instead of one long pass
+INTERRUPTED = "Interrupted"  # last_error of a stale 'pending' row: its sender stopped mid-way
 
 
 @dataclass
@@ -35,13 +45,23 @@ class RetryPass:
 async def retry_due(
     services: Services, *, now: int | None = None, limit: int = BATCH, stop: asyncio.Event | None = None
 ) -> RetryPass:
-    """Send every failed email due at `now` (ms; injectable for tests) once more; with `stop` set,
-    end after the email in hand (its outcome recorded) instead of starting the next."""
+    """Send every failed email due at `now` (ms; injectable for tests) once more, and take over
+    every email pending since before the grace period; with `stop` set, end after the email in
+    hand (its outcome recorded) instead of starting the next."""
     now = now_ms() if now is None else now
     email = services.settings.email
     result = RetryPass()
     async with services.db.read() as conn:
-        rows = (
+        stale = (
+            await conn.execute(
+                text(
+                    "SELECT id, recipient, subject, body, attempts FROM email_outbox"
+                    " WHERE status = 'pending' AND created_at <= :cutoff ORDER BY created_at LIMIT :limit"
+                ),
+                {"cutoff": now - int(email.pending_grace_seconds * 1000), "limit": limit},
+            )
+        ).all()
+        due = (
             await conn.execute(
                 text(
                     "SELECT id, recipient, subject, body, attempts FROM email_outbox"
@@ -50,7 +70,20 @@ async def retry_due(
                 {"now": now, "limit": limit},
             )
         ).all()
-    for row in rows:
+    for row in stale:
+        if stop is not None and stop.is_set():
+            break
+        if not resendable(row.body):  # a link secret was redacted out: mailing it sends a dead link
+            if await _abandon(services, row.id):
+                result.dead += 1
+            else:
+                result.lost += 1
+            continue
+        if not await _claim(services, row.id, row.attempts, now + backoff_ms(1, email), status="pending"):
+            result.lost += 1
+            continue
+        await _send_claimed(services, row, 1, now, result)
+    for row in due:
         if stop is not None and stop.is_set():
             break
         if row.attempts >= email.max_attempts:  # its last attempt's sender died mid-send
@@ -62,28 +95,38 @@ async def retry_due(
         if not await _claim(services, row.id, row.attempts, now + backoff_ms(attempt, email)):
             result.lost += 1
             continue
-        status, error = await deliver(services, row.recipient, row.subject, row.body)
-        retry_at = next_attempt_at(attempt, now, email) if error is not None else None
-        if error is None:
-            result.sent += 1
-        elif retry_at is None:
-            status, result.dead = "dead", result.dead + 1
-        else:
-            result.failed += 1
-        await _record(services, row.id, attempt, status, error, retry_at)
-    if rows:
+        await _send_claimed(services, row, attempt, now, result)
+    if stale or due:
         log.info("email retry pass: %s", result)
     return result
 
 
-async def _claim(services: Services, outbox_id: str, seen_attempts: int, lease: int) -> bool:
+async def _send_claimed(services: Services, row: Row[Any], attempt: int, now: int, result: RetryPass) -> None:
+    """Send a row this replica has claimed (now 'failed' with `attempt` attempts) and record it."""
+    status, error = await deliver(services, row.recipient, row.subject, row.body)
+    retry_at = next_attempt_at(attempt, now, services.settings.email) if error is not None else None
+    if error is None:
+        result.sent += 1
+    elif retry_at is None:
+        status, result.dead = "dead", result.dead + 1
+    else:
+        result.failed += 1
+    await _record(services, row.id, attempt, status, error, retry_at)
+
+
+async def _claim(
+    services: Services, outbox_id: str, seen_attempts: int, lease: int, *, status: str = "failed"
+) -> bool:
+    """Take a row read as (`status`, `seen_attempts`): it becomes 'failed' with one more attempt
+    and a lease; False if another replica (or a late first send) changed it first."""
     async with services.db.write() as conn:
         claimed = await conn.execute(
             text(
-                "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = :lease"
-                " WHERE id = :id AND status = 'failed' AND attempts = :seen"
+                "UPDATE email_outbox SET status = 'failed', attempts = attempts + 1, next_attempt_at = :lease,"
+                " last_error = CASE WHEN status = 'pending' THEN :interrupted ELSE last_error END"
+                " WHERE id = :id AND status = :status AND attempts = :seen"
             ),
-            {"lease": lease, "id": outbox_id, "seen": seen_attempts},
+            {"lease": lease, "interrupted": INTERRUPTED, "id": outbox_id, "status": status, "seen": seen_attempts},
         )
     return claimed.rowcount == 1
 
@@ -120,8 +163,22 @@ async def _give_up(services: Services, outbox_id: str, attempts: int) -> bool:
     return done.rowcount == 1
 
 
+async def _abandon(services: Services, outbox_id: str) -> bool:
+    """Give up a stale 'pending' row without sending it; False if someone else settled it first."""
+    async with services.db.write() as conn:
+        done = await conn.execute(
+            text(
+                "UPDATE email_outbox SET status = 'dead', last_error = :interrupted, next_attempt_at = NULL"
+                " WHERE id = :id AND status = 'pending'"
+            ),
+            {"interrupted": INTERRUPTED, "id": outbox_id},
+        )
+    return done.rowcount == 1
+
+
 async def run_retry_worker(services: Services, stop: asyncio.Event) -> None:
-    """Retry due emails every `[email] retry_interval_seconds` (on every replica) until `stop`.
+    """Retry due (and take over stale pending) emails every `[email] retry_interval_seconds`,
+    on every replica, until `stop`.
 
     Shutdown sets `stop` rather than cancelling: a send that went out is then recorded before
     the store closes, instead of being left to the lease and sent a second time later.
