@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.script import BreakStream, Fail, FakeProvider, Reply, chunks_of, json_error
+from tests.fakes.script import BreakStream, Fail, FakeProvider, Reply, chunks_of, json_error, paced
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
@@ -61,7 +61,7 @@ class FakeAnthropic(FakeProvider):
                                             "content_block": {"type": "text", "text": ""}})
         yield event("ping", {"type": "ping"})
         pieces = chunks_of(behaviour.text, behaviour.after if isinstance(behaviour, BreakStream) else None)
-        for piece in pieces:
+        async for piece in paced(pieces, getattr(behaviour, "gate", None)):
             yield event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                 "delta": {"type": "text_delta", "text": piece}})
         if isinstance(behaviour, BreakStream):

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.script import BreakStream, Fail, FakeProvider, Reply, chunks_of, json_error
+from tests.fakes.script import BreakStream, Fail, FakeProvider, Reply, chunks_of, json_error, paced
 
 
 class FakeOpenAI(FakeProvider):
@@ -57,7 +57,7 @@ class FakeOpenAI(FakeProvider):
                 yield 'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
                 return
             raise ConnectionResetError("fake stream broken")  # uvicorn drops the connection mid-body
-        for piece in chunks_of(behaviour.text):
+        async for piece in paced(chunks_of(behaviour.text), behaviour.gate):
             yield chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
         yield chunk([{"index": 0, "delta": {}, "finish_reason": behaviour.finish or "stop"}])
         if behaviour.usage:

@@ -3,12 +3,16 @@
 A test queues behaviours on a fake (`fake.script(Reply("hi"), Fail(429, retry_after="1"))`); each
 incoming request takes the next one, and an empty queue answers with `Reply()`. Every request is
 recorded (`fake.requests`: JSON body and headers) so tests can check what the SDK sent.
+
+A streamed `Reply` can be paced with a `Gate`: the fake stops after some text chunks and waits, so
+a test can act at a known point in the middle of a stream (read, hang up) without sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +24,29 @@ from tests.conftest import LiveServer
 
 
 @dataclass
+class Gate:
+    """A handshake inside a streamed answer. The fake sends `after` text chunks (0: none, only the
+    stream's opening), sets `reached`, and sends the rest only once `release` is set. If the reader
+    goes away while the stream is held, the fake's body is cancelled and `abandoned` is set: the
+    test sees that the caller stopped reading, rather than guessing with a sleep."""
+
+    after: int = 1
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    abandoned: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def hold(self) -> None:
+        self.reached.set()
+        try:
+            await asyncio.wait_for(self.release.wait(), 60)  # bounded: a forgotten gate fails, never hangs
+        except asyncio.CancelledError:
+            self.abandoned.set()
+            raise
+
+
+@dataclass
 class Reply:
-    """A successful answer; streamed in `chunks` pieces when the request asks to stream."""
+    """A successful answer; streamed word by word when the request asks to stream (paced by `gate`)."""
 
     text: str = "Hello from the fake!"
     input_tokens: int = 9
@@ -29,6 +54,7 @@ class Reply:
     finish: str = ""  # wire value; each fake has its own default
     model: str | None = None
     usage: bool = True  # False: omit usage (some OpenAI-compatible servers do)
+    gate: Gate | None = None  # streamed only: hold the stream after `gate.after` text chunks
 
 
 @dataclass
@@ -73,6 +99,7 @@ class FakeProvider:
         self.queue: collections.deque[Behaviour] = collections.deque()
         self.requests: list[dict[str, Any]] = []
         self.released = asyncio.Event()
+        self.gates: list[Gate] = []
         self.app = Starlette(routes=self.routes())
         self._server: LiveServer | None = None
 
@@ -94,6 +121,8 @@ class FakeProvider:
 
     async def __aexit__(self, *exc: object) -> None:
         self.released.set()
+        for gate in self.gates:  # a held stream would keep uvicorn from shutting down
+            gate.release.set()
         assert self._server is not None
         await self._server.__aexit__(*exc)
 
@@ -115,6 +144,9 @@ class FakeProvider:
             return body, Response(behaviour.body, media_type="application/json")
         if isinstance(behaviour, Fail):
             return body, self.error(behaviour)
+        if isinstance(behaviour, Reply) and behaviour.gate is not None:
+            assert body.get("stream"), "a Gate paces a stream; this request does not stream"
+            self.gates.append(behaviour.gate)
         return body, behaviour
 
     def error(self, fail: Fail) -> Response:
@@ -125,6 +157,17 @@ def chunks_of(text: str, parts: int | None = None) -> list[str]:
     """Split text into word pieces that concatenate back to it."""
     words = text.split(" ")
     return [w if i == 0 else " " + w for i, w in enumerate(words)][: parts if parts is not None else None]
+
+
+async def paced(pieces: Iterable[str], gate: Gate | None) -> AsyncIterator[str]:
+    """The text pieces of a stream, held at the gate (after its `after` pieces) when there is one."""
+    pieces = list(pieces)
+    for i, piece in enumerate(pieces):
+        if gate is not None and i == gate.after:
+            await gate.hold()
+        yield piece
+    if gate is not None and gate.after >= len(pieces):
+        await gate.hold()
 
 
 def json_error(status: int, body: dict[str, Any], headers: dict[str, str]) -> JSONResponse:

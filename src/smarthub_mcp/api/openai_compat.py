@@ -9,7 +9,7 @@ Streaming: the chat tool streams from the provider when given a progress functio
 with each piece of text. The call runs in a task that feeds a queue; the response starts only when
 the first piece (or the end) arrives, so an error before any text is an ordinary JSON error with
 its status. After that, an error is a last `data: {"error": ...}` event. A client that hangs up
-cancels the task; the meter releases the hold of a cancelled call.
+cancels the task: the meter charges the text already produced (nothing if none) and releases the rest.
 """
 
 from __future__ import annotations
