@@ -18,7 +18,6 @@ from smarthub_mcp.config import MICRO
 from smarthub_mcp.services import Services
 from tests.conftest import LiveServer
 from tests.factories import bearer, make_api_key, make_user_with_token
-from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import BreakStream, Hang, Reply
 
 LIMITED = "limited@example.com"
@@ -59,12 +58,6 @@ routes = [{{ provider = "keyless", upstream = "gpt-none" }}]
 requests_per_minute = 1
 """
 GRANT = 10 * MICRO
-
-
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="oai-key") as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_toke
 from smarthub_mcp.services import Services
 from tests.conftest import LiveServer
 from tests.factories import make_api_key, make_user_with_token
-from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import Gate, Reply
 
 TOML = """
@@ -44,12 +43,6 @@ GRANT = 10 * MICRO
 MAX_TOKENS = 50
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
 ANSWER = "alpha beta gamma delta epsilon"
-
-
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="oai-key") as fake:
-        yield fake
 
 
 @pytest.fixture
