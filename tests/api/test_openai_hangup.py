@@ -82,8 +82,8 @@ async def settled(services: Services, user_id: str) -> int:
 
 async def usage_row(services: Services, request_id: str) -> Any:
     rows = await services.db.fetch(
-        "SELECT status, error_code, input_tokens, output_tokens, estimate, cost, hold_id FROM usage_events"
-        " WHERE request_id = :r", {"r": request_id},
+        "SELECT status, error_code, provider, upstream_model, input_tokens, output_tokens, estimate, cost, hold_id"
+        " FROM usage_events WHERE request_id = :r", {"r": request_id},
     )
     assert len(rows) == 1, rows
     return rows[0]
@@ -124,6 +124,7 @@ async def test_hangup_mid_stream_charges_exactly_what_was_delivered(services, cl
     input_tokens, estimate = estimate_of(services)
     delivered = count_text_tokens("alpha beta", "gpt-fake")
     assert (row.status, row.error_code) == ("cancelled", "cancelled")
+    assert (row.provider, row.upstream_model) == ("oai", "gpt-fake"), "the route the text came from"
     assert (row.input_tokens, row.output_tokens, row.estimate) == (input_tokens, delivered, estimate)
     assert row.cost == pricing.chat_cost(services.settings.models["smart"].price, input_tokens, delivered)
     assert 0 < row.cost <= row.estimate

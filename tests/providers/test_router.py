@@ -14,7 +14,7 @@ from smarthub_mcp.config import Settings
 from smarthub_mcp.errors import ProviderError, ProviderUnavailable, UnknownModel
 from smarthub_mcp.providers.base import ChatMessage, ChatRequest, StreamDone, TextDelta
 from smarthub_mcp.providers.registry import ProviderRegistry
-from smarthub_mcp.providers.router import Router
+from smarthub_mcp.providers.router import RouteDelta, Router
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import BreakStream, Fail, Hang, Reply
 
@@ -255,13 +255,14 @@ async def test_stream_broken_after_text_ends_partial(fake_openai, fake_openai_2,
 
 async def test_stream_to_hands_text_to_callback(make_router) -> None:
     router = make_router(Settings(), env={})
-    seen: list[str] = []
+    seen: list[RouteDelta] = []
 
-    async def on_delta(text: str) -> None:
-        seen.append(text)
+    async def on_delta(piece: RouteDelta) -> None:
+        seen.append(piece)
 
     result = await router.stream_to("demo-chat", REQUEST, on_delta)
-    assert "".join(seen) == result.text and result.provider == "demo" and not result.partial
+    assert "".join(p.text for p in seen) == result.text and result.provider == "demo" and not result.partial
+    assert {(p.provider, p.upstream) for p in seen} == {("demo", result.upstream_model)}  # whose text it is
 
 
 

@@ -54,6 +54,16 @@ CHAT_KINDS = frozenset({"chat"})
 
 
 @dataclass(frozen=True, slots=True)
+class RouteDelta(TextDelta):
+    """A piece of streamed text and the route it came from. All of a stream's text comes from one
+    route (no fallback once text went out), so a consumer that is cut off midway knows whom the
+    text it already has came from."""
+
+    provider: str
+    upstream: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     name: str
     kind: str
@@ -213,8 +223,9 @@ class Router:
             return replace(result, model=name, route_index=route.index, attempts=tuple(attempts))
         raise self._give_up(name, routes, attempts, last)
 
-    async def stream(self, name: str, request: ChatRequest) -> AsyncIterator[TextDelta | StreamDone]:
-        """TextDelta events, then exactly one StreamDone; raises ProviderError when nothing was delivered."""
+    async def stream(self, name: str, request: ChatRequest) -> AsyncIterator[RouteDelta | StreamDone]:
+        """RouteDelta events (TextDeltas with their route), then exactly one StreamDone; raises
+        ProviderError when nothing was delivered."""
         _, request, routes = self._plan(name, request)
         started = self.clock()
         attempts: list[Attempt] = []
@@ -234,7 +245,7 @@ class Router:
                     async for event in entry.provider.stream(request.for_upstream(route.upstream)):
                         if isinstance(event, TextDelta):
                             produced.append(event.text)
-                            yield event
+                            yield RouteDelta(event.text, route.provider, route.upstream)
                         else:
                             end = event
             except StreamInterrupted as error:
@@ -282,14 +293,14 @@ class Router:
         raise self._give_up(name, routes, attempts, last)
 
     async def stream_to(
-        self, name: str, request: ChatRequest, on_delta: Callable[[str], Awaitable[None]]
+        self, name: str, request: ChatRequest, on_delta: Callable[[RouteDelta], Awaitable[None]]
     ) -> ChatResult:
-        """Stream, handing each piece of text to `on_delta`; return the result to charge."""
+        """Stream, handing each piece of text (with its route) to `on_delta`; return the result to charge."""
         stream = self.stream(name, request)
         try:
             async for event in stream:
-                if isinstance(event, TextDelta):
-                    await on_delta(event.text)
+                if isinstance(event, RouteDelta):
+                    await on_delta(event)
                 else:
                     return event.result
         finally:

@@ -11,6 +11,7 @@ from smarthub_mcp.billing.meter import Usage
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.errors import InvalidRequest, UnknownModel
 from smarthub_mcp.providers.base import ChatMessage, ChatRequest, ChatResult
+from smarthub_mcp.providers.router import RouteDelta
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
 from smarthub_mcp.tools.registry import PAID_GENERATION, ToolContext, tool
 
@@ -77,24 +78,28 @@ async def run_chat(tc: ToolContext, model: str, request: ChatRequest) -> tuple[C
     estimate = pricing.chat_estimate(config.price, input_estimate, request.max_tokens)
 
     produced: list[str] = []  # streamed pieces, already on their way to the client
+    source: list[RouteDelta] = []  # the first piece: which route the text comes from
 
     def delivered() -> Usage:
         """What a streamed call that breaks off (a client that reads and hangs up) still pays for:
         the input, and the output produced so far, both counted as upper bounds."""
         if not produced:
             return Usage()
-        output = count_text_tokens("".join(produced), upstream)
-        return Usage(cost=pricing.chat_cost(config.price, input_estimate, output), input_tokens=input_estimate,
-                     output_tokens=output)
+        route = source[0]
+        output = count_text_tokens("".join(produced), route.upstream)
+        return Usage(cost=pricing.chat_cost(config.price, input_estimate, output), provider=route.provider,
+                     upstream_model=route.upstream, input_tokens=input_estimate, output_tokens=output)
 
     async def work() -> tuple[ChatResult, Usage]:
         if tc.progress is None:
             result = await services.router.complete(model, request)
         else:
 
-            async def on_delta(piece: str) -> None:
-                produced.append(piece)
-                await tc.report(len(produced), None, piece)
+            async def on_delta(piece: RouteDelta) -> None:
+                if not source:
+                    source.append(piece)
+                produced.append(piece.text)
+                await tc.report(len(produced), None, piece.text)
 
             result = await services.router.stream_to(model, request, on_delta)
         usage = Usage(
