@@ -247,9 +247,6 @@ class Database:
         try:
             result = fn(writer)
             writer.execute("COMMIT")
-            if self._checkpoints is not None:
-                self._checkpoints.committed(writer)
-            return True, result
         except sqlite3.Error as exc:
             if writer.in_transaction:
                 writer.execute("ROLLBACK")
@@ -258,6 +255,9 @@ class Database:
             if writer.in_transaction:
                 writer.execute("ROLLBACK")
             raise
+        if self._checkpoints is not None:  # after the try: nothing here may fail a committed verb
+            self._checkpoints.committed(writer)
+        return True, result
 
     def _loop_writer(self) -> sqlite3.Connection | None:
         if self._writer is None:

@@ -46,13 +46,22 @@ class BackgroundCheckpoint:
         completed, or start one when due."""
         if self._catch_up:
             self._catch_up = False
-            writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            try:
+                writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                # The verb before this has committed: a failure here must not reach its caller,
+                # who would take a committed reserve or capture for a failed one. The next pass
+                # retries; meanwhile the WAL only grows.
+                log.warning("WAL checkpoint catch-up failed (%s)", type(exc).__name__)
             return
         self._commits += 1
         if self._commits < self.every or self._running is not None:
             return
         self._commits = 0
-        self._running = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+        try:
+            self._running = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+        except RuntimeError:  # the loop's executor is shutting down: the next commit tries again
+            return
         self._running.add_done_callback(self._finished)
 
     def _checkpoint(self) -> None:
