@@ -74,7 +74,7 @@ async def retry_due(
         if stop is not None and stop.is_set():
             break
         if not resendable(row.body):  # a link secret was redacted out: mailing it sends a dead link
-            if await _abandon(services, row.id):
+            if await _give_up(services, row.id, "pending", row.attempts, error=INTERRUPTED):
                 result.dead += 1
             else:
                 result.lost += 1
@@ -87,7 +87,7 @@ async def retry_due(
         if stop is not None and stop.is_set():
             break
         if row.attempts >= email.max_attempts:  # its last attempt's sender died mid-send
-            if await _give_up(services, row.id, row.attempts):
+            if await _give_up(services, row.id, "failed", row.attempts):
                 result.dead += 1
             continue
         attempt = row.attempts + 1
@@ -151,27 +151,19 @@ async def _record(
         )
 
 
-async def _give_up(services: Services, outbox_id: str, attempts: int) -> bool:
+async def _give_up(
+    services: Services, outbox_id: str, seen_status: str, seen_attempts: int, *, error: str | None = None
+) -> bool:
+    """Mark a row read as (`seen_status`, `seen_attempts`) 'dead', unsent, keeping its last error
+    unless `error` is given; False if another replica (or a late first send) changed it first."""
     async with services.db.write() as conn:
         done = await conn.execute(
             text(
-                "UPDATE email_outbox SET status = 'dead', next_attempt_at = NULL"
-                " WHERE id = :id AND status = 'failed' AND attempts = :attempts"
+                "UPDATE email_outbox SET status = 'dead', next_attempt_at = NULL,"
+                " last_error = COALESCE(:error, last_error)"
+                " WHERE id = :id AND status = :status AND attempts = :attempts"
             ),
-            {"id": outbox_id, "attempts": attempts},
-        )
-    return done.rowcount == 1
-
-
-async def _abandon(services: Services, outbox_id: str) -> bool:
-    """Give up a stale 'pending' row without sending it; False if someone else settled it first."""
-    async with services.db.write() as conn:
-        done = await conn.execute(
-            text(
-                "UPDATE email_outbox SET status = 'dead', last_error = :interrupted, next_attempt_at = NULL"
-                " WHERE id = :id AND status = 'pending'"
-            ),
-            {"interrupted": INTERRUPTED, "id": outbox_id},
+            {"error": error, "id": outbox_id, "status": seen_status, "attempts": seen_attempts},
         )
     return done.rowcount == 1
 
