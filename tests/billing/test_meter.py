@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import anyio
 import pytest
@@ -72,17 +73,18 @@ async def test_insufficient_credits_says_how_much_and_how_to_top_up(services):
     assert await usage_rows(services) == [("chat", "rejected", "insufficient_credits", 0, 5 * C, 0, None)]
 
 
-async def test_a_cancelled_call_still_settles(services):
-    carol = await customer(services, 10)
+async def cancel_midway(services, principal, **run: Any) -> None:
+    """Start a paid `chat` call whose work never ends, cancel it once the work has begun, and wait
+    until its settlement is done (the client that goes away mid-call)."""
     started = asyncio.Event()
 
-    async def slow() -> tuple[str, Usage]:
+    async def work() -> tuple[str, Usage]:
         started.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
     call = asyncio.create_task(services.meter.run(
-        carol, tool="chat", permission="tools:chat", model="demo-chat", estimate=2 * C, work=slow
+        principal, tool="chat", permission="tools:chat", model="demo-chat", estimate=2 * C, work=work, **run
     ))
     with anyio.fail_after(10):
         await started.wait()
@@ -90,6 +92,11 @@ async def test_a_cancelled_call_still_settles(services):
         with pytest.raises(asyncio.CancelledError):
             await call
         await services.meter.drain()
+
+
+async def test_a_cancelled_call_still_settles(services):
+    carol = await customer(services, 10)
+    await cancel_midway(services, carol)
     balance = await services.ledger.balance(carol.user_id)
     assert balance.held == 0 and balance.available == balance.balance
     assert [r[1:3] for r in await usage_rows(services)] == [("cancelled", "cancelled")]
@@ -99,24 +106,8 @@ async def test_a_cancelled_call_still_settles(services):
 async def test_a_stream_cut_off_after_delivering_text_pays_for_that_text(services):
     # A client that reads a streamed answer and hangs up before the end must not get it free.
     gina = await customer(services, 10)
-    started = asyncio.Event()
     so_far = Usage(cost=700_000, input_tokens=12, output_tokens=30)
-
-    async def streaming() -> tuple[str, Usage]:
-        started.set()  # by now part of the answer has gone out
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    call = asyncio.create_task(services.meter.run(
-        gina, tool="chat", permission="tools:chat", model="demo-chat", estimate=2 * C, work=streaming,
-        delivered=lambda: so_far,
-    ))
-    with anyio.fail_after(10):
-        await started.wait()
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
-        await services.meter.drain()
+    await cancel_midway(services, gina, delivered=lambda: so_far)  # part of the answer went out
     balance = await services.ledger.balance(gina.user_id)
     assert balance.held == 0
     assert balance.balance == services.settings.auth.signup_grant + 10 * C - 700_000
