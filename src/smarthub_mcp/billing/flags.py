@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 
 from smarthub_mcp.errors import InvalidRequest
+from smarthub_mcp.pages import page, row_id, where
 from smarthub_mcp.services import Services
 
 MAX_LIMIT = 200
@@ -35,21 +36,15 @@ async def list_flags(
         raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
     check_id(user_id, "user_id")
     check_id(cursor, "cursor")
-    where, params = ["1 = 1"], {"n": limit + 1}
-    if user_id is not None:
-        where.append("f.user_id = :user")
-        params["user"] = user_id
-    if cursor is not None:
-        where.append("f.id < :cursor")
-        params["cursor"] = cursor
+    params: dict[str, Any] = {"n": limit + 1}
+    conditions = where(params, [("f.user_id = :user", "user", user_id), ("f.id < :cursor", "cursor", cursor)])
     # LEFT JOINs: a flag must stay visible even if SQLite let its user or payment row go.
     sql = (
         "SELECT f.id, f.user_id, u.email, f.payment_id, f.reason, p.amount_minor, p.currency, f.created_at"
         " FROM payment_flags f LEFT JOIN users u ON u.id = f.user_id LEFT JOIN payments p ON p.id = f.payment_id"
-        f" WHERE {' AND '.join(where)} ORDER BY f.id DESC LIMIT :n"
+        f" WHERE {conditions} ORDER BY f.id DESC LIMIT :n"
     )
     async with services.db.read() as conn:
         rows = list(await conn.execute(text(sql), params))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [dict(r._mapping) for r in rows], (rows[-1].id if more else None)
+    shown, next_cursor = page(rows, limit, row_id)
+    return [dict(r._mapping) for r in shown], next_cursor

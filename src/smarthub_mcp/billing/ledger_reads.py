@@ -13,6 +13,7 @@ from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import NotFound
+from smarthub_mcp.pages import page, row_id
 
 log = logging.getLogger("smarthub.ledger")
 
@@ -66,9 +67,7 @@ class LedgerReads:
         sql, params = q.history_query(user_id, kinds, since_ms, until_ms, cursor, limit + 1)
         async with self.db.read() as c:
             entries = [Entry(*r) for r in await c.execute(text(sql), params)]
-        more = len(entries) > limit
-        entries = entries[:limit]
-        return entries, (entries[-1].id if more and entries else None)
+        return page(entries, limit, row_id)
 
     async def check(self) -> list[Drift]:
         """Recompute every balance and held amount from entries and holds; return what disagrees."""

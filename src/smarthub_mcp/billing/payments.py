@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smarthub_mcp import pages
 from smarthub_mcp.billing.errors import PaymentProviderError, UnknownPackage
 from smarthub_mcp.billing.money import credits_for_people, format_credits
 from smarthub_mcp.billing.stripe_gateway import StripeGateway
@@ -154,23 +155,19 @@ async def list_payments(
         raise InvalidRequest(f"status must be one of {', '.join(PAYMENT_STATUSES)}", details={"status": status})
     if not 1 <= limit <= 200:
         raise InvalidRequest("limit must be between 1 and 200")
-    where, params = ["1 = 1"], {"n": limit + 1}
-    for clause, key, value in [
+    params: dict[str, Any] = {"n": limit + 1}
+    conditions = pages.where(params, [
         ("status = :status", "status", status),
         ("user_id = :user", "user", user_id),
         ("created_at >= :since", "since", since_ms),
         ("created_at < :until", "until", until_ms),
         ("id < :cursor", "cursor", cursor),  # ids sort by creation
-    ]:
-        if value is not None:
-            where.append(clause)
-            params[key] = value
-    sql = f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :n"
+    ])
+    sql = f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE {conditions} ORDER BY id DESC LIMIT :n"
     async with services.db.read() as conn:
         rows = list(await conn.execute(text(sql), params))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [payment_view(r) for r in rows], (rows[-1].id if more and rows else None)
+    shown, next_cursor = pages.page(rows, limit, pages.row_id)
+    return [payment_view(r) for r in shown], next_cursor
 
 
 async def payments_summary(

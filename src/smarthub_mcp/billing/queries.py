@@ -7,6 +7,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from smarthub_mcp import pages
+
 ENTRY_COLS = (
     "id, account_id, amount, kind, reference, actor_id, memo, idempotency_key, hold_id, refund_of,"
     " balance_after, created_at"
@@ -89,22 +91,18 @@ def history_query(
     cursor: str | None,
     limit: int,
 ) -> tuple[str, dict[str, Any]]:
-    where = ["account_id = :u"]
     params: dict[str, Any] = {"u": user_id, "n": limit}
+    conditions = ["account_id = :u"]
     if kinds:
         names = [f"k{i}" for i in range(len(kinds))]
-        where.append(f"kind IN ({', '.join(':' + n for n in names)})")
+        conditions.append(f"kind IN ({', '.join(':' + n for n in names)})")
         params.update(zip(names, kinds, strict=True))
-    if since_ms is not None:
-        where.append("created_at >= :since")
-        params["since"] = since_ms
-    if until_ms is not None:
-        where.append("created_at < :until")
-        params["until"] = until_ms
-    if cursor:
-        where.append("id < :cursor")
-        params["cursor"] = cursor
-    sql = f"SELECT {ENTRY_COLS} FROM ledger_entries WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :n"
+    conditions.append(pages.where(params, [
+        ("created_at >= :since", "since", since_ms),
+        ("created_at < :until", "until", until_ms),
+        ("id < :cursor", "cursor", cursor or None),
+    ]))
+    sql = f"SELECT {ENTRY_COLS} FROM ledger_entries WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT :n"
     return sql, params
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.ids import new_id, now_ms
+from smarthub_mcp.pages import page, row_id
 
 DAY_MS = 86_400_000
 
@@ -124,11 +125,12 @@ async def money_audit(conn: AsyncConnection, cursor: str | None, limit: int) -> 
         ),
         {"c": cursor, "n": limit + 1},
     ))
+    shown, next_cursor = page(rows, limit, row_id)
     items = []
-    for row_id, actor, action, target, after_json, ip, created in rows[:limit]:
+    for audit_id, actor, action, target, after_json, ip, created in shown:
         after = json.loads(after_json) if after_json else {}
         items.append({
-            "id": row_id, "actor_id": actor, "action": action, "target_id": target,
+            "id": audit_id, "actor_id": actor, "action": action, "target_id": target,
             "amount": after.get("amount"), "reason": after.get("reason"), "ip": ip, "created_at": created,
         })
-    return items, (items[-1]["id"] if len(rows) > limit and items else None)
+    return items, next_cursor

@@ -27,6 +27,7 @@ from smarthub_mcp.identity.sessions import end_all_sessions
 from smarthub_mcp.identity.users import get_user, list_users, update_user
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.logs import request_id_var
+from smarthub_mcp.pages import page, row_id
 from smarthub_mcp.services import Services
 
 MAX_PAGE = 200
@@ -123,9 +124,8 @@ async def admin_list_users(request: Request) -> JSONResponse:
     async with _services(request).db.read() as conn:
         users = await list_users(conn, query=query, role=params.get("role") or None, limit=limit + 1,
                                  after=params.get("cursor") or None)
-    page = users[:limit]
-    next_cursor = page[-1].id if len(users) > limit else None
-    return JSONResponse({"users": [u.to_json() for u in page], "next_cursor": next_cursor})
+    shown, next_cursor = page(users, limit, row_id)
+    return JSONResponse({"users": [u.to_json() for u in shown], "next_cursor": next_cursor})
 
 
 async def admin_patch_user(request: Request) -> JSONResponse:
