@@ -17,3 +17,15 @@ async def closed_port_services(make_config, db):
     services.extras["port"] = port
     yield services
     await services.db.close()
+
+
+@pytest.fixture
+async def replicas(closed_port_services, make_config):
+    """`closed_port_services` and two more replicas on the same database and SMTP port."""
+    port = closed_port_services.extras["port"]
+    others = [
+        Services.create(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port))) for _ in range(2)
+    ]
+    yield [closed_port_services, *others]
+    for replica in others:
+        await replica.db.close()

@@ -36,28 +36,21 @@ def test_grace_setting_defaults_to_minutes_and_refuses_racing_a_live_send():
         EmailConfig(pending_grace_seconds=59)  # shorter than a slow SMTP send: it could go out twice
 
 
-async def test_stale_pending_email_is_delivered_once_by_racing_replicas(closed_port_services, make_config):
-    first = closed_port_services
+async def test_stale_pending_email_is_delivered_once_by_racing_replicas(replicas):
+    first = replicas[0]
     port = first.extras["port"]
     ids = [await record_email(first, f"p{n}@example.com", f"Receipt {n}", f"body {n}") for n in range(4)]
     stale = max([await created_at(first, i) for i in ids]) + GRACE_MS
-    replicas = [first] + [
-        Services.create(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port))) for _ in range(2)
-    ]
-    try:
-        with sink_on(port) as sink:
-            passes = await asyncio.gather(*(retry_due(r, now=stale) for r in replicas))
-            assert sum(p.sent for p in passes) == 4 and sum(p.failed + p.dead for p in passes) == 0
-            assert await received(sink) == 4
-            messages = [await sink.next() for _ in range(4)]
-            assert sorted((m["To"], m["Subject"]) for m in messages) == [
-                (f"p{n}@example.com", f"Receipt {n}") for n in range(4)
-            ]
-            later = await asyncio.gather(*(retry_due(r, now=LATER) for r in replicas))
-            assert later == [RetryPass()] * 3 and await received(sink) == 0
-    finally:
-        for replica in replicas[1:]:
-            await replica.db.close()
+    with sink_on(port) as sink:
+        passes = await asyncio.gather(*(retry_due(r, now=stale) for r in replicas))
+        assert sum(p.sent for p in passes) == 4 and sum(p.failed + p.dead for p in passes) == 0
+        assert await received(sink) == 4
+        messages = [await sink.next() for _ in range(4)]
+        assert sorted((m["To"], m["Subject"]) for m in messages) == [
+            (f"p{n}@example.com", f"Receipt {n}") for n in range(4)
+        ]
+        later = await asyncio.gather(*(retry_due(r, now=LATER) for r in replicas))
+        assert later == [RetryPass()] * 3 and await received(sink) == 0
     for outbox_id in ids:
         row = await outbox(first, outbox_id)
         assert (row.status, row.attempts, row.last_error, row.next_attempt_at) == ("sent", 1, None, None)

@@ -125,23 +125,16 @@ async def test_a_claim_is_won_once(closed_port_services):
     assert await _claim(services, outbox_id, 1, LATER) is False  # the same read, a second replica
 
 
-async def test_racing_replicas_send_each_email_exactly_once(closed_port_services, make_config):
-    first = closed_port_services
+async def test_racing_replicas_send_each_email_exactly_once(replicas):
+    first = replicas[0]
     port = first.extras["port"]
     ids = [await send_email(first, f"u{n}@example.com", f"Alert {n}", "body") for n in range(6)]
-    replicas = [first] + [
-        Services.create(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port))) for _ in range(2)
-    ]
-    try:
-        with sink_on(port) as sink:
-            passes = await asyncio.gather(*(retry_due(r, now=LATER) for r in replicas))
-            assert sum(p.sent for p in passes) == 6 and sum(p.failed + p.dead for p in passes) == 0
-            assert await received(sink) == 6
-            subjects = sorted([(await sink.next())["Subject"] for _ in range(6)])
-            assert subjects == sorted(f"Alert {n}" for n in range(6))
-    finally:
-        for replica in replicas[1:]:
-            await replica.db.close()
+    with sink_on(port) as sink:
+        passes = await asyncio.gather(*(retry_due(r, now=LATER) for r in replicas))
+        assert sum(p.sent for p in passes) == 6 and sum(p.failed + p.dead for p in passes) == 0
+        assert await received(sink) == 6
+        subjects = sorted([(await sink.next())["Subject"] for _ in range(6)])
+        assert subjects == sorted(f"Alert {n}" for n in range(6))
     assert {(await outbox(first, i)).status for i in ids} == {"sent"}
     assert {(await outbox(first, i)).attempts for i in ids} == {2}
 
