@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.inbound import x_mcp_header_map
 
 from smarthub_mcp import __version__
 from smarthub_mcp.errors import Unauthenticated
@@ -20,6 +23,32 @@ estimate of its price before it runs and is charged exactly afterwards: `list_mo
 models and their prices, `get_balance` what is left, `get_usage` recent calls and spend. When a
 call fails with `insufficient_credits`, tell the user how to top up (`buy_credits`,
 `redeem_promo`) instead of retrying. Errors carry a stable code in brackets, e.g. [rate_limited]."""
+
+
+class SmartHubMCPServer(MCPServer):
+    """`MCPServer`, minus a per-call cost our tools cannot use.
+
+    On every `tools/call` with arguments, the SDK's HTTP transport walks the tool's whole input
+    schema twice (through `_tool_input_schema`) looking for `x-mcp-header` annotations, to check
+    `Mcp-Param-*` headers against them: about 40 us of CPU per chat call here, 5% of the server's
+    work. None of our tools declares such a header, and with none declared that check accepts
+    every request, so answering "no schema" for those tools skips the walk and changes nothing.
+    A tool that does declare one still gets the SDK's full check. Relies on the SDK's private
+    hook: if it is renamed, this override simply stops being called and the SDK checks as before.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_schemas: dict[str, tuple[dict[str, Any], bool]] = {}
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        schema = super()._tool_input_schema(name)
+        if schema is None:
+            return None
+        known = self._header_schemas.get(name)
+        if known is None or known[0] is not schema:  # first call, or the tool was replaced
+            known = self._header_schemas[name] = (schema, bool(x_mcp_header_map(schema)))
+        return schema if known[1] else None
 
 
 def token_principal_source() -> PrincipalSource:
@@ -46,11 +75,11 @@ def api_key_principal_source(services: Services, api_key: str) -> PrincipalSourc
     return source
 
 
-def build_mcp_server(services: Services, *, api_key: str | None = None) -> MCPServer:
+def build_mcp_server(services: Services, *, api_key: str | None = None) -> SmartHubMCPServer:
     """The server for HTTP (token auth) or, with `api_key`, for stdio and in-process clients."""
     if api_key is not None:
         source = api_key_principal_source(services, api_key)
-        mcp = MCPServer(
+        mcp = SmartHubMCPServer(
             name="smarthub",
             instructions=INSTRUCTIONS,
             version=__version__,
@@ -61,7 +90,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> MCPSe
 
         base = services.settings.server.public_base_url.rstrip("/")
         source = token_principal_source()
-        mcp = MCPServer(
+        mcp = SmartHubMCPServer(
             name="smarthub",
             instructions=INSTRUCTIONS,
             version=__version__,
