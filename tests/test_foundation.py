@@ -151,6 +151,21 @@ async def test_readiness_fails_when_database_is_unreachable(tmp_path):
     assert ready.json() == {"status": "unavailable", "checks": {"database": "unreachable"}}
 
 
+async def test_a_served_app_freezes_its_start_up_heap(config):
+    import gc
+
+    from smarthub_mcp.app import build_app
+    from tests.conftest import running_app
+
+    assert gc.get_freeze_count() == 0
+    try:
+        async with running_app(build_app(config, freeze_heap=True)):
+            frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()  # the rest of the test session must stay collectable
+    assert frozen > 10_000  # every module and schema alive at start-up
+
+
 async def test_unknown_route_has_the_error_shape(client):
     response = await client.get("/api/v1/does-not-exist", headers={"x-request-id": "abc-123"})
     assert response.status_code == 404

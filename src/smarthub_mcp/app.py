@@ -4,6 +4,7 @@ health probes."""
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from mcp.server.transport_security import TransportSecuritySettings
@@ -54,7 +55,12 @@ def api_routes(services: Services) -> list[BaseRoute]:
     ]
 
 
-def build_app(config: AppConfig | None = None, *, services: Services | None = None) -> Starlette:
+def build_app(
+    config: AppConfig | None = None, *, services: Services | None = None, freeze_heap: bool = False
+) -> Starlette:
+    """`freeze_heap` (the `serve` command's choice, for a process that serves this one app): once
+    started, move every object alive then (modules, vendor SDKs, schemas) out of the collector's
+    reach with `gc.freeze()`, so later collections walk only what requests allocate."""
     if services is None:
         services = Services.create(config or load_config())
     services.identity  # noqa: B018 -- load signing keys now: a bad JWT setup must stop start-up
@@ -70,6 +76,9 @@ def build_app(config: AppConfig | None = None, *, services: Services | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with services.running(), mcp.session_manager.run():
+            if freeze_heap:
+                gc.collect()
+                gc.freeze()
             yield
 
     routes: list[BaseRoute] = [

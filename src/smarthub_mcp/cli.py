@@ -101,7 +101,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
             await db_probe.close()
 
     run_async(prepare())
-    app = build_app(config)
+    app = build_app(config, freeze_heap=True)
     click.echo(
         f"SmartHub MCP {__version__} on http://{host or server.host}:{port or server.port} "
         f"(MCP at /mcp, API at /api/v1, database: {db_probe.dialect})",
