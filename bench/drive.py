@@ -41,12 +41,13 @@ async def measure(
     *,
     concurrency: int,
     calls: int,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | list[dict[str, str]] | None = None,
     warmup: int = 20,
     progress: bool = False,
     mode: str = "legacy",
 ) -> Figures:
-    """`progress=True` passes a progress callback, so the server streams (chat does)."""
+    """`progress=True` passes a progress callback, so the server streams (chat does). `headers` may
+    be a list: client `i` sends `headers[i % len(headers)]` (e.g. one user's key per client)."""
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
         return None
@@ -56,10 +57,12 @@ async def measure(
     errors = 0
     per_worker = max(1, calls // concurrency)
 
-    async def worker() -> None:
+    per_client = headers if isinstance(headers, list) else [headers or {}]
+
+    async def worker(n: int) -> None:
         nonlocal errors
         async with (
-            httpx2.AsyncClient(headers=headers or {}, timeout=30) as http,
+            httpx2.AsyncClient(headers=per_client[n % len(per_client)], timeout=30) as http,
             Client(streamable_http_client(url, http_client=http), mode=mode) as client,
         ):
             for _ in range(max(1, warmup // concurrency)):
@@ -75,7 +78,7 @@ async def measure(
 
     ready = asyncio.Event()
     warmed = asyncio.Semaphore(0)
-    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    tasks = [asyncio.create_task(worker(n)) for n in range(concurrency)]
     for _ in range(concurrency):  # every client connected and warmed up before the clock starts
         await asyncio.wait_for(warmed.acquire(), 60)
     started = time.perf_counter()

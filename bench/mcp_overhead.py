@@ -5,7 +5,8 @@ and `smarthub serve` on SQLite and on PostgreSQL. Drives each over Streamable HT
 at concurrency 1 and 16 and prints calls/s, p50 and p99 for the bare no-op, `get_balance`, `chat` on
 the demo provider, and `chat` routed to the fake OpenAI (plain and streaming, over MCP; plain over
 the HTTP tool facade; and the `openai` SDK through SmartHub's OpenAI-compatible `/v1`), next to
-the same chat requests sent straight to the fake with the `openai` SDK.
+the same chat requests sent straight to the fake with the `openai` SDK. At concurrency 16 it also
+runs chat(demo) from sixteen users (one key per client), beside sixteen clients of one user.
 
 Every scenario runs in each of `--rounds` interleaved rounds and the table shows medians, because
 a shared 2-core machine drifts by a millisecond or more from one minute to the next. MCP scenarios
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
 import os
 import secrets
 import socket
@@ -215,6 +217,9 @@ async def run(args: argparse.Namespace) -> None:
         for backend, url in backends:
             env = smarthub_env(url, config_path)
             key = prepare_user(env)
+            # Sixteen clients of one user queue on that user's account row; sixteen users (a
+            # gateway's usual load) do not. Both are measured for chat(demo) at concurrency 16.
+            crowd = [{"Authorization": f"Bearer {prepare_user(env)}"} for _ in range(16)]
             port = free_port()
             stack.enter_context(process(PY, "-m", "smarthub_mcp", "serve", "--port", str(port), env=env))
             wait_port(port)
@@ -234,6 +239,11 @@ async def run(args: argparse.Namespace) -> None:
                         scenarios.append((label, conc, functools.partial(
                             measure, mcp_url, tool, arguments, concurrency=conc, calls=calls, headers=headers,
                             progress=stream, mode=mode)))
+                if conc == 16:
+                    scenarios.append((f"{backend}: chat demo-chat, 16 users [{PROTOCOLS['auto']}]", conc,
+                                      functools.partial(measure, mcp_url, "chat", {"prompt": "Hello there",
+                                                        "max_tokens": 64}, concurrency=conc, calls=calls,
+                                                        headers=crowd, mode="auto")))
                 for stream in (False, True):
                     label = f"{backend}: openai SDK -> /v1 -> fake{' (stream)' if stream else ''}"
                     scenarios.append((label, conc, functools.partial(
@@ -247,6 +257,10 @@ async def run(args: argparse.Namespace) -> None:
         # Rounds interleave every scenario, so a slow minute on a shared machine spreads over all of
         # them instead of landing on one; each figure is the median over the rounds.
         results: dict[tuple[str, int], list[Figures]] = {}
+        # The servers freeze their start-up heap (`serve`); so does the driver, or its own full
+        # collections over the SDKs it imported would land in the latencies it measures.
+        gc.collect()
+        gc.freeze()
         for round_no in range(args.rounds):
             print(f"round {round_no + 1}/{args.rounds}: {len(scenarios)} scenarios", file=sys.stderr, flush=True)
             for name, conc, scenario in scenarios:
@@ -284,6 +298,11 @@ def summary(figures: dict[tuple[str, int], Figures], backends: list[str], modes:
                     compare(f"{backend} c={conc} [{proto}] chat via gateway vs openai SDK direct{suffix}",
                             figures.get((f"openai SDK -> fake{suffix}", conc)),
                             figures.get((f"{backend}: chat fake-gpt{suffix} [{proto}]", conc)))
+            if conc == 16:
+                proto = PROTOCOLS["auto"]
+                compare(f"{backend} c=16 [{proto}] chat(demo), 16 users, vs bare no-op",
+                        figures.get((f"bare noop [{proto}]", conc)),
+                        figures.get((f"{backend}: chat demo-chat, 16 users [{proto}]", conc)))
             for suffix in ("", " (stream)"):
                 compare(f"{backend} c={conc} openai SDK via SmartHub's /v1 vs openai SDK direct{suffix}",
                         figures.get((f"openai SDK -> fake{suffix}", conc)),
