@@ -86,6 +86,39 @@ async def test_errors_are_classified(fake_openai: FakeOpenAI, behaviour: object,
         assert info.value.retry_after == 7
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[1, 2]",
+        '"just text"',
+        '{"choices": []}',
+        '{"choices": [{"message": {"content": 5}}]}',
+        '{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": null, "completion_tokens": 1}}',
+    ],
+)
+async def test_a_body_of_the_wrong_shape_is_malformed(fake_openai: FakeOpenAI, body: str) -> None:
+    """Answers are read as plain JSON: any shape but a chat completion's is the provider's fault."""
+    fake_openai.script(Malformed(body))
+    provider = provider_for(fake_openai)
+    try:
+        with pytest.raises(ProviderError) as info:
+            await provider.complete(REQUEST)
+    finally:
+        await provider.aclose()
+    assert info.value.details["reason"] == "malformed" and info.value.retryable
+
+
+async def test_a_streamed_chunk_of_the_wrong_shape_is_malformed(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(Malformed('data: {"choices": [{"delta": {"content": 5}}]}\n\ndata: [DONE]\n\n'))
+    provider = provider_for(fake_openai)
+    try:
+        with pytest.raises(ProviderError) as info:
+            [e async for e in provider.stream(REQUEST)]
+    finally:
+        await provider.aclose()
+    assert info.value.details["reason"] == "malformed"
+
+
 async def test_content_policy_is_rejected_not_retried(fake_openai: FakeOpenAI) -> None:
     fake_openai.script(Fail(400, "invalid_request_error", "content_policy_violation"))
     provider = provider_for(fake_openai)

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderError
@@ -38,7 +37,15 @@ CHAT_PATH = "/chat/completions"
 """Posted through the client's own `post` (the SDK's documented way to send a body as it is):
 `chat.completions.create` would first run the SDK's parameter transform over every field, about
 1 ms of CPU per call on our benchmark machine, for a body that is plain JSON already. Auth,
-retries, timeouts, error types and response parsing are the SDK's either way."""
+retries, timeouts, error types, JSON and SSE parsing (error events included) are the SDK's either
+way.
+
+Answers come back as the parsed JSON (`cast_to=object`, the SDK's pass-through) rather than as
+`ChatCompletion` / `ChatCompletionChunk` objects. The SDK builds those with `construct`, which
+validates nothing, so they were no safer than the dicts; building them cost about 0.2 ms of CPU
+per answer and, per streamed chunk, enough to make it most of the adapter's own work on a stream
+(measured in-process against the fake, see docs/DESIGN-NOTES.md). A body of the wrong shape fails
+in the reading below and is reported as malformed, as before."""
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -58,7 +65,16 @@ def _tokens(usage: Any, request: ChatRequest, text: str) -> tuple[int, int]:
     if usage is None:
         return (estimate_input_tokens(request.messages, request.system, request.upstream),
                 count_text_tokens(text, request.upstream))
-    return int(usage.prompt_tokens), int(usage.completion_tokens)
+    return int(usage["prompt_tokens"]), int(usage["completion_tokens"])
+
+
+def _text(value: Any) -> str:
+    """Message or delta content: a string, or nothing (None); anything else is a malformed body."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError("content is not a string")
+    return value
 
 
 class OpenAIProvider:
@@ -90,18 +106,17 @@ class OpenAIProvider:
     async def complete(self, request: ChatRequest) -> ChatResult:
         started = time.monotonic()
         try:
-            response = await self.client.post(CHAT_PATH, body=self._params(request), cast_to=ChatCompletion)
-            choice = response.choices[0]
-            text = choice.message.content or ""
-            usage = response.usage
-            input_tokens, output_tokens = _tokens(usage, request, text)
+            response = await self.client.post(CHAT_PATH, body=self._params(request), cast_to=object)
+            choice = response["choices"][0]
+            text = _text(choice["message"].get("content"))
+            input_tokens, output_tokens = _tokens(response.get("usage"), request, text)
             return ChatResult(
                 text=text,
-                upstream_model=response.model or request.upstream,
+                upstream_model=response.get("model") or request.upstream,
                 provider=self.name,
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
-                finish_reason=finish_reason(choice.finish_reason),
+                finish_reason=finish_reason(choice.get("finish_reason")),
                 latency_ms=int((time.monotonic() - started) * 1000),
             )
         except Exception as exc:
@@ -117,20 +132,21 @@ class OpenAIProvider:
             stream = await self.client.post(
                 CHAT_PATH,
                 body={**self._params(request), "stream": True, "stream_options": {"include_usage": True}},
-                cast_to=ChatCompletion,
+                cast_to=object,
                 stream=True,
-                stream_cls=openai.AsyncStream[ChatCompletionChunk],
+                stream_cls=openai.AsyncStream[object],
             )
             async for chunk in stream:
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices or ():
-                    if choice.delta is not None and choice.delta.content:
-                        produced.append(choice.delta.content)
-                        yield TextDelta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish = finish_reason(choice.finish_reason)
+                model = chunk.get("model") or model
+                if chunk.get("usage") is not None:
+                    usage = chunk["usage"]
+                for choice in chunk.get("choices") or ():
+                    content = _text((choice.get("delta") or {}).get("content"))
+                    if content:
+                        produced.append(content)
+                        yield TextDelta(content)
+                    if choice.get("finish_reason"):
+                        finish = finish_reason(choice["finish_reason"])
         except Exception as exc:
             error = failures.from_sdk(exc, openai, provider=self.name)
             raise self._interrupted(error, request, produced) from None
