@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,30 @@ async def test_upgrade_twice_is_idempotent(database_url):
         assert await applied_versions(database) == {m.version for m in available()}
     finally:
         await database.close()
+
+
+async def test_a_new_sqlite_database_gets_small_pages_and_an_old_one_keeps_its_own(tmp_path):
+    import sqlite3
+
+    from smarthub_mcp.db import SQLITE_PAGE_SIZE
+
+    old = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(old)) as conn:
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE before_us (a)")
+    for path in (tmp_path / "new.db", old):
+        db = Database(f"sqlite:///{path}")
+        try:
+            await upgrade(db)
+            assert await applied_versions(db)
+        finally:
+            await db.close()
+    sizes = {}
+    for path in (tmp_path / "new.db", old):
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            sizes[path.name] = conn.execute("PRAGMA page_size").fetchone()[0]
+    assert sizes == {"new.db": SQLITE_PAGE_SIZE, "old.db": 4096}
 
 
 async def test_models_agree_with_live_schema(db):

@@ -38,6 +38,12 @@ T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_READER_BUSY_MS = 20  # the in-loop reader gives up fast and falls back to the worker thread
+SQLITE_PAGE_SIZE = 2048
+"""Pages for a new SQLite database (an existing one keeps its own). A paid call dirties about twenty
+pages (the account, the hold, its entry and usage row, and their indexes) and every dirty page goes
+whole into the WAL, so smaller pages write less: the reserve+capture pair measured 175-197 us of CPU
+with 4 KiB pages, 146-153 us with 2 KiB and 133-137 us with 1 KiB. Full scans pay the other way
+(the ledger's drift check over 6,500 calls: 8.8, 13.4 and 29.9 ms), so 2 KiB."""
 PG_POOL_RECYCLE_S = 1800
 
 
@@ -64,6 +70,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # first: the next pragma may wait
+        cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # before WAL: takes effect on a new file only
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
