@@ -21,6 +21,23 @@ def provider_for(fake: FakeOpenAI, **overrides: object) -> OpenAIProvider:
     return OpenAIProvider("openai", config, api_key=fake.api_key)
 
 
+async def failure_of(
+    fake: FakeOpenAI, behaviour: object, *, stream: bool = False, **overrides: object
+) -> ProviderError:
+    """Script `behaviour`, make one call (streamed or not) and return the ProviderError it raised."""
+    fake.script(behaviour)  # type: ignore[arg-type]
+    provider = provider_for(fake, **overrides)
+    try:
+        with pytest.raises(ProviderError) as info:
+            if stream:
+                _ = [e async for e in provider.stream(REQUEST)]
+            else:
+                await provider.complete(REQUEST)
+    finally:
+        await provider.aclose()
+    return info.value
+
+
 async def test_complete_reports_text_usage_and_model(fake_openai: FakeOpenAI) -> None:
     fake_openai.script(Reply("Hi there", input_tokens=11, output_tokens=2, model="gpt-4o-mini-2024-07-18"))
     provider = provider_for(fake_openai)
@@ -72,18 +89,12 @@ async def test_stream_without_usage_is_estimated(fake_openai: FakeOpenAI) -> Non
 )
 async def test_errors_are_classified(fake_openai: FakeOpenAI, behaviour: object, status: int | None,
                                      retryable: bool) -> None:
-    fake_openai.script(behaviour)  # type: ignore[arg-type]
-    provider = provider_for(fake_openai)
-    try:
-        with pytest.raises(ProviderError) as info:
-            await provider.complete(REQUEST)
-    finally:
-        await provider.aclose()
-    assert (info.value.upstream_status, info.value.retryable) == (status, retryable)
-    assert info.value.provider == "openai"
-    assert "fake failure" not in info.value.message  # the provider's body never leaks
+    error = await failure_of(fake_openai, behaviour)
+    assert (error.upstream_status, error.retryable) == (status, retryable)
+    assert error.provider == "openai"
+    assert "fake failure" not in error.message  # the provider's body never leaks
     if status == 429:
-        assert info.value.retry_after == 7
+        assert error.retry_after == 7
 
 
 @pytest.mark.parametrize(
@@ -98,48 +109,26 @@ async def test_errors_are_classified(fake_openai: FakeOpenAI, behaviour: object,
 )
 async def test_a_body_of_the_wrong_shape_is_malformed(fake_openai: FakeOpenAI, body: str) -> None:
     """Answers are read as plain JSON: any shape but a chat completion's is the provider's fault."""
-    fake_openai.script(Malformed(body))
-    provider = provider_for(fake_openai)
-    try:
-        with pytest.raises(ProviderError) as info:
-            await provider.complete(REQUEST)
-    finally:
-        await provider.aclose()
-    assert info.value.details["reason"] == "malformed" and info.value.retryable
+    error = await failure_of(fake_openai, Malformed(body))
+    assert error.details["reason"] == "malformed" and error.retryable
 
 
 async def test_a_streamed_chunk_of_the_wrong_shape_is_malformed(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(Malformed('data: {"choices": [{"delta": {"content": 5}}]}\n\ndata: [DONE]\n\n'))
-    provider = provider_for(fake_openai)
-    try:
-        with pytest.raises(ProviderError) as info:
-            [e async for e in provider.stream(REQUEST)]
-    finally:
-        await provider.aclose()
-    assert info.value.details["reason"] == "malformed"
+    chunk = 'data: {"choices": [{"delta": {"content": 5}}]}\n\ndata: [DONE]\n\n'
+    error = await failure_of(fake_openai, Malformed(chunk), stream=True)
+    assert error.details["reason"] == "malformed"
 
 
 async def test_content_policy_is_rejected_not_retried(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(Fail(400, "invalid_request_error", "content_policy_violation"))
-    provider = provider_for(fake_openai)
-    try:
-        with pytest.raises(ProviderRejected) as info:
-            await provider.complete(REQUEST)
-    finally:
-        await provider.aclose()
-    assert info.value.code == "provider_rejected" and not info.value.retryable
-    assert info.value.details["reason"] == "content_policy"
+    error = await failure_of(fake_openai, Fail(400, "invalid_request_error", "content_policy_violation"))
+    assert isinstance(error, ProviderRejected)
+    assert error.code == "provider_rejected" and not error.retryable
+    assert error.details["reason"] == "content_policy"
 
 
 async def test_timeout_is_retryable(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(Hang())
-    provider = provider_for(fake_openai, timeout_seconds=0.3)
-    try:
-        with pytest.raises(ProviderError) as info:
-            await provider.complete(REQUEST)
-    finally:
-        await provider.aclose()
-    assert info.value.retryable and info.value.details["reason"] == "timeout"
+    error = await failure_of(fake_openai, Hang(), timeout_seconds=0.3)
+    assert error.retryable and error.details["reason"] == "timeout"
 
 
 @pytest.mark.parametrize("error_event", [False, True])
@@ -160,11 +149,5 @@ async def test_broken_stream_reports_partial_usage(fake_openai: FakeOpenAI, erro
 
 
 async def test_stream_broken_before_text_is_a_plain_error(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(BreakStream("alpha", after=0))
-    provider = provider_for(fake_openai)
-    try:
-        with pytest.raises(ProviderError) as info:
-            _ = [e async for e in provider.stream(REQUEST)]
-    finally:
-        await provider.aclose()
-    assert not isinstance(info.value, StreamInterrupted) and info.value.retryable
+    error = await failure_of(fake_openai, BreakStream("alpha", after=0), stream=True)
+    assert not isinstance(error, StreamInterrupted) and error.retryable
