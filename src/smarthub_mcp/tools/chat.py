@@ -77,16 +77,15 @@ async def run_chat(tc: ToolContext, model: str, request: ChatRequest) -> tuple[C
     input_estimate = estimate_input_tokens(list(request.messages), request.system, upstream)
     estimate = pricing.chat_estimate(config.price, input_estimate, request.max_tokens)
 
-    produced: list[str] = []  # streamed pieces, already on their way to the client
-    source: list[RouteDelta] = []  # the first piece: which route the text comes from
+    produced: list[RouteDelta] = []  # streamed pieces, already on their way to the client
 
     def delivered() -> Usage:
         """What a streamed call that breaks off (a client that reads and hangs up) still pays for:
         the input, and the output produced so far, both counted as upper bounds."""
         if not produced:
             return Usage()
-        route = source[0]
-        output = count_text_tokens("".join(produced), route.upstream)
+        route = produced[0]  # a stream's text all comes from one route
+        output = count_text_tokens("".join(piece.text for piece in produced), route.upstream)
         return Usage(cost=pricing.chat_cost(config.price, input_estimate, output), provider=route.provider,
                      upstream_model=route.upstream, input_tokens=input_estimate, output_tokens=output)
 
@@ -96,9 +95,7 @@ async def run_chat(tc: ToolContext, model: str, request: ChatRequest) -> tuple[C
         else:
 
             async def on_delta(piece: RouteDelta) -> None:
-                if not source:
-                    source.append(piece)
-                produced.append(piece.text)
+                produced.append(piece)
                 await tc.report(len(produced), None, piece.text)
 
             result = await services.router.stream_to(model, request, on_delta)
