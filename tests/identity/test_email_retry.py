@@ -41,6 +41,17 @@ async def outbox(services: Services, outbox_id: str):
         )).one()
 
 
+async def sent_by_the_background_worker(services: Services, outbox_id: str) -> str:
+    """Run the services (whose retry worker makes a first pass at start-up) against a sink until
+    one message arrives; return its subject once the row's outcome is on record."""
+    with sink_on(services.extras["port"]) as sink:
+        async with services.running():
+            msg = await sink.next()
+    services.db = type(services.db)(services.secrets.database_url)  # running() closed the store
+    assert (await outbox(services, outbox_id)).status == "sent"
+    return msg["Subject"]
+
+
 async def received(sink: Sink) -> int:
     """Messages the sink holds once every finished send's hand-off to the loop has run."""
     for _ in range(3):
@@ -144,12 +155,7 @@ async def test_running_services_retry_due_emails_in_the_background(closed_port_s
     outbox_id = await send_email(services, "bg@example.com", "Background", "body")
     async with services.db.write() as conn:  # make it due now rather than waiting out the backoff
         await conn.execute(text("UPDATE email_outbox SET next_attempt_at = 0 WHERE id = :i"), {"i": outbox_id})
-    with sink_on(services.extras["port"]) as sink:
-        async with services.running():
-            msg = await sink.next()  # the worker's first pass runs at start-up
-            assert msg["Subject"] == "Background"
-    services.db = type(services.db)(services.secrets.database_url)  # running() closed the store
-    assert (await outbox(services, outbox_id)).status == "sent"
+    assert await sent_by_the_background_worker(services, outbox_id) == "Background"
 
 
 async def test_migration_keeps_outbox_rows_and_gives_up_old_failures(database_url):
