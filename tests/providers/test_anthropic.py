@@ -10,6 +10,7 @@ from smarthub_mcp.providers.anthropic import AnthropicProvider
 from smarthub_mcp.providers.base import ChatMessage, ChatRequest, StreamEnd, StreamInterrupted, TextDelta
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.script import BreakStream, Fail, Hang, Malformed, Reply
+from tests.providers import failing
 
 REQUEST = ChatRequest(messages=(ChatMessage("user", "Say hello"),), system="Be brief", max_tokens=64,
                       upstream="claude-fake-1")
@@ -18,6 +19,12 @@ REQUEST = ChatRequest(messages=(ChatMessage("user", "Say hello"),), system="Be b
 def provider_for(fake: FakeAnthropic, timeout: float = 5) -> AnthropicProvider:
     config = ProviderConfig(type="anthropic", base_url=fake.url, timeout_seconds=timeout, max_retries=0)
     return AnthropicProvider("anthropic", config, api_key=fake.api_key)
+
+
+async def failure_of(
+    fake: FakeAnthropic, behaviour: object, *, stream: bool = False, timeout_seconds: float = 5
+) -> ProviderError:
+    return await failing.failure_of(fake, provider_for(fake, timeout_seconds), REQUEST, behaviour, stream=stream)
 
 
 async def test_complete_sends_system_and_max_tokens(fake_anthropic: FakeAnthropic) -> None:
@@ -57,38 +64,42 @@ async def test_stream_yields_deltas_then_usage(fake_anthropic: FakeAnthropic) ->
 )
 async def test_errors_are_classified(fake_anthropic: FakeAnthropic, behaviour: object, status: int | None,
                                      retryable: bool) -> None:
-    fake_anthropic.script(behaviour)  # type: ignore[arg-type]
-    provider = provider_for(fake_anthropic)
-    try:
-        with pytest.raises(ProviderError) as info:
-            await provider.complete(REQUEST)
-    finally:
-        await provider.aclose()
-    assert (info.value.upstream_status, info.value.retryable) == (status, retryable)
+    error = await failure_of(fake_anthropic, behaviour)
+    assert (error.upstream_status, error.retryable) == (status, retryable)
     if status == 429:
-        assert info.value.retry_after == 3
+        assert error.retry_after == 3
 
 
 async def test_bad_request_is_rejected(fake_anthropic: FakeAnthropic) -> None:
-    fake_anthropic.script(Fail(400))
-    provider = provider_for(fake_anthropic)
-    try:
-        with pytest.raises(ProviderRejected) as info:
-            await provider.complete(REQUEST)
-    finally:
-        await provider.aclose()
-    assert not info.value.retryable
+    error = await failure_of(fake_anthropic, Fail(400))
+    assert isinstance(error, ProviderRejected)
+    assert not error.retryable
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[1, 2]",
+        '{"content": [{"type": "text", "text": 5}], "usage": {"input_tokens": 1, "output_tokens": 1}}',
+        '{"content": [{"type": "text", "text": "hi"}]}',
+        '{"content": [{"type": "text", "text": "hi"}], "usage": {"input_tokens": null, "output_tokens": 1}}',
+    ],
+)
+async def test_a_body_of_the_wrong_shape_is_malformed(fake_anthropic: FakeAnthropic, body: str) -> None:
+    """Answers are read as plain JSON: any shape but a message's is the provider's fault."""
+    error = await failure_of(fake_anthropic, Malformed(body))
+    assert error.details["reason"] == "malformed" and error.retryable
+
+
+async def test_a_streamed_event_of_the_wrong_shape_is_malformed(fake_anthropic: FakeAnthropic) -> None:
+    event = 'event: message_start\ndata: {"type": "message_start", "message": {"usage": {}}}\n\n'
+    error = await failure_of(fake_anthropic, Malformed(event), stream=True)
+    assert error.details["reason"] == "malformed"
 
 
 async def test_timeout_is_retryable(fake_anthropic: FakeAnthropic) -> None:
-    fake_anthropic.script(Hang())
-    provider = provider_for(fake_anthropic, timeout=0.3)
-    try:
-        with pytest.raises(ProviderError) as info:
-            await provider.complete(REQUEST)
-    finally:
-        await provider.aclose()
-    assert info.value.retryable and info.value.details["reason"] == "timeout"
+    error = await failure_of(fake_anthropic, Hang(), timeout_seconds=0.3)
+    assert error.retryable and error.details["reason"] == "timeout"
 
 
 @pytest.mark.parametrize("error_event", [False, True])

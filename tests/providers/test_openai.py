@@ -10,6 +10,7 @@ from smarthub_mcp.providers.base import ChatMessage, ChatRequest, StreamEnd, Str
 from smarthub_mcp.providers.openai import OpenAIProvider
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import BreakStream, Fail, Hang, Malformed, Reply
+from tests.providers import failing
 
 REQUEST = ChatRequest(messages=(ChatMessage("user", "Say hello"),), system="Be brief", max_tokens=50,
                       upstream="gpt-4o-mini")
@@ -24,18 +25,7 @@ def provider_for(fake: FakeOpenAI, **overrides: object) -> OpenAIProvider:
 async def failure_of(
     fake: FakeOpenAI, behaviour: object, *, stream: bool = False, **overrides: object
 ) -> ProviderError:
-    """Script `behaviour`, make one call (streamed or not) and return the ProviderError it raised."""
-    fake.script(behaviour)  # type: ignore[arg-type]
-    provider = provider_for(fake, **overrides)
-    try:
-        with pytest.raises(ProviderError) as info:
-            if stream:
-                _ = [e async for e in provider.stream(REQUEST)]
-            else:
-                await provider.complete(REQUEST)
-    finally:
-        await provider.aclose()
-    return info.value
+    return await failing.failure_of(fake, provider_for(fake, **overrides), REQUEST, behaviour, stream=stream)
 
 
 async def test_complete_reports_text_usage_and_model(fake_openai: FakeOpenAI) -> None:

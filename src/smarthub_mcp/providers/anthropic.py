@@ -47,6 +47,23 @@ def stop_reason(raw: str | None) -> FinishReason:
     return STOP_REASONS.get(raw or "end_turn", "other")
 
 
+MESSAGES_PATH = "/v1/messages"
+"""Posted through the client's own `post`, and answers read as the parsed JSON (`cast_to=object`),
+as the OpenAI adapter does: `messages.create` and its typed `Message` / stream-event objects
+(built with `construct`, which validates nothing) cost more CPU than the adapter's own work.
+Auth, the version header, retries, timeouts, error types, JSON and SSE parsing (`error` events
+included) are the SDK's either way. A body of the wrong shape is reported as malformed."""
+
+
+def _text(value: Any) -> str:
+    """Text of a block or delta: a string, or nothing (None); anything else is a malformed body."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError("text is not a string")
+    return value
+
+
 class AnthropicProvider:
     def __init__(self, name: str, config: ProviderConfig, api_key: str) -> None:
         self.name = name
@@ -76,15 +93,16 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest) -> ChatResult:
         started = time.monotonic()
         try:
-            message = await self.client.messages.create(**self._params(request))
-            text = "".join(block.text for block in message.content if block.type == "text")
+            message = await self.client.post(MESSAGES_PATH, body=self._params(request), cast_to=object)
+            text = "".join(_text(block.get("text")) for block in message["content"] if block.get("type") == "text")
+            usage = message["usage"]
             return ChatResult(
                 text=text,
-                upstream_model=message.model or request.upstream,
+                upstream_model=message.get("model") or request.upstream,
                 provider=self.name,
-                input_tokens=int(message.usage.input_tokens),
-                output_tokens=int(message.usage.output_tokens),
-                finish_reason=stop_reason(message.stop_reason),
+                input_tokens=int(usage["input_tokens"]),
+                output_tokens=int(usage["output_tokens"]),
+                finish_reason=stop_reason(message.get("stop_reason")),
                 latency_ms=int((time.monotonic() - started) * 1000),
             )
         except Exception as exc:
@@ -98,18 +116,26 @@ class AnthropicProvider:
         finish: FinishReason = "stop"
         stream = None
         try:
-            stream = await self.client.messages.create(**self._params(request), stream=True)
+            stream = await self.client.post(
+                MESSAGES_PATH,
+                body={**self._params(request), "stream": True},
+                cast_to=object,
+                stream=True,
+                stream_cls=anthropic.AsyncStream[object],
+            )
             async for event in stream:
-                if event.type == "message_start":
-                    model = event.message.model or model
-                    input_tokens = int(event.message.usage.input_tokens)
-                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    if event.delta.text:
-                        produced.append(event.delta.text)
-                        yield TextDelta(event.delta.text)
-                elif event.type == "message_delta":
-                    finish = stop_reason(event.delta.stop_reason)
-                    output_tokens = int(event.usage.output_tokens)
+                kind = event.get("type")
+                if kind == "message_start":
+                    model = event["message"].get("model") or model
+                    input_tokens = int(event["message"]["usage"]["input_tokens"])
+                elif kind == "content_block_delta" and event["delta"].get("type") == "text_delta":
+                    piece = _text(event["delta"].get("text"))
+                    if piece:
+                        produced.append(piece)
+                        yield TextDelta(piece)
+                elif kind == "message_delta":
+                    finish = stop_reason(event["delta"].get("stop_reason"))
+                    output_tokens = int(event["usage"]["output_tokens"])
         except Exception as exc:
             error = failures.from_sdk(exc, anthropic, provider=self.name)
             if not produced:
