@@ -29,6 +29,7 @@ from smarthub_mcp.providers.base import (
     StreamInterrupted,
     TextDelta,
     Usage,
+    answer_text,
 )
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
 
@@ -55,13 +56,6 @@ Auth, the version header, retries, timeouts, error types, JSON and SSE parsing (
 included) are the SDK's either way. A body of the wrong shape is reported as malformed."""
 
 
-def _text(value: Any) -> str:
-    """Text of a block or delta: a string, or nothing (None); anything else is a malformed body."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise TypeError("text is not a string")
-    return value
 
 
 class AnthropicProvider:
@@ -94,7 +88,8 @@ class AnthropicProvider:
         started = time.monotonic()
         try:
             message = await self.client.post(MESSAGES_PATH, body=self._params(request), cast_to=object)
-            text = "".join(_text(block.get("text")) for block in message["content"] if block.get("type") == "text")
+            blocks = message["content"]
+            text = "".join(answer_text(block.get("text")) for block in blocks if block.get("type") == "text")
             usage = message["usage"]
             return ChatResult(
                 text=text,
@@ -129,7 +124,7 @@ class AnthropicProvider:
                     model = event["message"].get("model") or model
                     input_tokens = int(event["message"]["usage"]["input_tokens"])
                 elif kind == "content_block_delta" and event["delta"].get("type") == "text_delta":
-                    piece = _text(event["delta"].get("text"))
+                    piece = answer_text(event["delta"].get("text"))
                     if piece:
                         produced.append(piece)
                         yield TextDelta(piece)

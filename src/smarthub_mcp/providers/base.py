@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from smarthub_mcp.errors import ProviderError
 
@@ -154,3 +154,15 @@ class ChatProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def answer_text(value: Any) -> str:
+    """Text from a provider's parsed JSON answer (a message's content, a block's or a delta's
+    text): a string, or nothing (None). Anything else is a malformed body: the TypeError becomes
+    the adapter's `malformed` ProviderError."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError("text is not a string")
+    return value
+

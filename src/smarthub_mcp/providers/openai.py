@@ -30,6 +30,7 @@ from smarthub_mcp.providers.base import (
     StreamInterrupted,
     TextDelta,
     Usage,
+    answer_text,
 )
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
 
@@ -68,15 +69,6 @@ def _tokens(usage: Any, request: ChatRequest, text: str) -> tuple[int, int]:
     return int(usage["prompt_tokens"]), int(usage["completion_tokens"])
 
 
-def _text(value: Any) -> str:
-    """Message or delta content: a string, or nothing (None); anything else is a malformed body."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise TypeError("content is not a string")
-    return value
-
-
 class OpenAIProvider:
     def __init__(self, name: str, config: ProviderConfig, api_key: str) -> None:
         self.name = name
@@ -108,7 +100,7 @@ class OpenAIProvider:
         try:
             response = await self.client.post(CHAT_PATH, body=self._params(request), cast_to=object)
             choice = response["choices"][0]
-            text = _text(choice["message"].get("content"))
+            text = answer_text(choice["message"].get("content"))
             input_tokens, output_tokens = _tokens(response.get("usage"), request, text)
             return ChatResult(
                 text=text,
@@ -141,7 +133,7 @@ class OpenAIProvider:
                 if chunk.get("usage") is not None:
                     usage = chunk["usage"]
                 for choice in chunk.get("choices") or ():
-                    content = _text((choice.get("delta") or {}).get("content"))
+                    content = answer_text((choice.get("delta") or {}).get("content"))
                     if content:
                         produced.append(content)
                         yield TextDelta(content)
