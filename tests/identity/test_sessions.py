@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 
@@ -128,6 +130,42 @@ async def test_login_throttling_per_email_without_revealing_existence(make_confi
         # While locked, even the right password is refused.
         right = await client.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
         assert right.status_code == 429
+
+
+async def test_a_burst_of_parallel_guesses_gets_only_the_free_attempts(make_config, db):
+    """Every attempt is counted before its password is checked: forty guesses sent at once, the
+    right password among the last of them, get the two free failures and a third attempt, then 429."""
+    from tests.identity.helpers import app_client, client_from
+
+    config = make_config(SMARTHUB_AUTH__LOGIN_MAX_FAILURES="5", SMARTHUB_AUTH__LOGIN_LOCKOUT_SECONDS="600")
+    async with app_client(config) as client:
+        await signup(client)
+
+        async def guess(i: int, password: str) -> int:
+            async with client_from(client.app, f"10.7.{i // 250}.{i % 250}") as c:  # only the email's counter
+                r = await c.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": password})
+            return r.status_code
+
+        passwords = ["wrong password"] * 39 + [PASSWORD]
+        codes = await asyncio.gather(*(guess(i, p) for i, p in enumerate(passwords)))
+        assert sorted(codes) == [401] * 3 + [429] * 37, codes
+        right = await client.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
+        assert right.status_code == 429
+
+
+async def test_the_right_password_gives_its_attempt_back(make_config, db):
+    from tests.identity.helpers import app_client, client_from
+
+    config = make_config(SMARTHUB_AUTH__LOGIN_MAX_FAILURES="4", SMARTHUB_AUTH__LOGIN_LOCKOUT_SECONDS="600")
+    async with app_client(config) as client:
+        await signup(client)
+        async with client_from(client.app, "10.8.8.8") as c:
+            for _ in range(10):  # ten logins in a row from one IP are not ten failures
+                r = await c.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
+                assert r.status_code == 200
+            for i, expected in enumerate((401, 401, 401, 429)):  # and the IP's counter starts from zero
+                r = await c.post("/api/v1/auth/login", json={"email": f"x{i}@example.com", "password": "wrong pw"})
+                assert r.status_code == expected
 
 
 async def test_login_throttling_per_ip(make_config, db):

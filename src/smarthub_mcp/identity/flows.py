@@ -133,14 +133,14 @@ async def change_password(services: Services, principal: Principal, current: str
     """Check the current password, set the new one, end every session and start a fresh one."""
     normalized = check_policy(new, services.settings.auth.password_min_length)
     keys = throttle.buckets(principal.email, None)  # a stolen session must not be a password oracle
-    await throttle.check(services.db, keys)
+    await throttle.begin_attempt(services.db, keys, services.settings.auth)
     async with services.db.read() as conn:
         stored = (
             await conn.execute(text("SELECT password_hash FROM users WHERE id = :u"), {"u": principal.user_id})
         ).scalar()
     if not await verify_password(stored, current):
-        await throttle.record_failure(services.db, keys, services.settings.auth)
         raise WrongPassword("the current password is wrong", details={"field": "current_password"})
+    await throttle.succeeded(services.db, keys)
     new_hash = await hash_password(normalized)
     async with services.db.write() as conn:
         await update_user(conn, principal.user_id, password_hash=new_hash)

@@ -78,18 +78,17 @@ async def login(services: Services, email: str, password: str, ip: str | None) -
     except InvalidEmail:
         normalized = email.strip().lower()[:320]  # still counted, and still answered the same way
     keys = throttle.buckets(normalized, ip)
-    await throttle.check(services.db, keys)
+    await throttle.begin_attempt(services.db, keys, auth)
     async with services.db.read() as conn:
         row = await find_by_email(conn, normalized)
     ok = await verify_password(row.password_hash if row else None, password)
     if not ok or row is None:
-        await throttle.record_failure(services.db, keys, auth)
-        raise InvalidCredentials()
+        raise InvalidCredentials()  # the attempt stays counted
+    await throttle.succeeded(services.db, keys)
     user = UserRecord.from_row(row)
     if user.status != "active":
         raise AccountDisabled("this account is disabled")
     new_hash = await hash_password(password) if needs_rehash(row.password_hash) else None
-    await throttle.clear(services.db, keys[0])
     async with services.db.write() as conn:
         if new_hash:
             await update_user(conn, user.id, password_hash=new_hash)

@@ -4,8 +4,10 @@ Failures are counted per email (hashed, known or not, so the answer never reveal
 account exists) and per client IP. The first two failures are free; after that each failure
 locks the bucket for a doubling delay (5 s, 10 s, 20 s, ...), and at `auth.login_max_failures` for
 `auth.login_lockout_seconds`. While locked, login answers 429 with Retry-After, even for the right
-password. A success clears the email's counter; IP counters only age out (after a lockout period
-without failures), so a valid account cannot be used to reset an attacker's IP counter.
+password. An attempt is counted before its password is checked (so a burst of parallel guesses
+cannot all slip past the lock) and given back when the password was right. A success clears the
+email's counter; IP counters only age out (after a lockout period without failures), so a valid
+account cannot be used to reset an attacker's IP counter.
 """
 
 from __future__ import annotations
@@ -30,22 +32,6 @@ def buckets(email: str, ip: str | None) -> list[str]:
     return found
 
 
-async def check(db: Database, keys: list[str]) -> None:
-    """Raise RateLimited when any bucket is locked."""
-    now = now_ms()
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                text("SELECT locked_until FROM login_failures WHERE bucket IN (" +
-                     ", ".join(f":k{i}" for i in range(len(keys))) + ")"),
-                {f"k{i}": k for i, k in enumerate(keys)},
-            )
-        ).all()
-    locked_until = max((r.locked_until for r in rows), default=0)
-    if locked_until > now:
-        raise RateLimited("Too many failed logins; try again later", retry_after=(locked_until - now) / 1000)
-
-
 def _lock_ms(failures: int, auth: AuthConfig) -> int:
     if failures >= auth.login_max_failures:
         return auth.login_lockout_seconds * 1000
@@ -54,7 +40,14 @@ def _lock_ms(failures: int, auth: AuthConfig) -> int:
     return min(FIRST_DELAY_SECONDS * 2 ** (failures - FREE_FAILURES - 1), auth.login_lockout_seconds) * 1000
 
 
-async def record_failure(db: Database, keys: list[str], auth: AuthConfig) -> None:
+async def begin_attempt(db: Database, keys: list[str], auth: AuthConfig) -> None:
+    """Count one attempt in every bucket *before* the password is checked, or raise RateLimited when
+    a bucket is locked (that attempt is then not counted).
+
+    Counting first is what holds under concurrency: with check-then-record, every guess sent at the
+    same moment passes the check before any failure is written. Here each attempt's count (and the
+    lock it earns) is written under the bucket's row lock, so a burst gets the free attempts and then
+    429s. A correct password gives its attempt back (`succeeded`)."""
     now = now_ms()
     stale_before = now - auth.login_lockout_seconds * 1000
     async with db.write() as conn:
@@ -65,14 +58,20 @@ async def record_failure(db: Database, keys: list[str], auth: AuthConfig) -> Non
                         "INSERT INTO login_failures (bucket, failures, last_failed_at, locked_until)"
                         " VALUES (:k, 1, :now, 0)"
                         " ON CONFLICT (bucket) DO UPDATE SET"
-                        "  failures = CASE WHEN login_failures.last_failed_at < :stale THEN 1"
+                        "  failures = CASE WHEN login_failures.locked_until > :now THEN login_failures.failures"
+                        "                  WHEN login_failures.last_failed_at < :stale THEN 1"
                         "                  ELSE login_failures.failures + 1 END,"
-                        "  last_failed_at = :now"
-                        " RETURNING failures"
+                        "  last_failed_at = CASE WHEN login_failures.locked_until > :now"
+                        "                        THEN login_failures.last_failed_at ELSE :now END"
+                        " RETURNING failures, locked_until"
                     ),
                     {"k": key, "now": now, "stale": stale_before},
                 )
             ).one()
+            if row.locked_until > now:  # raising rolls back the buckets already counted
+                raise RateLimited(
+                    "Too many failed logins; try again later", retry_after=(row.locked_until - now) / 1000
+                )
             lock = _lock_ms(row.failures, auth)
             if lock:
                 await conn.execute(
@@ -81,6 +80,13 @@ async def record_failure(db: Database, keys: list[str], auth: AuthConfig) -> Non
                 )
 
 
-async def clear(db: Database, email_key: str) -> None:
+async def succeeded(db: Database, keys: list[str]) -> None:
+    """The password was right: clear the email's bucket (`keys[0]`) and give the attempt back to the
+    others. An IP bucket keeps its failures and any lock: a valid account must not reset it."""
     async with db.write() as conn:
-        await conn.execute(text("DELETE FROM login_failures WHERE bucket = :k"), {"k": email_key})
+        await conn.execute(text("DELETE FROM login_failures WHERE bucket = :k"), {"k": keys[0]})
+        for key in keys[1:]:
+            await conn.execute(
+                text("UPDATE login_failures SET failures = failures - 1 WHERE bucket = :k AND failures > 0"),
+                {"k": key},
+            )
