@@ -73,3 +73,32 @@ async def test_admin_routes_refuse_users_and_guests(services, app, client, role)
         assert response.json()["error"]["code"] == "forbidden"
         checked += 1
     assert checked >= 15
+
+
+async def test_no_route_reads_a_body_past_the_limit(services, app, client):
+    """An admin (who passes every permission check) sends every POST, PUT and PATCH route a body
+    fifty times the limit, chunked and without a Content-Length: each stops reading at the limit
+    and answers 413, or answers without reading it. Buffering the whole body first would let any
+    caller hold the server's memory with one request."""
+    _, token = await make_user_with_token(services, role="admin")
+    limit = services.settings.server.max_body_bytes
+    chunk = b"x" * 65_536
+    checked = 0
+    for method, path in every_route(app):
+        if method not in ("POST", "PUT", "PATCH"):
+            continue
+        sent = 0
+
+        async def huge():
+            nonlocal sent
+            while sent < 50 * limit:
+                sent += len(chunk)
+                yield chunk
+
+        response = await client.request(method, concrete(path), content=huge(), headers=bearer(token))
+        assert response.status_code != 500, (method, path, response.text)
+        assert sent <= limit + 2 * len(chunk), (method, path, sent, response.status_code)
+        if sent > limit:
+            assert response.status_code == 413, (method, path, response.status_code)
+            checked += 1
+    assert checked >= 10

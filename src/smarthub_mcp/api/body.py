@@ -8,7 +8,7 @@ Malformed JSON answers 400 `invalid_json`; a body that does not fit the model an
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -44,13 +44,18 @@ def validation_details(exc: ValidationError) -> dict[str, object]:
     return {"fields": fields}
 
 
-async def read_json(request: Request, model: type[M], *, max_bytes: int | None = None) -> M:
-    """The request's JSON body as a validated `model` instance (an empty body counts as `{}`)."""
+async def read_json_value(request: Request, max_bytes: int | None = None) -> Any:
+    """The request's body parsed as JSON, read within the size limit (an empty body counts as `{}`)."""
     raw = await read_body(request, max_bytes)
     try:
-        data = json.loads(raw) if raw.strip() else {}
+        return json.loads(raw) if raw.strip() else {}
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise InvalidJson("the request body is not valid JSON") from None
+
+
+async def read_json(request: Request, model: type[M], *, max_bytes: int | None = None) -> M:
+    """The request's JSON body as a validated `model` instance (an empty body counts as `{}`)."""
+    data = await read_json_value(request, max_bytes)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -7,7 +7,6 @@ these handlers only parse, call and shape.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from smarthub_mcp.errors import InvalidRequest, PayloadTooLarge
+from smarthub_mcp.api.body import read_json_value
+from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.identity.http import require
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
@@ -47,13 +47,7 @@ class ForkBody(BaseModel):
 
 
 async def _body(request: Request, model: type[M]) -> M:
-    raw = await request.body()
-    if len(raw) > request.app.state.services.settings.server.max_body_bytes:
-        raise PayloadTooLarge("request body too large")
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON") from None
+    data = await read_json_value(request)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -7,7 +7,6 @@ the registry, so it cannot drift from what MCP serves.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,7 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smarthub_mcp import __version__
-from smarthub_mcp.errors import InvalidRequest, NotFound, PayloadTooLarge
+from smarthub_mcp.api.body import read_json_value
+from smarthub_mcp.errors import NotFound
 from smarthub_mcp.identity.http import authenticate
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.tools.registry import ToolSpec, all_tools, invoke, validate_arguments
@@ -45,14 +45,7 @@ async def call_tool(request: Request) -> JSONResponse:
     spec = all_tools().get(name)
     if spec is None or not principal.can(spec.permission):
         raise NotFound(f"unknown tool: {name}")
-    body = await request.body()
-    if len(body) > services.settings.server.max_body_bytes:
-        raise PayloadTooLarge("request body too large")
-    try:
-        raw = json.loads(body) if body.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON") from None
-    arguments = validate_arguments(spec, raw)
+    arguments = validate_arguments(spec, await read_json_value(request))
     result = await invoke(spec, services, principal, arguments, request_id=request_id_var.get())
     return JSONResponse(result.model_dump(mode="json", by_alias=True))
 

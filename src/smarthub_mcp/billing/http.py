@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from smarthub_mcp.api.body import read_json_value
 from smarthub_mcp.billing import reports
 from smarthub_mcp.billing.ledger import Entry
 from smarthub_mcp.billing.money import format_credits
@@ -71,10 +72,7 @@ def parse_amount(value: Any) -> int:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidRequest("the body must be JSON") from None
+    body = await read_json_value(request)
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     return body
