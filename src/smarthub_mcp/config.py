@@ -20,6 +20,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from smarthub_mcp.errors import ConfigError
 
 MICRO = 1_000_000  # micro-credits per credit
+MAX_CREDITS = 1_000_000_000
+"""The largest amount one grant, price, code or payment may carry: far beyond any real one, and far
+inside the database's BIGINT even when many are added up."""
 
 
 def parse_credits(value: Any) -> int:
@@ -31,7 +34,7 @@ def parse_credits(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a credit amount, not a boolean")
     if isinstance(value, int):
-        return value * MICRO
+        return _bounded(value * MICRO, value)
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
@@ -41,7 +44,13 @@ def parse_credits(value: Any) -> int:
     micro = amount * MICRO
     if micro != micro.to_integral_value():
         raise ValueError(f"at most 6 decimal places: {value!r}")
-    return int(micro)
+    return _bounded(int(micro), value)
+
+
+def _bounded(micro: int, value: Any) -> int:
+    if abs(micro) > MAX_CREDITS * MICRO:
+        raise ValueError(f"at most {MAX_CREDITS:,} credits: {value!r}")
+    return micro
 
 
 Credits = Annotated[int, BeforeValidator(parse_credits)]

@@ -46,5 +46,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_b32(ms, 10)}{_b32(rand, 16)}"
 
 
+MAX_EPOCH_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z, the last moment `datetime` and ISO 8601 can write: the bound for any time
+a caller gives us (a larger number would not fit the database's BIGINT)."""
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000

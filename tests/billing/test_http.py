@@ -58,6 +58,18 @@ async def test_balance_history_and_stats(client, services):
     assert stats["by_model"][0]["model"] == "demo-chat" and len(stats["by_day"]) == 1
 
 
+async def test_time_filters_out_of_range_are_400s(client, services):
+    auth = bearer(services, await member(services, 1))
+    for path in ("/api/v1/credits/history", "/api/v1/credits/stats"):
+        for name in ("from", "to"):
+            for value in ("9" * 30, "253402300800000", "²", "2025-13-01", "yesterday"):
+                r = await client.get(path, params={name: value}, headers=auth)
+                assert r.status_code == 400, (path, name, value, r.status_code, r.text)
+                assert r.json()["error"]["code"] == "invalid_request" and name in r.json()["error"]["message"]
+    last = await client.get("/api/v1/credits/history", params={"from": "253402300799999"}, headers=auth)
+    assert last.status_code == 200 and last.json()["items"] == []
+
+
 async def test_routes_need_credentials_and_permissions(client, services):
     user = await member(services)
     assert (await client.get("/api/v1/credits/balance")).status_code == 401

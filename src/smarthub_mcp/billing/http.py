@@ -23,6 +23,7 @@ from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.config import parse_credits
 from smarthub_mcp.errors import InvalidRequest, NotFound
 from smarthub_mcp.identity.http import client_ip, require
+from smarthub_mcp.ids import MAX_EPOCH_MS
 from smarthub_mcp.services import Services
 
 MAX_BULK = 1000
@@ -40,12 +41,15 @@ def parse_time(value: str | None, name: str) -> int | None:
     """ISO date or date-time (UTC unless it says otherwise), or epoch milliseconds."""
     if not value:
         return None
-    if value.isdigit():
+    wrong = InvalidRequest(f"{name}: use an ISO date (2025-01-31) or epoch milliseconds")
+    if value.isascii() and value.isdigit():
+        if len(value) > 15 or int(value) > MAX_EPOCH_MS:
+            raise wrong
         return int(value)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidRequest(f"{name}: use an ISO date (2025-01-31) or epoch milliseconds") from None
+        raise wrong from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)

@@ -20,7 +20,7 @@ from smarthub_mcp.billing.promo import CODE_COLUMNS
 from smarthub_mcp.billing.promo_codes import generate_code, normalize_code
 from smarthub_mcp.config import Credits
 from smarthub_mcp.errors import InvalidRequest, NotFound
-from smarthub_mcp.ids import new_id, now_ms
+from smarthub_mcp.ids import MAX_EPOCH_MS, new_id, now_ms
 from smarthub_mcp.services import Services
 
 
@@ -36,7 +36,7 @@ def to_ms(value: Any) -> Any:
     return value
 
 
-Millis = Annotated[int, BeforeValidator(to_ms)]
+Millis = Annotated[int, BeforeValidator(to_ms), Field(ge=0, le=MAX_EPOCH_MS)]
 
 
 class PromoChanges(BaseModel):
@@ -44,13 +44,14 @@ class PromoChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str | None = Field(None, max_length=500)
+    # What the store cannot hold empty is not nullable here either: `null` is a 400, not a 500.
+    description: str = Field("", max_length=500)
     credits: Credits | None = Field(None, gt=0)
-    max_redemptions: int | None = Field(None, ge=1)
+    max_redemptions: int | None = Field(None, ge=1, le=1_000_000_000)
     starts_at: Millis | None = None
     expires_at: Millis | None = None
-    new_users_only: bool | None = None
-    active: bool | None = None
+    new_users_only: bool = False
+    active: bool = True
 
 
 class PromoCreate(PromoChanges):
@@ -106,9 +107,9 @@ async def create_code(services: Services, spec: PromoCreate, *, actor_id: str | 
                         " expires_at, new_users_only, active, created_by, created_at, updated_at) VALUES"
                         " (:id, :code, :d, :cr, :mx, :st, :ex, :nu, :act, :by, :now, :now)"
                     ),
-                    {"id": code_id, "code": code, "d": spec.description or "", "cr": spec.credits,
+                    {"id": code_id, "code": code, "d": spec.description, "cr": spec.credits,
                      "mx": spec.max_redemptions, "st": spec.starts_at, "ex": spec.expires_at,
-                     "nu": bool(spec.new_users_only), "act": spec.active is not False, "by": actor_id, "now": now},
+                     "nu": spec.new_users_only, "act": spec.active, "by": actor_id, "now": now},
                 )
                 await _audit(conn, actor_id, "promo.created", code_id, {"code": code, "credits": spec.credits})
         except IntegrityError:
