@@ -42,12 +42,13 @@ async def test_the_wal_stays_bounded_while_the_ledger_writes_on_the_loop(tmp_pat
 
         await _pairs(ledger, user, 2 * EVERY_COMMITS)  # 4 x EVERY_COMMITS commits
         early = await _settled_wal_size(f"{path}-wal")
-        await _pairs(ledger, user, 8 * EVERY_COMMITS)  # four times as many again
+        await _pairs(ledger, user, 30 * EVERY_COMMITS)  # fifteen times as many again
         late = await _settled_wal_size(f"{path}-wal")
 
-        # Without the checkpoints the WAL grows with every commit (about 4x more here); with them
-        # the next writer rewinds it, so its file stays at its high-water mark.
-        assert late <= early * 1.5, (early, late)
+        # Without the checkpoints the WAL grows with every commit (16x here); with them the next
+        # writer rewinds it, so its file stays near its high-water mark. That mark moves with how
+        # long a pass takes on a busy machine (up to 1.7x was seen), hence the wide bound.
+        assert late <= early * 4, (early, late)
         balance = await ledger.balance(user)
         assert (balance.balance, balance.held) == (10**9, 0)
     finally:
