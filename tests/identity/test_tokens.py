@@ -185,6 +185,13 @@ def test_refuses_to_start_without_a_strong_secret_outside_dev_mode(tmp_path, sec
     assert "SMARTHUB_JWT_SECRET" in info.value.message
 
 
+def test_dev_mode_refuses_a_short_secret_too(tmp_path):
+    env = {"SMARTHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SMARTHUB_JWT_SECRET": "secret"}
+    with pytest.raises(ConfigError, match="too short"):
+        build_app(load_config(env=env))
+    assert not (tmp_path / SECRET_FILE_NAME).exists()
+
+
 def test_bad_key_files_are_config_errors(tmp_path):
     (tmp_path / "junk.pem").write_text("not a key")
     for extra in ({}, {"SMARTHUB_AUTH__PRIVATE_KEY_FILE": str(tmp_path / "missing.pem")},
@@ -209,10 +216,13 @@ def test_dev_mode_generates_and_keeps_a_secret(tmp_path):
     assert second.identity.codec.decode(token)["sub"] == "usr_1"
 
 
-def test_dev_mode_for_postgresql_keeps_the_secret_in_the_working_directory(tmp_path, monkeypatch):
+def test_dev_mode_generates_no_secret_for_postgresql(tmp_path, monkeypatch):
+    """Replicas share a PostgreSQL database: a secret generated on each would make each refuse
+    the others' tokens, so PostgreSQL needs SMARTHUB_JWT_SECRET even in dev mode."""
     monkeypatch.chdir(tmp_path)
     env = base_env("postgresql://postgres@127.0.0.1:5432/none")
     del env["SMARTHUB_JWT_SECRET"]
     env["SMARTHUB_AUTH__DEV_MODE"] = "true"
-    Services.create(load_config(env=env)).identity  # noqa: B018
-    assert (tmp_path / SECRET_FILE_NAME).exists()
+    with pytest.raises(ConfigError, match="same on every replica"):
+        Services.create(load_config(env=env)).identity  # noqa: B018
+    assert not (tmp_path / SECRET_FILE_NAME).exists()

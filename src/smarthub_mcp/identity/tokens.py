@@ -58,11 +58,11 @@ class IssuedToken:
 
 
 def secret_file_for(db: Database) -> Path:
-    """Where dev mode keeps its generated secret: beside the SQLite file, else the working directory."""
-    if db.is_sqlite:
-        database = db.engine.url.database
-        if database and database != ":memory:":
-            return Path(database).resolve().parent / SECRET_FILE_NAME
+    """Where dev mode keeps its generated secret: beside the SQLite file (the working directory for
+    an in-memory database)."""
+    database = db.engine.url.database
+    if database and database != ":memory:":
+        return Path(database).resolve().parent / SECRET_FILE_NAME
     return Path.cwd() / SECRET_FILE_NAME
 
 
@@ -97,11 +97,17 @@ def load_signing_keys(auth: AuthConfig, secret_values: Secrets, db: Database) ->
         if not secret:
             if not auth.dev_mode:
                 raise ConfigError("SMARTHUB_JWT_SECRET is required (32+ characters) outside dev mode")
+            if not db.is_sqlite:
+                # Each replica would generate its own secret and refuse the others' tokens.
+                raise ConfigError(
+                    "SMARTHUB_JWT_SECRET is required on PostgreSQL (32+ characters, the same on every replica);"
+                    " dev mode generates one only for a SQLite database"
+                )
             secret = _dev_secret(secret_file_for(db))
         elif len(secret) < MIN_SECRET_CHARS:
-            if not auth.dev_mode:
-                raise ConfigError(f"SMARTHUB_JWT_SECRET is too short: use at least {MIN_SECRET_CHARS} characters")
-            log.warning("SMARTHUB_JWT_SECRET is shorter than %d characters (dev mode only)", MIN_SECRET_CHARS)
+            # Dev mode covers a missing secret, never a weak one: a short HMAC secret can be found
+            # offline from any token it signed, and then any token can be forged.
+            raise ConfigError(f"SMARTHUB_JWT_SECRET is too short: use at least {MIN_SECRET_CHARS} characters")
         return SigningKeys("HS256", secret, secret)
 
     private_pem = _read_key_file(auth.private_key_file, "private_key_file")
