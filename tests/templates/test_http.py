@@ -167,3 +167,26 @@ async def test_batch_of_50_with_5_failures_charges_45_exactly(client, services):
         ).scalar()
     assert (usage[0], -usage[1]) == (45, charged)
     assert runs == 45 and open_holds == 0
+
+
+async def test_runs_count_against_the_tokens_per_minute_limit(make_config, db):
+    """A run counts its input bound plus max_tokens, as `chat` does: with 2,500 tokens a minute, two
+    runs of a template capped at 1,000 output tokens pass and the third is refused, charging nothing."""
+    from tests.identity.helpers import app_client
+
+    config = make_config("[limits.roles.user]\nrequests_per_minute = 0\ntokens_per_minute = 2500\n")
+    async with app_client(config) as client:
+        services = client.app.state.services
+        user_id, a = await _user(services, credits=10)
+        template = {**GREETER, "params": {"max_tokens": 1000}}
+        tid = (await client.post("/api/v1/templates", json=template, headers=a)).json()["id"]
+        codes = []
+        for _ in range(3):
+            r = await client.post(f"/api/v1/templates/{tid}/execute", json={"variables": {"who": "Bo"}}, headers=a)
+            codes.append(r.status_code)
+        assert codes == [200, 200, 429], codes
+        assert r.json()["error"]["code"] == "rate_limited" and float(r.headers["retry-after"]) > 0
+        spent = 10 * MICRO - await _balance(services, user_id)
+        batch = await client.post(f"/api/v1/templates/{tid}/batch", json={"items": [{"who": "x"}]}, headers=a)
+        assert batch.status_code == 200 and batch.json()["items"][0]["error"]["code"] == "rate_limited", batch.text
+        assert 10 * MICRO - await _balance(services, user_id) == spent

@@ -73,12 +73,14 @@ class BatchResult(BaseModel):
 
 
 Charge = Callable[..., Awaitable[Any]]
-"""`charge(model=, estimate=, work=) -> Metered`: the MCP tool layer's `ToolContext.charge`, or
-the meter directly (HTTP)."""
+"""`charge(model=, estimate=, work=, tokens=) -> Metered`: the MCP tool layer's `ToolContext.charge`,
+or the meter directly (HTTP). `tokens` is what the run counts against the tokens-per-minute limit."""
 
 
 def _meter_charge(services: Services, principal: Principal, request_id: str) -> Charge:
-    async def charge(*, model: str | None, estimate: int, work: Callable[[], Awaitable[Any]]) -> Any:
+    async def charge(
+        *, model: str | None, estimate: int, work: Callable[[], Awaitable[Any]], tokens: int = 0
+    ) -> Any:
         return await services.meter.run(
             principal,
             tool=RUN_TOOL,
@@ -87,6 +89,7 @@ def _meter_charge(services: Services, principal: Principal, request_id: str) -> 
             estimate=estimate,
             work=work,
             request_id=request_id,
+            tokens=tokens,
         )
 
     return charge
@@ -104,6 +107,7 @@ class _Prepared:
     model: str
     request: ChatRequest
     estimate: int
+    tokens: int  # the input bound plus max_tokens: what the tokens-per-minute limit counts, as for chat
 
 
 def default_chat_model(services: Services) -> str:
@@ -134,7 +138,7 @@ def _prepare(
     )
     input_bound = estimate_input_tokens(request.messages, request.system, name)
     estimate = Pricing(services.settings.models).chat_estimate(name, input_bound, request.max_tokens)
-    return _Prepared(template, version, name, request, estimate)
+    return _Prepared(template, version, name, request, estimate, input_bound + request.max_tokens)
 
 
 async def _run_prepared(
@@ -181,7 +185,7 @@ async def _run_prepared(
         )
 
     try:
-        metered = await charge(model=p.model, estimate=p.estimate, work=work)
+        metered = await charge(model=p.model, estimate=p.estimate, work=work, tokens=p.tokens)
     except SmartHubError as exc:
         # Refusals before the provider (no credits, rate limit) are not runs; provider failures are.
         if answered or exc.code.startswith("provider"):
