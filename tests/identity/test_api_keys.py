@@ -74,13 +74,19 @@ async def test_scopes_limit_a_key(client, services):
     assert r.status_code == 403
     r = await client.post("/api/v1/keys", headers=bearer(token), json={"scopes": ["DROP TABLE"]})
     assert r.status_code == 400
-    # A scoped key cannot mint a broader key.
-    r = await client.post("/api/v1/keys", headers=bearer(scoped["key"]), json={})
-    assert r.status_code == 403
-    r = await client.post("/api/v1/keys", headers=bearer(scoped["key"]), json={"scopes": ["tools:image"]})
-    assert r.status_code == 403
-    r = await client.post("/api/v1/keys", headers=bearer(scoped["key"]), json={"scopes": ["tools:chat"]})
-    assert r.status_code == 201
+    # A scoped key manages no keys: not a broader one, not even one like itself (a leaked key must not
+    # outlive its revocation through a key it minted), and it neither lists nor revokes its owner's.
+    other = await new_key(client, token, name="other")
+    for method, path, body in (("POST", "/api/v1/keys", {}), ("POST", "/api/v1/keys", {"scopes": ["tools:image"]}),
+                               ("POST", "/api/v1/keys", {"scopes": ["tools:chat"]}), ("GET", "/api/v1/keys", None),
+                               ("DELETE", f"/api/v1/keys/{other['id']}", None)):
+        r = await client.request(method, path, headers=bearer(scoped["key"]), json=body)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", (method, path, r.text)
+    assert (await client.get("/api/v1/auth/me", headers=bearer(other["key"]))).status_code == 200
+    # Nor does it reach what its scopes do not name over HTTP, as over MCP.
+    for path, body in (("/api/v1/promo/redeem", {"code": "NOPE"}), ("/api/v1/credits/purchase", {"package_id": "x"})):
+        r = await client.post(path, headers=bearer(scoped["key"]), json=body)
+        assert r.status_code == 403, (path, r.text)
 
 
 async def test_expired_key_and_disabled_owner(client, services):

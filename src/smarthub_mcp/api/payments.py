@@ -53,7 +53,7 @@ async def packages(request: Request) -> JSONResponse:
 
 
 async def purchase(request: Request) -> JSONResponse:
-    principal = await require(request)
+    principal = await require(request, "credits:read")  # as the redeem_promo and buy_credits tools
     body = await read_json(request, PurchaseRequest)
     checkout = await payments.create_checkout(_services(request), principal, body.package_id)
     return JSONResponse(

@@ -26,7 +26,7 @@ def _services(request: Request) -> Services:
 
 
 async def redeem(request: Request) -> JSONResponse:
-    principal = await require(request)
+    principal = await require(request, "credits:read")  # as the redeem_promo and buy_credits tools
     body = await read_json(request, RedeemRequest)
     redemption = await promo.redeem(_services(request), principal, body.code)
     return JSONResponse({**redemption.as_dict(), "message": redemption.for_people()})

@@ -77,12 +77,14 @@ async def audit(
 
 async def list_keys(request: Request) -> JSONResponse:
     principal = await authenticate(request)
+    principal.require_unscoped("managing API keys")
     keys = await apikeys.list_keys(_services(request), principal.user_id)
     return JSONResponse({"keys": [k.to_json() for k in keys]})
 
 
 async def create_key(request: Request) -> JSONResponse:
     principal = await authenticate(request)
+    principal.require_unscoped("managing API keys")
     body = await read_json(request, CreateKeyBody, max_bytes=16_384)
     key, info = await apikeys.create_key(
         _services(request), principal.user_id, name=body.name, scopes=body.scopes,
@@ -94,6 +96,7 @@ async def create_key(request: Request) -> JSONResponse:
 
 async def revoke_key(request: Request) -> JSONResponse:
     principal = await authenticate(request)
+    principal.require_unscoped("managing API keys")
     services = _services(request)
     key_id = request.path_params["key_id"]
     try:

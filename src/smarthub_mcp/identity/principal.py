@@ -36,3 +36,11 @@ class Principal:
     def require(self, permission: str) -> None:
         if not self.can(permission):
             raise Forbidden(f"this needs the '{permission}' permission", details={"permission": permission})
+
+    def require_unscoped(self, what: str) -> None:
+        """Refuse a credential limited to scopes: `what` (managing API keys) is not a permission a
+        scope can name, so only a session or an unscoped key may do it. Otherwise a key made for one
+        tool could mint an unscoped key, or revoke its owner's other keys."""
+        if self.scopes is not None:
+            raise Forbidden(f"{what} needs a session or an unscoped API key; this key is limited to its scopes",
+                            details={"scopes": sorted(self.scopes)})
