@@ -61,5 +61,14 @@ def configure(level: str = "INFO", fmt: str = "text", stream=None) -> None:  # t
     handler._smarthub = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "httpx2", "mcp.server.lowlevel.server", "mcp.server.streamable_http"):
+    for noisy in QUIET_LIBRARIES:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+QUIET_LIBRARIES = (
+    "httpx", "httpcore", "httpx2", "mcp.server.lowlevel.server", "mcp.server.streamable_http",
+    # At DEBUG these log what must never reach a log: the database drivers every statement with its
+    # parameters (password and token hashes), the vendor SDKs request options and bodies.
+    "aiosqlite", "sqlalchemy", "asyncpg", "openai", "anthropic", "stripe", "aiosmtplib", "redis",
+)
+"""Libraries kept at WARNING even when SmartHub logs at DEBUG."""
