@@ -146,6 +146,12 @@ async def test_admin_report_in_json_and_csv(client, services):
     assert {r["amount"] for r in parsed if r["email"] == "reported@example.com"} == {"1.000000", "3.000000"}
     bad = await client.get("/api/v1/admin/credits/report?from=2030-01-01&to=2020-01-01", headers=auth)
     assert bad.status_code == 400
+    # An email a spreadsheet would run as a formula arrives as text (a leading quote).
+    formula = await member(services, 2, email="=1+2@example.com")
+    assert formula
+    response = await client.get("/api/v1/admin/credits/report?format=csv", headers=auth)
+    emails = {r["email"] for r in csv.DictReader(io.StringIO(response.text))}
+    assert "'=1+2@example.com" in emails and "=1+2@example.com" not in emails
 
 
 async def test_the_sweeper_runs_with_the_app(make_config, db):

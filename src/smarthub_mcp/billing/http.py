@@ -55,6 +55,18 @@ def parse_time(value: str | None, name: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+CSV_TEXT_COLUMNS = ("type", "email", "model", "kind", "day")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (`=HYPERLINK(...)` in a user's email) is
+    opened with a quote, which spreadsheets show as text; the numeric columns are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def parse_limit(value: str | None, default: int = 50, maximum: int = 200) -> int:
     try:
         limit = int(value) if value else default
@@ -217,7 +229,7 @@ async def admin_report(request: Request) -> Response:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=["type", "email", "model", "kind", "day", "count", "amount"])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) if k in CSV_TEXT_COLUMNS else v for k, v in r.items()} for r in rows)
     return Response(out.getvalue(), media_type="text/csv",
                     headers={"content-disposition": 'attachment; filename="credits-report.csv"'})
 
