@@ -99,6 +99,20 @@ async def test_publishing_gallery_and_fork(client, services):
 
     changed = await client.put(f"/api/v1/templates/{pid}", json={"name": "x"}, headers=user)
     assert (changed.status_code, changed.json()["error"]["code"]) == (403, "template_not_editable")
+
+    # The owner edits the published text; others see and run what it is now, never an old version.
+    edited = await client.put(f"/api/v1/templates/{pid}", json={"body": "Hi {{ who }} ({{ lang }})."}, headers=manager)
+    assert edited.json()["current_version"] == 2
+    seen = (await client.get(f"/api/v1/templates/{pid}", headers=user)).json()
+    assert seen["body"].startswith("Hi ") and seen["versions"] == []
+    history = (await client.get(f"/api/v1/templates/{pid}", headers=manager)).json()["versions"]
+    assert sorted(v["version"] for v in history) == [1, 2]
+    old = await client.post(f"/api/v1/templates/{pid}/execute", json={"variables": {"who": "A"}, "version": 1},
+                            headers=user)
+    assert (old.status_code, old.json()["error"]["code"]) == (404, "template_version_not_found")
+    current = await client.post(f"/api/v1/templates/{pid}/execute", json={"variables": {"who": "A"}, "version": 2},
+                                headers=user)
+    assert current.status_code == 200
     fork = await client.post(f"/api/v1/templates/{pid}/fork", json={"name": "My greeter"}, headers=user)
     assert fork.status_code == 201
     assert (fork.json()["visibility"], fork.json()["forked_from"], fork.json()["mine"]) == ("private", pid, True)

@@ -99,7 +99,7 @@ async def test_insufficient_credits_is_402_over_http(make_config, db):
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        (b"{not json", "invalid_request"),
+        (b"{not json", "invalid_json"),
         (b"[1, 2]", "invalid_request"),
         (json.dumps({"prompt": 12345}).encode(), "invalid_request"),
         (json.dumps({"prompt": "x", "max_tokens": "lots"}).encode(), "invalid_request"),

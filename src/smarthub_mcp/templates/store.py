@@ -28,6 +28,7 @@ from smarthub_mcp.templates.errors import (
     TemplateNotEditable,
     TemplateNotFound,
     TemplateSlugTaken,
+    TemplateVersionNotFound,
 )
 from smarthub_mcp.templates.schemas import (
     TemplateCreate,
@@ -117,7 +118,9 @@ class TemplateStore:
         async with self.db.read() as conn:
             row = await self._visible_row(conn, caller_id, template_id)
             current = version_info(await version_row(conn, template_id, row.current_version))
-            versions = await all_versions(conn, template_id) if with_versions else []
+            # Only the owner sees the history: publishing shares what the template is now, not
+            # what it was (an old version may hold text its owner has since taken out).
+            versions = await all_versions(conn, template_id) if with_versions and row.owner_id == caller_id else []
         return TemplateDetail(
             **_summary(row, caller_id), body=current.body, variables=current.variables, versions=versions
         )
@@ -128,6 +131,10 @@ class TemplateStore:
         """The template and the version a run uses (the current one unless `version` is given)."""
         async with self.db.read() as conn:
             row = await self._visible_row(conn, caller_id, template_id)
+            if version is not None and version != row.current_version and row.owner_id != caller_id:
+                raise TemplateVersionNotFound(  # others run the current version only (see `get`)
+                    f"template has no version {version}", details={"template_id": template_id, "version": version}
+                )
             ver = await version_row(conn, template_id, version or row.current_version)
         return TemplateSummary(**_summary(row, caller_id)), version_info(ver)
 
