@@ -17,6 +17,7 @@ from smarthub_mcp.db import Database
 from smarthub_mcp.errors import ConfigError
 from smarthub_mcp.migrations import applied_versions, available, select_dialect, split_statements, upgrade
 from smarthub_mcp.models import all_models
+from tests.conftest import TEST_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,7 +166,8 @@ async def test_readiness_fails_when_database_is_unreachable(tmp_path):
     from smarthub_mcp.app import build_app
     from tests.conftest import running_app
 
-    config = load_config(env={"SMARTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"})
+    config = load_config(env={"SMARTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
+                              "SMARTHUB_JWT_SECRET": TEST_JWT_SECRET})
     app = build_app(config)
     async with running_app(app):
         transport = httpx.ASGITransport(app=app)
