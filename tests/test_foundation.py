@@ -317,8 +317,10 @@ async def test_fetch_point_reads(db):
     assert await db.fetch_one("SELECT version FROM schema_migrations WHERE version = :v", {"v": -1}) is None
 
 
-def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
-    """The README's server: SQLite upgraded on start, /healthz and /readyz answer, SIGINT exits 0."""
+@contextlib.contextmanager
+def _serving(tmp_path, **extra_env: str):
+    """`smarthub serve` in a subprocess on a fresh SQLite file; yields (base URL, process), then stops
+    it with SIGINT and checks it exits 0 without a traceback."""
     import signal
     import time
 
@@ -327,7 +329,7 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
     from tests.conftest import free_port
 
     port = free_port()
-    env = {"PATH": "/usr/bin:/bin", "SMARTHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 's.db'}"}
+    env = {"PATH": "/usr/bin:/bin", "SMARTHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 's.db'}", **extra_env}
     process = subprocess.Popen(
         [sys.executable, "-m", "smarthub_mcp", "serve", "--port", str(port)],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -336,21 +338,48 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
                 break
             except httpx.HTTPError:
                 assert process.poll() is None, process.stderr.read()
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.1)
-        assert health.status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
-        assert (tmp_path / ".smarthub-jwt-secret").exists(), "dev mode keeps a generated secret"
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "Application shutdown complete" in stderr
+
+
+def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
+    """The README's server: SQLite upgraded on start, /healthz and /readyz answer, SIGINT exits 0."""
+    import httpx
+
+    with _serving(tmp_path) as (url, _):
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+        assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+        assert (tmp_path / ".smarthub-jwt-secret").exists(), "dev mode keeps a generated secret"
+
+
+def test_serve_takes_the_client_ip_from_a_trusted_proxy(tmp_path):
+    """Behind a proxy on loopback (trusted by default), X-Forwarded-For names the client: the sign-up
+    cap counts each client, not the proxy. An untrusted peer's header is ignored."""
+    import httpx
+
+    def register(url: str, n: int, forwarded: str) -> int:
+        body = {"email": f"c{n}@example.com", "password": "pw-" + "x" * 12}
+        return httpx.post(f"{url}/api/v1/auth/register", json=body, headers={"X-Forwarded-For": forwarded},
+                          timeout=10).status_code
+
+    with _serving(tmp_path, SMARTHUB_AUTH__SIGNUPS_PER_IP_PER_HOUR="1") as (url, _):
+        assert [register(url, 1, "10.0.0.1"), register(url, 2, "10.0.0.1"), register(url, 3, "10.0.0.2")] == [
+            201, 429, 201]
+    (tmp_path / "s.db").unlink()
+    with _serving(tmp_path, SMARTHUB_AUTH__SIGNUPS_PER_IP_PER_HOUR="1",
+                  SMARTHUB_SERVER__FORWARDED_ALLOW_IPS='["192.0.2.1"]') as (url, _):
+        assert [register(url, 4, "10.0.0.3"), register(url, 5, "10.0.0.4")] == [201, 429]
 
 
 def test_ids_sort_in_the_order_they_were_made():

@@ -114,6 +114,8 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(server.forwarded_allow_ips),
     )
 
 

@@ -70,6 +70,10 @@ class ServerConfig(Section):
         description="Host headers the MCP endpoint accepts besides loopback; needed behind a proxy.",
     )
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Proxies whose X-Forwarded-For gives the client IP (login throttle, sign-up cap); '*' trusts any.",
+    )
 
 
 class LoggingConfig(Section):
@@ -94,6 +98,10 @@ class AuthConfig(Section):
     reset_ttl_seconds: int = Field(3600, ge=60)
     login_max_failures: int = Field(5, ge=1)
     login_lockout_seconds: int = Field(900, ge=1)
+    signups_per_ip_per_hour: int = Field(20, ge=0, description="Sign-ups from one client IP an hour (0: no limit).")
+    emails_per_address_per_hour: int = Field(
+        3, ge=0, description="Reset and resent verification emails to one address an hour (0: no limit)."
+    )
 
 
 class BillingConfig(Section):

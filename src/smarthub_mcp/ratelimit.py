@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 
-from limits import RateLimitItem, RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
@@ -109,6 +109,18 @@ class RateLimiter:
             raise await self._refuse(rpm, principal, tool, "requests")
         if tpm is not None and tokens and not await strategy.hit(tpm, uid, cost=tokens):
             raise await self._refuse(tpm, principal, tool, "tokens")
+
+    async def hit_hourly(self, namespace: str, per_hour: int, key: str) -> float | None:
+        """Count one `namespace` action for `key` (an IP, an email address) against `per_hour` an hour:
+        None when allowed (and counted), else the seconds until one more is. 0 means no limit.
+        For what has no user yet or must not be done too often for one: sign-ups, emails."""
+        if per_hour <= 0:
+            return None
+        item = RateLimitItemPerHour(per_hour, namespace=namespace)
+        if await self.strategy().hit(item, key):
+            return None
+        stats = await self.strategy().get_window_stats(item, key)
+        return max(1.0, stats.reset_time - time.time())
 
     async def record_tokens(self, principal: Principal, tokens: int) -> None:
         """Add tokens already spent (beyond what `check` counted); never refuses."""

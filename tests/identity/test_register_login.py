@@ -156,3 +156,44 @@ async def test_disabled_user_cannot_log_in(client, services):
         await conn.execute(text("UPDATE users SET status = 'disabled'"))
     r = await client.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
     assert r.status_code == 403 and r.json()["error"]["code"] == "account_disabled"
+
+
+async def test_sign_ups_are_capped_per_client_ip(make_config, db):
+    """Each account comes with sign-up credits: one network gets `signups_per_ip_per_hour` of them."""
+    from tests.identity.helpers import app_client, client_from
+
+    config = make_config(SMARTHUB_AUTH__SIGNUPS_PER_IP_PER_HOUR="3")
+    async with app_client(config) as client:
+        codes = []
+        async with client_from(client.app, "10.3.3.3") as same:
+            for i in range(4):
+                body = {"email": f"farm{i}@example.com", "password": PASSWORD}
+                r = await same.post("/api/v1/auth/register", json=body)
+                codes.append(r.status_code)
+        assert codes == [201, 201, 201, 429]
+        assert r.json()["error"]["code"] == "rate_limited" and int(r.headers["retry-after"]) > 0
+        async with client_from(client.app, "10.4.4.4") as other:
+            r = await other.post("/api/v1/auth/register", json={"email": "farm3@example.com", "password": PASSWORD})
+            assert r.status_code == 201
+        async with client.services.db.read() as conn:
+            assert (await conn.execute(text("SELECT COUNT(*) FROM users"))).scalar() == 4
+
+
+async def test_emails_to_one_address_are_capped(make_config, db):
+    """Reset and resent verification emails share `emails_per_address_per_hour`: past it, a reset
+    request still answers 202 (it never tells) but sends nothing, and a resend is refused."""
+    from tests.identity.helpers import app_client
+
+    config = make_config(SMARTHUB_AUTH__EMAILS_PER_ADDRESS_PER_HOUR="2")
+    async with app_client(config) as client:
+        r = await client.post("/api/v1/auth/register", json={"email": "capped@example.com", "password": PASSWORD})
+        token = r.json()["access_token"]
+        for _ in range(4):
+            r = await client.post("/api/v1/auth/forgot-password", json={"email": "capped@example.com"})
+            assert r.status_code == 202
+        async with client.services.db.read() as conn:
+            subjects = (await conn.execute(text("SELECT subject FROM email_outbox WHERE recipient = :r"),
+                                           {"r": "capped@example.com"})).scalars().all()
+        assert sorted(subjects) == ["Confirm your SmartHub email address"] + ["Reset your SmartHub password"] * 2
+        r = await client.post("/api/v1/auth/resend-verification", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"

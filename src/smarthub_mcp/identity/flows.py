@@ -7,12 +7,14 @@ has an account. A password change or reset ends every session of the user.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from urllib.parse import quote
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smarthub_mcp.errors import RateLimited
 from smarthub_mcp.identity import throttle
 from smarthub_mcp.identity.email import send_email
 from smarthub_mcp.identity.errors import InvalidEmail, InvalidEmailToken, WrongPassword
@@ -22,6 +24,8 @@ from smarthub_mcp.identity.sessions import TokenPair, end_all_sessions, hash_tok
 from smarthub_mcp.identity.users import UserRecord, find_by_email, get_user, normalize_email, update_user
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
+
+log = logging.getLogger("smarthub.identity")
 
 VERIFY, RESET = "verify_email", "reset_password"
 MAX_TOKEN_CHARS = 200
@@ -88,13 +92,26 @@ async def verify_email(services: Services, token: str) -> UserRecord:
 
 
 async def resend_verification(services: Services, principal: Principal) -> bool:
-    """Send a fresh link unless the address is already verified; True when one was sent."""
+    """Send a fresh link unless the address is already verified; True when one was sent. RateLimited
+    past `auth.emails_per_address_per_hour`."""
     async with services.db.read() as conn:
         user = await get_user(conn, principal.user_id)
     if user.email_verified:
         return False
+    wait = await _email_budget(services, user.email)
+    if wait:
+        raise RateLimited(f"Too many emails to this address; retry in {int(wait + 0.999)} s", retry_after=wait)
     await send_verification(services, user)
     return True
+
+
+async def _email_budget(services: Services, address: str) -> float | None:
+    """Count one email to `address`: None when it may go, else the seconds until one may. Each new
+    link voids the last one, so without this anyone could void a user's reset link at will, and fill
+    their inbox."""
+    return await services.rate_limiter.hit_hourly(
+        "email", services.settings.auth.emails_per_address_per_hour, address
+    )
 
 
 async def forgot_password(services: Services, email: str) -> None:
@@ -106,6 +123,10 @@ async def forgot_password(services: Services, email: str) -> None:
     async with services.db.read() as conn:
         row = await find_by_email(conn, normalized)
     if row is None or row.status != "active":
+        return
+    if await _email_budget(services, row.email):
+        log.info("password reset for a user not sent: the address had its emails for this hour",
+                 extra={"user_id": row.id})  # the answer was 202 either way
         return
     async with services.db.write() as conn:
         token = await _issue(conn, row.id, RESET, services.settings.auth.reset_ttl_seconds)

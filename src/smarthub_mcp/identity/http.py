@@ -46,5 +46,6 @@ async def require(request: Request, permission: str | None = None) -> Principal:
 
 
 def client_ip(request: Request) -> str | None:
-    """The peer address. Behind a proxy this is the proxy's: configure uvicorn's --forwarded-allow-ips."""
+    """The client's address: the peer's, or, from a proxy listed in `server.forwarded_allow_ips`, the
+    one its X-Forwarded-For names (uvicorn rewrites the peer)."""
     return request.client.host if request.client else None
