@@ -140,6 +140,30 @@ async def test_adjustments_and_clawbacks(ledger):
     assert await ledger.check() == []
 
 
+async def test_a_credit_past_the_balance_cap_is_refused_and_writes_nothing(ledger):
+    """Sums stay inside BIGINT: SQLite would otherwise store an overflowing balance as a float and
+    every later read of that account would fail."""
+    from smarthub_mcp.billing.errors import BalanceLimit
+    from smarthub_mcp.billing.queries import MAX_BALANCE
+
+    user = await funded(ledger, 0)
+    await ledger.grant(user, MAX_BALANCE - 5, kind="grant", idempotency_key="near")
+    with pytest.raises(BalanceLimit) as info:
+        await ledger.grant(user, 6, kind="promo", idempotency_key="over")
+    assert info.value.code == "balance_limit" and info.value.status == 409
+    with pytest.raises(BalanceLimit):
+        await ledger.adjust(user, 10**15, reason="more", actor_id=user, idempotency_key="adj-over")
+    assert (await ledger.balance(user)).balance == MAX_BALANCE - 5
+    assert (await ledger.grant(user, 5, kind="promo", idempotency_key="exact")).balance_after == MAX_BALANCE
+    async with ledger.db.read() as conn:
+        keys = (await conn.execute(text("SELECT idempotency_key FROM ledger_entries WHERE account_id = :u"),
+                                   {"u": user})).scalars().all()
+    assert sorted(keys) == ["exact", "near"]
+    assert await ledger.check() == []
+    with pytest.raises(NotFound):
+        await ledger.grant("usr_nobody", 1, kind="grant", idempotency_key="nobody")
+
+
 async def test_the_sweeper_expires_holds_past_their_ttl(ledger):
     user = await funded(ledger, 10)
     old = await ledger.reserve(user, 3 * C, ttl_seconds=5, idempotency_key="old")

@@ -11,6 +11,12 @@ class HoldExpired(LedgerError):
     code = "hold_expired"
 
 
+class BalanceLimit(LedgerError):
+    """A credit would take an account past `queries.MAX_BALANCE`; nothing was written."""
+
+    code = "balance_limit"
+
+
 class PaymentsUnavailable(SmartHubError):
     code = "payments_unavailable"
     status = 503

@@ -32,8 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.alerts import LowBalanceAlerts, LowBalanceNotifier
+from smarthub_mcp.billing.errors import BalanceLimit
 from smarthub_mcp.billing.ledger_holds import LedgerHolds, entry_params, require_positive
 from smarthub_mcp.billing.ledger_reads import LedgerReads
+from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
 from smarthub_mcp.billing.steps import insufficient_steps, run_async
 from smarthub_mcp.db import Database, cached_text
@@ -123,11 +125,21 @@ class Ledger(LedgerHolds, LedgerReads):
 
     async def _credit(self, conn: AsyncConnection, user_id: str, amount: int, *, topup: bool) -> tuple[int, ...]:
         sql = q.CREDIT_TOPUP if topup else q.CREDIT
-        row = (await conn.execute(cached_text(sql), {"u": user_id, "a": amount, "now": now_ms()})).first()
+        params = {"u": user_id, "a": amount, "now": now_ms(), "cap": q.MAX_BALANCE}
+        row = (await conn.execute(cached_text(sql), params)).first()
         if row is None:
+            if await self._has_account(conn, user_id):
+                raise BalanceLimit(
+                    "this credit would take the balance past the most an account may hold",
+                    details={"user_id": user_id, "max_balance": format_credits(q.MAX_BALANCE)},
+                )
             raise NotFound("this user has no credit account", details={"user_id": user_id})
         await self.alerts.rearm(conn, user_id, row)
         return tuple(row)
+
+    async def _has_account(self, conn: AsyncConnection, user_id: str) -> bool:
+        found = await conn.execute(cached_text("SELECT 1 FROM accounts WHERE user_id = :u"), {"u": user_id})
+        return found.first() is not None
 
     async def _debit(self, conn: AsyncConnection, user_id: str, amount: int, *, force: bool) -> tuple[int, ...]:
         sql = q.DEBIT_FORCED if force else q.DEBIT

@@ -36,10 +36,15 @@ ACCOUNT = "SELECT balance, held, overdraft_limit FROM accounts WHERE user_id = :
 _STATE = " RETURNING balance, held, last_topup, low_balance_alerted"
 # A credit clears the recorded debt room once the account is whole again.
 _CLEAR_DEBT = "debt_allowed = CASE WHEN balance + :a - held + overdraft_limit >= 0 THEN 0 ELSE debt_allowed END"
-CREDIT = f"UPDATE accounts SET balance = balance + :a, {_CLEAR_DEBT}, updated_at = :now WHERE user_id = :u" + _STATE
+MAX_BALANCE = 10**18
+"""Micro-credits an account may hold (10^12 credits): a credit that would pass it is refused, so a
+sum never leaves BIGINT (9.2 * 10^18), where SQLite would silently turn it into a float."""
+# Conditional like every debit: `:cap - :a` cannot overflow, `balance + :a` past the cap never runs.
+_UNDER_CAP = " WHERE user_id = :u AND balance <= CAST(:cap AS BIGINT) - CAST(:a AS BIGINT)"
+CREDIT = f"UPDATE accounts SET balance = balance + :a, {_CLEAR_DEBT}, updated_at = :now" + _UNDER_CAP + _STATE
 CREDIT_TOPUP = (
     f"UPDATE accounts SET balance = balance + :a, last_topup = :a, {_CLEAR_DEBT}, updated_at = :now"
-    " WHERE user_id = :u" + _STATE
+    + _UNDER_CAP + _STATE
 )
 DEBIT = (
     "UPDATE accounts SET balance = balance - :a, updated_at = :now"

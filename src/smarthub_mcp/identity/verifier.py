@@ -47,7 +47,9 @@ class SmartHubTokenVerifier:
                 principal = await principal_for_api_key(self.services, token)
             else:
                 principal, claims = await verify_jwt(self.services, token)
-                expires_at = int(claims["exp"])
+                # The SDK refuses a token past `expires_at`; give it the leeway the codec allowed, or
+                # a token the HTTP API still takes would be refused over MCP.
+                expires_at = int(claims["exp"]) + self.services.settings.auth.leeway_seconds
         except SmartHubError:
             return None
         effective = sorted(p for p in principal.permissions if principal.can(p))
