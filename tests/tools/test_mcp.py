@@ -262,3 +262,23 @@ async def test_key_revoked_mid_session_stops_the_session_cleanly(services):
     assert call.is_error and call.structured_content["error"]["code"] == "unauthenticated"
     assert refused.value.error.code == -32001
     assert refused.value.error.data["code"] == "unauthenticated"
+
+
+async def test_bad_arguments_get_the_facades_code_and_unknown_ones_are_refused(services, live_server):
+    """Over MCP as over the HTTP facade: `invalid_request` with the fields at fault, and an argument
+    the tool does not take is refused rather than dropped; nothing is charged."""
+    user_id, token = await make_user_with_token(services)
+    before = await balance_of(services, user_id)
+    async with http_client(live_server.url, token) as client:
+        for name, arguments, field in (("chat", {"prompt": 123}, "prompt"),
+                                       ("chat", {"prompt": "hi", "max_tokens": "lots"}, "max_tokens"),
+                                       ("chat", {"prompt": "hi", "extra": 1}, "extra"),
+                                       ("get_usage", {"limit": "abc"}, "limit")):
+            result = await client.call_tool(name, arguments)
+            assert result.is_error, (name, arguments)
+            error = result.structured_content["error"]
+            assert error["code"] == "invalid_request", error
+            assert [e["field"] for e in error["details"]["errors"]] == [field], error
+            assert "pydantic" not in result.content[0].text
+        assert not (await client.call_tool("chat", {"prompt": "hi", "max_tokens": 8})).is_error
+    assert await balance_of(services, user_id) < before

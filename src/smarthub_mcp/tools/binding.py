@@ -23,7 +23,7 @@ from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
-from smarthub_mcp.tools.registry import ProgressFn, ToolSpec, all_tools, error_payload, invoke
+from smarthub_mcp.tools.registry import ProgressFn, ToolSpec, all_tools, error_payload, invoke, validate_arguments
 
 log = logging.getLogger("smarthub.tools")
 
@@ -114,6 +114,14 @@ def visibility_middleware(principal_source: PrincipalSource) -> Callable[..., An
             spec = tools.get(name) if isinstance(name, str) else None
             if spec is not None and not principal.can(spec.permission):
                 return CallToolResult(content=[TextContent(type="text", text=f"Unknown tool: {name}")], is_error=True)
+            if spec is not None:
+                # Our own check first, as the HTTP facade does: the same `invalid_request` code and
+                # field list, and unknown arguments refused (the SDK would drop them silently and
+                # report a bad one only as a pydantic message with no code).
+                try:
+                    validate_arguments(spec, (ctx.params or {}).get("arguments"))
+                except SmartHubError as exc:
+                    return error_result(exc)
             return await call_next(ctx)
         result = await call_next(ctx)
         listed = result.get("tools", []) if isinstance(result, dict) else None
