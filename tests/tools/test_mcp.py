@@ -282,3 +282,18 @@ async def test_bad_arguments_get_the_facades_code_and_unknown_ones_are_refused(s
             assert "pydantic" not in result.content[0].text
         assert not (await client.call_tool("chat", {"prompt": "hi", "max_tokens": 8})).is_error
     assert await balance_of(services, user_id) < before
+
+
+async def test_a_token_within_the_clock_leeway_works_over_mcp_as_over_http(services, live_server):
+    """`auth.leeway_seconds` (10) covers clock skew on both doors: a token that expired 5 s ago by
+    our clock is taken by the HTTP API and by the MCP endpoint alike; one 30 s past is refused by both."""
+    user_id, _ = await make_user_with_token(services)
+    for ttl, works in ((-5, True), (-30, False)):
+        token = services.identity.codec.issue(user_id=user_id, role="user", ttl_seconds=ttl).token
+        async with httpx2.AsyncClient() as http:
+            me = await http.get(f"{live_server.url}/api/v1/auth/me", headers=bearer(token))
+            listed = await http.post(f"{live_server.url}/mcp", headers={
+                **bearer(token), "accept": "application/json, text/event-stream",
+                "content-type": "application/json", "mcp-protocol-version": "2025-11-25"},
+                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert (me.status_code == 200, listed.status_code == 200) == (works, works), (ttl, me.text, listed.text)
