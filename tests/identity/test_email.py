@@ -113,11 +113,15 @@ async def test_password_reset_works_once_and_ends_sessions(mail_client):
     assert msg["To"] == "f@example.com" and "/reset-password?token=" in msg.get_content()
     assert client.sink.queue.empty()  # nothing was sent for the unknown address
     token = token_in(msg)
+    key = (await client.post("/api/v1/keys", json={"name": "made before"}, headers=bearer(tokens["access_token"])))
+    assert (await client.get("/api/v1/auth/me", headers=bearer(key.json()["key"]))).status_code == 200
     new = "brand new passphrase"
     weak = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": "x"})
     assert weak.status_code == 400 and weak.json()["error"]["code"] == "weak_password"
     ok = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": new})
-    assert ok.status_code == 200
+    assert ok.status_code == 200 and ok.json()["api_keys_revoked"] == 1
+    # A reset is an account recovery: keys made by whoever held the account stop working too.
+    assert (await client.get("/api/v1/auth/me", headers=bearer(key.json()["key"]))).status_code == 401
     twice = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": new + "!"})
     assert twice.status_code == 400 and twice.json()["error"]["code"] == "invalid_token"
     assert (await client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"]))).status_code == 401

@@ -140,14 +140,21 @@ async def forgot_password(services: Services, email: str) -> None:
     await send_email(services, row.email, "Reset your SmartHub password", body, secrets=[token, quote(token)])
 
 
-async def reset_password(services: Services, token: str, new_password: str) -> None:
-    """Set a new password with a reset token; every session of the user ends. Also verifies the email
-    (the link reached its inbox)."""
+async def reset_password(services: Services, token: str, new_password: str) -> int:
+    """Set a new password with a reset token; every session ends and every API key is revoked (a
+    reset is an account recovery: whoever held the account may have made keys). Also verifies the
+    email (the link reached its inbox). Returns how many keys were revoked. A password *change*,
+    made from inside the account, keeps the keys."""
     new_hash = await hash_password(check_policy(new_password, services.settings.auth.password_min_length))
     async with services.db.write() as conn:
         user_id = await _consume(conn, token, RESET)
         await update_user(conn, user_id, password_hash=new_hash, email_verified=True)
         await end_all_sessions(conn, user_id)
+        revoked = await conn.execute(
+            text("UPDATE api_keys SET revoked_at = :now WHERE user_id = :u AND revoked_at IS NULL"),
+            {"now": now_ms(), "u": user_id},
+        )
+    return revoked.rowcount
 
 
 async def change_password(services: Services, principal: Principal, current: str, new: str) -> TokenPair:

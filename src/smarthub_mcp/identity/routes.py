@@ -149,8 +149,8 @@ async def _forgot_password_quietly(services: Services, email: str) -> None:
 
 async def reset_password(request: Request) -> JSONResponse:
     body = await read_json(request, ResetBody, max_bytes=BODY_LIMIT)
-    await flows.reset_password(_services(request), body.token, body.new_password)
-    return JSONResponse({"status": "password_reset"})
+    revoked = await flows.reset_password(_services(request), body.token, body.new_password)
+    return JSONResponse({"status": "password_reset", "api_keys_revoked": revoked})
 
 
 async def change_password(request: Request) -> JSONResponse:
