@@ -53,6 +53,9 @@ def test_environment_overrides_file(tmp_path):
         ("[nonsense]\nx = 1\n", {}, "nonsense: unknown key"),
         ("not = [valid", {}, "not valid TOML"),
         ("", {"SMARTHUB_AUTH__ACCESS_TOKEN_TTL_SECONDS": "soon"}, "auth.access_token_ttl_seconds"),
+        ("", {"SMARTHUB_REDIS_URL": "notaurl"}, "in the environment: SMARTHUB_REDIS_URL: "),
+        ("", {"SMARTHUB_REDIS_URL": "redis://:pw@127.0.0.1:6379/zero"}, "SMARTHUB_REDIS_URL"),
+        ("", {"SMARTHUB_REDIS_URL": "redis://127.0.0.1:6379/0?colour=red"}, "unknown Redis URL option 'colour'"),
         (
             '[models.x]\nkind = "chat"\n[[models.x.routes]]\nprovider = "nope"\nupstream = "m"\n',
             {},
@@ -67,6 +70,7 @@ def test_bad_config_is_one_clear_line(tmp_path, toml, env, fragment):
         load_config(path, env=env)
     assert fragment in info.value.message
     assert "\n" not in info.value.message
+    assert ":pw@" not in info.value.message  # a Redis URL's password is never echoed
 
 
 def test_example_config_is_valid_and_documents_every_section():
@@ -241,6 +245,7 @@ def test_cli_db_upgrade_and_status(database_url, tmp_path):
         ({"SMARTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, "cannot reach the database"),
         ({"SMARTHUB_DATABASE_URL": "mysql://u@h/db"}, "unsupported database"),
         ({"SMARTHUB_SERVER__PORT": "eighty"}, "server.port"),
+        ({"SMARTHUB_REDIS_URL": "notaurl"}, "SMARTHUB_REDIS_URL"),
     ],
 )
 def test_cli_bad_setup_is_one_line_and_exit_2(env, fragment, tmp_path):

@@ -9,12 +9,14 @@ start-up instead of being silently ignored.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from smarthub_mcp.errors import ConfigError
@@ -259,6 +261,42 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+REDIS_URL_FORMS = "redis://HOST[:PORT][/DB], rediss://HOST[:PORT][/DB] or redis+unix:///PATH[?db=DB]"
+
+
+def check_redis_url(value: str | None) -> str | None:
+    """Refuse a Redis URL that could never connect, at start-up rather than on the first paid call.
+
+    Parsed the way the client will parse it (redis-py builds a connection object, which opens no
+    socket); whether the server answers is `/readyz`'s question. The URL is never echoed: it may
+    hold a password.
+    """
+    if value is None or not value.strip():
+        return None
+    url = value.strip()
+    scheme, sep, rest = url.removeprefix("async+").partition("://")
+    if not sep or scheme not in ("redis", "rediss", "redis+unix"):
+        raise ValueError(f"not a Redis URL; expected {REDIS_URL_FORMS}")
+    client_url = f"unix://{rest}" if scheme == "redis+unix" else f"{scheme}://{rest}"
+    if scheme != "redis+unix":
+        parts = urlsplit(client_url)
+        if not parts.hostname:
+            raise ValueError(f"the Redis URL names no host; expected {REDIS_URL_FORMS}")
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            raise ValueError("the Redis URL's database (after the host) must be a number, e.g. redis://HOST:6379/0")
+    from redis.asyncio.connection import ConnectionPool
+
+    try:
+        ConnectionPool.from_url(client_url).make_connection()
+    except TypeError as exc:  # an unknown ?option: redis-py passes it on as a keyword argument
+        option = re.search(r"argument '(\w+)'", str(exc))
+        raise ValueError(f"unknown Redis URL option {option.group(1) if option else ''!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"not a usable Redis URL: {exc}") from None
+    return url
+
+
 class Secrets(BaseSettings):
     """Secrets, from the environment only."""
 
@@ -268,7 +306,9 @@ class Secrets(BaseSettings):
         "sqlite+aiosqlite:///./smarthub.db", validation_alias=AliasChoices("SMARTHUB_DATABASE_URL")
     )
     jwt_secret: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_JWT_SECRET"))
-    redis_url: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_REDIS_URL"))
+    redis_url: Annotated[str | None, AfterValidator(check_redis_url)] = Field(
+        None, validation_alias=AliasChoices("SMARTHUB_REDIS_URL")
+    )
     stripe_api_key: str | None = Field(None, validation_alias=AliasChoices("STRIPE_API_KEY"))
     stripe_webhook_secret: str | None = Field(None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET"))
     smtp_host: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_SMTP_HOST"))
@@ -326,10 +366,14 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         os.environ.clear()
         os.environ.update(env)
     try:
-        settings = Settings(**data)
-        secrets = Secrets()
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, source=source)) from None
+        try:
+            settings = Settings(**data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, source=source)) from None
+        try:
+            secrets = Secrets()
+        except ValidationError as exc:  # secrets never come from the file
+            raise ConfigError(_describe(exc, source="the environment")) from None
     finally:
         if saved is not None:
             os.environ.clear()
