@@ -45,6 +45,15 @@ def test_environment_overrides_file(tmp_path):
     assert cfg.settings.server.host == "0.0.0.0"
 
 
+def test_list_and_table_overrides_take_json():
+    cfg = load_config(env={
+        "SMARTHUB_SERVER__ALLOWED_HOSTS": '["smarthub.example.com"]',
+        "SMARTHUB_LIMITS__USERS": '{"ann@example.com": {"requests_per_minute": 10}}',
+    })
+    assert cfg.settings.server.allowed_hosts == ["smarthub.example.com"]
+    assert cfg.settings.limits.users["ann@example.com"].requests_per_minute == 10
+
+
 @pytest.mark.parametrize(
     ("toml", "env", "fragment"),
     [
@@ -246,6 +255,10 @@ def test_cli_db_upgrade_and_status(database_url, tmp_path):
         ({"SMARTHUB_DATABASE_URL": "mysql://u@h/db"}, "unsupported database"),
         ({"SMARTHUB_SERVER__PORT": "eighty"}, "server.port"),
         ({"SMARTHUB_REDIS_URL": "notaurl"}, "SMARTHUB_REDIS_URL"),
+        # Lists and tables take JSON in the environment; a bare word is named, not a traceback.
+        ({"SMARTHUB_SERVER__ALLOWED_HOSTS": "smarthub.example.com"}, "SMARTHUB_SERVER__ALLOWED_HOSTS: not valid JSON"),
+        ({"SMARTHUB_LIMITS__USERS": "x"}, "SMARTHUB_LIMITS__USERS: not valid JSON"),
+        ({"SMARTHUB_PACKAGES": "starter"}, "SMARTHUB_PACKAGES: not valid JSON"),
     ],
 )
 def test_cli_bad_setup_is_one_line_and_exit_2(env, fragment, tmp_path):

@@ -11,13 +11,20 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from smarthub_mcp.errors import ConfigError
 
@@ -341,6 +348,37 @@ def _describe(exc: ValidationError, *, source: str) -> str:
     return f"invalid configuration in {source}: " + "; ".join(problems)
 
 
+JSON_HINT = (
+    "not valid JSON (list and table settings take JSON in the environment, e.g."
+    """ '["a.example.com"]' or '{"ann@example.com": {"requests_per_minute": 10}}')"""
+)
+
+
+class _OneVariable(EnvSettingsSource):
+    """The settings' environment source over a single variable, to find the one that does not parse."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self._only = {name.lower(): value}  # the source matches names case-insensitively, lowered
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        return dict(self._only)
+
+
+def _describe_unparsable(exc: SettingsError, environ: Mapping[str, str]) -> str:
+    """pydantic-settings names only the section ("server"); name the variable, as for any bad setting."""
+    for name, value in environ.items():
+        if not name.upper().startswith("SMARTHUB_"):
+            continue
+        try:
+            _OneVariable(name, value)()
+        except SettingsError:
+            return f"invalid configuration in the environment: {name}: {JSON_HINT}"
+    section = re.search(r'field "(\w+)"', str(exc))
+    where = f"a SMARTHUB_{section.group(1).upper()}__... variable" if section else "a SMARTHUB_ variable"
+    return f"invalid configuration in the environment: {where}: {JSON_HINT}"
+
+
 def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> AppConfig:
     """Read the TOML file (if any), apply the environment, validate. Raises ConfigError in one line."""
     environ = os.environ if env is None else env
@@ -370,6 +408,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
             settings = Settings(**data)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, source=source)) from None
+        except SettingsError as exc:  # an override that should be JSON (a list or a table) is not
+            raise ConfigError(_describe_unparsable(exc, environ)) from None
         try:
             secrets = Secrets()
         except ValidationError as exc:  # secrets never come from the file
