@@ -269,6 +269,40 @@ def test_cli_bad_setup_is_one_line_and_exit_2(env, fragment, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def _listed_commands(help_text: str) -> dict[str, str]:
+    """The `Commands:` section of a group's --help: name -> the short help shown beside it."""
+    listed, section = {}, False
+    for line in help_text.splitlines():
+        if line.strip() == "Commands:":
+            section = True
+        elif section and line.startswith("  ") and line.strip():
+            name, _, short = line.strip().partition(" ")
+            listed[name] = short.strip()
+    return listed
+
+
+def test_every_group_help_shows_whole_short_helps():
+    """Click cuts a docstring's first line at its first full stop ("(e.g.") and at the width ("...");
+    every command's line in every group's --help must read whole."""
+    import click
+
+    from smarthub_mcp.cli import main
+
+    groups = [[]] + [[name] for name, cmd in main.commands.items() if isinstance(cmd, click.Group)]
+    assert len(groups) > 3
+    for group in groups:
+        result = _cli(*group, "--help", env={"COLUMNS": "80"})
+        assert result.returncode == 0, result.stderr
+        listed = _listed_commands(result.stdout)
+        command = " ".join(["smarthub", *group, "--help"])
+        assert listed, f"{command} lists no commands"
+        for name, short in listed.items():
+            where = f"{command}: {name}"
+            assert not short.endswith("..."), f"{where}: cut at the width: {short!r}"
+            assert not short.endswith(("e.g.", "i.e.", "etc.")), f"{where}: cut at an abbreviation: {short!r}"
+            assert short.count("(") == short.count(")"), f"{where}: cut inside parentheses: {short!r}"
+
+
 def test_serve_refuses_unupgraded_postgres(pg_database_url, tmp_path):
     if pg_database_url is None:
         pytest.skip("PostgreSQL not reachable")

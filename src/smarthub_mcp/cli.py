@@ -117,7 +117,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     )
 
 
-@main.command()
+@main.command(short_help="Serve MCP over stdio as the owner of $SMARTHUB_API_KEY.")
 @config_option
 @handles_errors
 def stdio(config_path: str | None) -> None:
