@@ -82,6 +82,18 @@ def test_bad_config_is_one_clear_line(tmp_path, toml, env, fragment):
     assert ":pw@" not in info.value.message  # a Redis URL's password is never echoed
 
 
+def test_readme_commands_call_the_cli_the_install_puts_in_the_venv():
+    """The README installs into .venv and does not activate it: a bare `smarthub` is not on PATH."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    lines = [line.strip() for block in blocks for line in block.splitlines()]
+    assert any(line.startswith(".venv/bin/smarthub ") for line in lines)
+    assert not [line for line in lines if line.startswith(("smarthub ", "python -m smarthub"))]
+    assert "scripts/serve.sh --port 9000" in readme
+
+
 def test_example_config_is_valid_and_documents_every_section():
     cfg = load_config(ROOT / "config.toml", env={})
     text_ = (ROOT / "config.toml").read_text()
