@@ -46,6 +46,15 @@ def test_environment_overrides_file(tmp_path):
     assert cfg.settings.server.host == "0.0.0.0"
 
 
+def test_list_and_table_overrides_take_json():
+    cfg = load_config(env={
+        "SMARTHUB_SERVER__ALLOWED_HOSTS": '["smarthub.example.com"]',
+        "SMARTHUB_LIMITS__USERS": '{"ann@example.com": {"requests_per_minute": 10}}',
+    })
+    assert cfg.settings.server.allowed_hosts == ["smarthub.example.com"]
+    assert cfg.settings.limits.users["ann@example.com"].requests_per_minute == 10
+
+
 @pytest.mark.parametrize(
     ("toml", "env", "fragment"),
     [
@@ -54,6 +63,9 @@ def test_environment_overrides_file(tmp_path):
         ("[nonsense]\nx = 1\n", {}, "nonsense: unknown key"),
         ("not = [valid", {}, "not valid TOML"),
         ("", {"SMARTHUB_AUTH__ACCESS_TOKEN_TTL_SECONDS": "soon"}, "auth.access_token_ttl_seconds"),
+        ("", {"SMARTHUB_REDIS_URL": "notaurl"}, "in the environment: SMARTHUB_REDIS_URL: "),
+        ("", {"SMARTHUB_REDIS_URL": "redis://:pw@127.0.0.1:6379/zero"}, "SMARTHUB_REDIS_URL"),
+        ("", {"SMARTHUB_REDIS_URL": "redis://127.0.0.1:6379/0?colour=red"}, "unknown Redis URL option 'colour'"),
         (
             '[models.x]\nkind = "chat"\n[[models.x.routes]]\nprovider = "nope"\nupstream = "m"\n',
             {},
@@ -68,6 +80,19 @@ def test_bad_config_is_one_clear_line(tmp_path, toml, env, fragment):
         load_config(path, env=env)
     assert fragment in info.value.message
     assert "\n" not in info.value.message
+    assert ":pw@" not in info.value.message  # a Redis URL's password is never echoed
+
+
+def test_readme_commands_call_the_cli_the_install_puts_in_the_venv():
+    """The README installs into .venv and does not activate it: a bare `smarthub` is not on PATH."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    lines = [line.strip() for block in blocks for line in block.splitlines()]
+    assert any(line.startswith(".venv/bin/smarthub ") for line in lines)
+    assert not [line for line in lines if line.startswith(("smarthub ", "python -m smarthub"))]
+    assert "scripts/serve.sh --port 9000" in readme
 
 
 def test_example_config_is_valid_and_documents_every_section():
@@ -243,6 +268,11 @@ def test_cli_db_upgrade_and_status(database_url, tmp_path):
         ({"SMARTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, "cannot reach the database"),
         ({"SMARTHUB_DATABASE_URL": "mysql://u@h/db"}, "unsupported database"),
         ({"SMARTHUB_SERVER__PORT": "eighty"}, "server.port"),
+        ({"SMARTHUB_REDIS_URL": "notaurl"}, "SMARTHUB_REDIS_URL"),
+        # Lists and tables take JSON in the environment; a bare word is named, not a traceback.
+        ({"SMARTHUB_SERVER__ALLOWED_HOSTS": "smarthub.example.com"}, "SMARTHUB_SERVER__ALLOWED_HOSTS: not valid JSON"),
+        ({"SMARTHUB_LIMITS__USERS": "x"}, "SMARTHUB_LIMITS__USERS: not valid JSON"),
+        ({"SMARTHUB_PACKAGES": "starter"}, "SMARTHUB_PACKAGES: not valid JSON"),
     ],
 )
 def test_cli_bad_setup_is_one_line_and_exit_2(env, fragment, tmp_path):
@@ -251,6 +281,40 @@ def test_cli_bad_setup_is_one_line_and_exit_2(env, fragment, tmp_path):
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _listed_commands(help_text: str) -> dict[str, str]:
+    """The `Commands:` section of a group's --help: name -> the short help shown beside it."""
+    listed, section = {}, False
+    for line in help_text.splitlines():
+        if line.strip() == "Commands:":
+            section = True
+        elif section and line.startswith("  ") and line.strip():
+            name, _, short = line.strip().partition(" ")
+            listed[name] = short.strip()
+    return listed
+
+
+def test_every_group_help_shows_whole_short_helps():
+    """Click cuts a docstring's first line at its first full stop ("(e.g.") and at the width ("...");
+    every command's line in every group's --help must read whole."""
+    import click
+
+    from smarthub_mcp.cli import main
+
+    groups = [[]] + [[name] for name, cmd in main.commands.items() if isinstance(cmd, click.Group)]
+    assert len(groups) > 3
+    for group in groups:
+        result = _cli(*group, "--help", env={"COLUMNS": "80"})
+        assert result.returncode == 0, result.stderr
+        listed = _listed_commands(result.stdout)
+        command = " ".join(["smarthub", *group, "--help"])
+        assert listed, f"{command} lists no commands"
+        for name, short in listed.items():
+            where = f"{command}: {name}"
+            assert not short.endswith("..."), f"{where}: cut at the width: {short!r}"
+            assert not short.endswith(("e.g.", "i.e.", "etc.")), f"{where}: cut at an abbreviation: {short!r}"
+            assert short.count("(") == short.count(")"), f"{where}: cut inside parentheses: {short!r}"
 
 
 def test_serve_refuses_unupgraded_postgres(pg_database_url, tmp_path):

@@ -119,7 +119,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     )
 
 
-@main.command()
+@main.command(short_help="Serve MCP over stdio as the owner of $SMARTHUB_API_KEY.")
 @config_option
 @handles_errors
 def stdio(config_path: str | None) -> None:
@@ -136,6 +136,7 @@ def stdio(config_path: str | None) -> None:
     if not api_key:
         fail("SMARTHUB_API_KEY is not set: create one with `smarthub keys create EMAIL` and pass it in the environment")
     config = load(config_path)
+    require_existing_database(config.secrets.database_url)
     services = Services.create(config)
 
     async def go() -> None:
@@ -152,6 +153,35 @@ def stdio(config_path: str | None) -> None:
             await mcp.run_stdio_async()
 
     run_async(go())
+
+
+def require_existing_database(url: str) -> None:
+    """stdio serves a key's owner from an existing database: it never creates a SQLite file. MCP
+    clients launch it from a directory of their choosing, where a new, empty database would only
+    turn "wrong directory or URL" into "your key is invalid"."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from smarthub_mcp.db import normalize_url
+
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return  # PostgreSQL: reachability and schema are checked on start
+    name = parsed.database
+    path = Path(name).resolve() if name and name != ":memory:" else None
+    if path is None:
+        where = "an in-memory SQLite database is empty"
+    elif not path.is_file():
+        where = f"no SmartHub database at {path}"
+    elif path.stat().st_size == 0:  # what this command used to leave behind
+        where = f"the SmartHub database at {path} is empty"
+    else:
+        return
+    fail(
+        f"{where}; stdio does not create one. Set SMARTHUB_DATABASE_URL to the server's database,"
+        " e.g. sqlite:////absolute/path/to/smarthub.db or postgresql://user@host/db"
+    )
 
 
 @main.group()

@@ -9,13 +9,22 @@ start-up instead of being silently ignored.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from smarthub_mcp.errors import ConfigError
 
@@ -267,6 +276,42 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+REDIS_URL_FORMS = "redis://HOST[:PORT][/DB], rediss://HOST[:PORT][/DB] or redis+unix:///PATH[?db=DB]"
+
+
+def check_redis_url(value: str | None) -> str | None:
+    """Refuse a Redis URL that could never connect, at start-up rather than on the first paid call.
+
+    Parsed the way the client will parse it (redis-py builds a connection object, which opens no
+    socket); whether the server answers is `/readyz`'s question. The URL is never echoed: it may
+    hold a password.
+    """
+    if value is None or not value.strip():
+        return None
+    url = value.strip()
+    scheme, sep, rest = url.removeprefix("async+").partition("://")
+    if not sep or scheme not in ("redis", "rediss", "redis+unix"):
+        raise ValueError(f"not a Redis URL; expected {REDIS_URL_FORMS}")
+    client_url = f"unix://{rest}" if scheme == "redis+unix" else f"{scheme}://{rest}"
+    if scheme != "redis+unix":
+        parts = urlsplit(client_url)
+        if not parts.hostname:
+            raise ValueError(f"the Redis URL names no host; expected {REDIS_URL_FORMS}")
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            raise ValueError("the Redis URL's database (after the host) must be a number, e.g. redis://HOST:6379/0")
+    from redis.asyncio.connection import ConnectionPool
+
+    try:
+        ConnectionPool.from_url(client_url).make_connection()
+    except TypeError as exc:  # an unknown ?option: redis-py passes it on as a keyword argument
+        option = re.search(r"argument '(\w+)'", str(exc))
+        raise ValueError(f"unknown Redis URL option {option.group(1) if option else ''!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"not a usable Redis URL: {exc}") from None
+    return url
+
+
 class Secrets(BaseSettings):
     """Secrets, from the environment only."""
 
@@ -276,7 +321,9 @@ class Secrets(BaseSettings):
         "sqlite+aiosqlite:///./smarthub.db", validation_alias=AliasChoices("SMARTHUB_DATABASE_URL")
     )
     jwt_secret: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_JWT_SECRET"))
-    redis_url: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_REDIS_URL"))
+    redis_url: Annotated[str | None, AfterValidator(check_redis_url)] = Field(
+        None, validation_alias=AliasChoices("SMARTHUB_REDIS_URL")
+    )
     stripe_api_key: str | None = Field(None, validation_alias=AliasChoices("STRIPE_API_KEY"))
     stripe_webhook_secret: str | None = Field(None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET"))
     smtp_host: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_SMTP_HOST"))
@@ -309,6 +356,37 @@ def _describe(exc: ValidationError, *, source: str) -> str:
     return f"invalid configuration in {source}: " + "; ".join(problems)
 
 
+JSON_HINT = (
+    "not valid JSON (list and table settings take JSON in the environment, e.g."
+    """ '["a.example.com"]' or '{"ann@example.com": {"requests_per_minute": 10}}')"""
+)
+
+
+class _OneVariable(EnvSettingsSource):
+    """The settings' environment source over a single variable, to find the one that does not parse."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self._only = {name.lower(): value}  # the source matches names case-insensitively, lowered
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        return dict(self._only)
+
+
+def _describe_unparsable(exc: SettingsError, environ: Mapping[str, str]) -> str:
+    """pydantic-settings names only the section ("server"); name the variable, as for any bad setting."""
+    for name, value in environ.items():
+        if not name.upper().startswith("SMARTHUB_"):
+            continue
+        try:
+            _OneVariable(name, value)()
+        except SettingsError:
+            return f"invalid configuration in the environment: {name}: {JSON_HINT}"
+    section = re.search(r'field "(\w+)"', str(exc))
+    where = f"a SMARTHUB_{section.group(1).upper()}__... variable" if section else "a SMARTHUB_ variable"
+    return f"invalid configuration in the environment: {where}: {JSON_HINT}"
+
+
 def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> AppConfig:
     """Read the TOML file (if any), apply the environment, validate. Raises ConfigError in one line."""
     environ = os.environ if env is None else env
@@ -334,10 +412,16 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         os.environ.clear()
         os.environ.update(env)
     try:
-        settings = Settings(**data)
-        secrets = Secrets()
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, source=source)) from None
+        try:
+            settings = Settings(**data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, source=source)) from None
+        except SettingsError as exc:  # an override that should be JSON (a list or a table) is not
+            raise ConfigError(_describe_unparsable(exc, environ)) from None
+        try:
+            secrets = Secrets()
+        except ValidationError as exc:  # secrets never come from the file
+            raise ConfigError(_describe(exc, source="the environment")) from None
     finally:
         if saved is not None:
             os.environ.clear()

@@ -16,6 +16,8 @@ class SmartHubError(Exception):
 
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 400
+    logged_where_raised: ClassVar[bool] = False
+    """True when the raiser logs the cause itself: transports then skip their own line for a 5xx."""
 
     def __init__(
         self,
@@ -109,6 +111,18 @@ class RateLimited(SmartHubError):
         details = {"retry_after_seconds": seconds, **kw.pop("details", {})}
         super().__init__(message or f"Too many requests; retry in {seconds} s", details=details, **kw)
         self.retry_after = seconds
+
+
+class RateLimiterUnavailable(SmartHubError):
+    """The shared rate-limit store (Redis) did not answer: the call is refused, nothing is charged."""
+
+    code = "rate_limiter_unavailable"
+    status = 503
+    logged_where_raised = True  # one warning naming Redis and the cause, by the limiter
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "Rate limiting is unavailable right now: the call was refused and nothing was charged. Retry shortly."
 
 
 # --- money ----------------------------------------------------------------------------------

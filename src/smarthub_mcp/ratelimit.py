@@ -23,21 +23,51 @@ Tokens: `check` counts the tokens the caller passes (the meter's estimate, e.g. 
 the output cap). Pass only the input estimate instead and call `record_tokens` with the output
 afterwards if you prefer exact counts; `record_tokens` never refuses (the work is done) and fills
 the window up to its limit at most.
+
+When Redis does not answer (down, unreachable, slower than `REDIS_TIMEOUTS`), `check` fails
+closed: it raises `RateLimiterUnavailable` (503, `rate_limiter_unavailable`) and logs one warning
+line. It runs before the meter reserves anything, so a refused call holds and charges nothing.
+Failing open instead would drop every user's limits at once on every replica for as long as the
+outage lasts, on a gateway whose calls spend credits and provider money: an outage of the limiter
+must not be a window for unmetered bursts. Operators who would rather serve without shared limits
+can unset `SMARTHUB_REDIS_URL` (per-process limits in memory). `ping` answers `/readyz`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from urllib.parse import urlsplit
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 
 from smarthub_mcp.config import LimitsConfig, RateLimitConfig, Settings
-from smarthub_mcp.errors import InvalidRequest, RateLimited
+from smarthub_mcp.errors import InvalidRequest, RateLimited, RateLimiterUnavailable
 from smarthub_mcp.identity.principal import Principal
 
+log = logging.getLogger("smarthub.ratelimit")
+
 DEFAULT_PREFIX = "smarthub:rl"
+
+REDIS_TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0}
+"""Seconds. Without them redis-py waits forever on a server that accepts and never answers, and
+minutes on an unreachable host, with the caller's request hanging meanwhile. The URL's own
+`?socket_timeout=` and `?socket_connect_timeout=` win over these."""
+
+STORE_ERRORS = (RedisError, StorageError)
+"""What the store raises when Redis fails; the in-memory store raises none of them."""
+
+
+def redis_location(url: str) -> str:
+    """Where the URL points, for logs: host, port and database, never the password."""
+    parts = urlsplit(url.removeprefix("async+"))
+    if parts.scheme.endswith("unix"):
+        return parts.path
+    return f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
 
 
 class RateLimiter:
@@ -63,7 +93,9 @@ class RateLimiter:
         if self._strategy is None:
             if self.redis_url:
                 uri = self.redis_url if self.redis_url.startswith("async+") else "async+" + self.redis_url
-                self._storage = RedisStorage(uri, implementation="redispy", key_prefix=self.key_prefix)
+                self._storage = RedisStorage(
+                    uri, implementation="redispy", key_prefix=self.key_prefix, **REDIS_TIMEOUTS
+                )
             else:
                 self._storage = MemoryStorage()
             self._strategy = SlidingWindowCounterRateLimiter(self._storage)
@@ -90,8 +122,22 @@ class RateLimiter:
             details={"limit": f"{which}_per_minute", "allowed": item.amount, "tool": tool},
         )
 
+    def _unavailable(self, exc: Exception, doing: str) -> None:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        log.warning("rate limiter: Redis at %s failed (%s: %s); %s", redis_location(self.redis_url or ""),
+                    type(exc).__name__, reason, doing)
+
     async def check(self, principal: Principal, tool: str, tokens: int) -> None:
-        """Count one call of `tool` using `tokens`, or raise RateLimited (nothing counted then)."""
+        """Count one call of `tool` using `tokens`, or raise RateLimited (nothing counted then).
+
+        Raises RateLimiterUnavailable when Redis fails: fail closed (see the module's docstring)."""
+        try:
+            await self._check(principal, tool, tokens)
+        except STORE_ERRORS as exc:
+            self._unavailable(exc, f"refused {tool} for {principal.user_id}")
+            raise RateLimiterUnavailable(details={"tool": tool}) from None
+
+    async def _check(self, principal: Principal, tool: str, tokens: int) -> None:
         rpm, tpm = self._items(principal)
         tokens = max(0, int(tokens))
         strategy = self.strategy()
@@ -123,15 +169,24 @@ class RateLimiter:
         return max(1.0, stats.reset_time - time.time())
 
     async def record_tokens(self, principal: Principal, tokens: int) -> None:
-        """Add tokens already spent (beyond what `check` counted); never refuses."""
+        """Add tokens already spent (beyond what `check` counted); never refuses, nor fails on Redis."""
         _, tpm = self._items(principal)
         if tpm is None or tokens <= 0:
             return
         strategy = self.strategy()
-        remaining = (await strategy.get_window_stats(tpm, principal.user_id)).remaining
-        cost = min(int(tokens), remaining)
-        if cost > 0:
-            await strategy.hit(tpm, principal.user_id, cost=cost)
+        try:
+            remaining = (await strategy.get_window_stats(tpm, principal.user_id)).remaining
+            cost = min(int(tokens), remaining)
+            if cost > 0:
+                await strategy.hit(tpm, principal.user_id, cost=cost)
+        except STORE_ERRORS as exc:  # the work is done and paid for; only the count is lost
+            self._unavailable(exc, f"{tokens} tokens of {principal.user_id} not counted")
+
+    async def ping(self) -> bool:
+        """Whether the store answers (always, in memory); bounded by REDIS_TIMEOUTS."""
+        self.strategy()
+        assert self._storage is not None
+        return await self._storage.check()
 
     async def aclose(self) -> None:
         storage, self._storage, self._strategy = self._storage, None, None

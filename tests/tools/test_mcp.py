@@ -207,6 +207,34 @@ def test_stdio_refuses_to_start_without_a_valid_key(db, database_url, tmp_path, 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("database_env", "looked_at"),
+    [
+        (None, "smarthub.db"),  # the default, ./smarthub.db, from a directory without one
+        ("sqlite:///elsewhere/app.db", "elsewhere/app.db"),
+        ("sqlite:///empty.db", "empty.db"),  # a 0-byte file, as this command used to leave behind
+    ],
+)
+def test_stdio_never_creates_a_database(tmp_path, database_env, looked_at):
+    import subprocess
+
+    (tmp_path / "empty.db").touch()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    env = {"PATH": "/usr/bin:/bin", "SMARTHUB_API_KEY": "shk_anything"}
+    if database_env is not None:
+        env["SMARTHUB_DATABASE_URL"] = database_env
+    result = subprocess.run(
+        [sys.executable, "-m", "smarthub_mcp", "stdio"],
+        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert str(tmp_path.resolve() / looked_at) in result.stderr
+    assert "SMARTHUB_DATABASE_URL" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no database, no secret file
+    assert (tmp_path / "empty.db").stat().st_size == 0
+
+
 async def test_rate_limited_call_says_when_to_retry_and_reserves_nothing(make_config, db):
     from smarthub_mcp.services import Services
 

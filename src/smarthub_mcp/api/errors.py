@@ -32,7 +32,7 @@ def error_response(exc: SmartHubError) -> JSONResponse:
 
 async def handle_smarthub_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SmartHubError)
-    if exc.status >= 500:
+    if exc.status >= 500 and not exc.logged_where_raised:
         log.error("request failed: %s", exc.code)
     return error_response(exc)
 

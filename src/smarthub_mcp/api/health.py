@@ -14,14 +14,20 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    db = request.app.state.services.db
+    """Ready when the database answers and, if SMARTHUB_REDIS_URL is set, Redis does too: the rate
+    limiter fails closed, so a replica without its Redis would refuse every tool call."""
+    services = request.app.state.services
+    checks: dict[str, str] = {}
     try:
-        await db.ping()
+        await services.db.ping()
+        checks["database"] = "ok"
     except Exception:
-        return JSONResponse(
-            {"status": "unavailable", "checks": {"database": "unreachable"}}, status_code=503
-        )
-    return JSONResponse({"status": "ok", "checks": {"database": "ok"}})
+        checks["database"] = "unreachable"
+    if services.secrets.redis_url:
+        checks["redis"] = "ok" if await services.rate_limiter.ping() else "unreachable"
+    if all(state == "ok" for state in checks.values()):
+        return JSONResponse({"status": "ok", "checks": checks})
+    return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
 
 
 routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]

@@ -50,7 +50,7 @@ def error_response(exc: BaseException) -> JSONResponse:
     if not isinstance(exc, SmartHubError):
         log.error("openai endpoint failed unexpectedly", exc_info=exc)
         exc = InternalError()
-    elif exc.status >= 500:
+    elif exc.status >= 500 and not exc.logged_where_raised:
         log.error("openai endpoint failed: %s", exc.code)
     return JSONResponse(wire.error_body(exc), status_code=wire.error_status(exc), headers=exc.headers or None)
 

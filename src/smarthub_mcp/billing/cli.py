@@ -31,7 +31,7 @@ async def _user_id(db: Database, email: str) -> str:
     return found
 
 
-@credits.command("grant")
+@credits.command("grant", short_help="Give EMAIL AMOUNT credits (decimals allowed: 2.5).")
 @click.argument("email")
 @click.argument("amount")
 @click.option("--reason", default="granted by an operator", help="Why (kept in the ledger and the audit log).")
@@ -94,7 +94,7 @@ def history(email: str, limit: int, config_path: str | None) -> None:
         click.echo(line)
 
 
-@credits.command("check")
+@credits.command("check", short_help="Recompute every balance; exit 1 on any drift.")
 @config_option
 @handles_errors
 def check(config_path: str | None) -> None:

@@ -81,7 +81,7 @@ def list_(show_all: bool, as_json: bool, config_path: str | None) -> None:
                    f"{'yes' if c['active'] else 'no'}\t{a['credits_granted']}")
 
 
-@promo.command("disable")
+@promo.command("disable", short_help="Deactivate a code (its redemptions stay in the books).")
 @click.argument("code")
 @config_option
 @handles_errors

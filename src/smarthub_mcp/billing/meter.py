@@ -64,7 +64,8 @@ class Metered(Generic[T]):
 
 class RateLimiter(Protocol):
     async def check(self, principal: Principal, tool: str, tokens: int) -> None:
-        """Raise RateLimited when the principal is over its limits."""
+        """Raise RateLimited when the principal is over its limits, RateLimiterUnavailable when it
+        cannot tell (checked before the reserve, so either refusal holds and charges nothing)."""
 
 
 class AllowAll:
