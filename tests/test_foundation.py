@@ -283,6 +283,32 @@ def test_cli_bad_setup_is_one_line_and_exit_2(env, fragment, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (("db", "status"), {"SMARTHUB_DATABASE_URL": "postgresql://no_such_role@127.0.0.1:5432/test"},
+         "cannot reach the database"),
+        (("serve",), {"SMARTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/no_such_database_here"},
+         "cannot reach the database"),
+        (("credits", "check"), {"SMARTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"},
+         "cannot reach the database"),
+        (("credits", "balance", "x@example.com"), {"SMARTHUB_DATABASE_URL": "sqlite:////nonexistent-dir/x.db"},
+         "cannot reach the database"),
+        (("serve", "--config", "latin1.toml"), {}, "not UTF-8"),
+        (("serve", "--port", "99999"), {}, "99999 is not in the range"),
+    ],
+)
+def test_cli_database_and_argument_faults_are_one_clear_error(args, env, fragment, tmp_path):
+    """Refusals asyncpg raises unwrapped (a wrong role, a missing database), the credit commands on a
+    database that does not answer, a config file in another encoding, a port out of range: a clear
+    message and exit 2, never a traceback (nor, for the port, a server on port 99999 % 65536)."""
+    (tmp_path / "latin1.toml").write_bytes('[server]\npublic_base_url = "http://caf\xe9.example"\n'.encode("latin-1"))
+    result = _cli(*args, env={"SMARTHUB_JWT_SECRET": "s" * 40, **env}, cwd=tmp_path)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert fragment in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _listed_commands(help_text: str) -> dict[str, str]:
     """The `Commands:` section of a group's --help: name -> the short help shown beside it."""
     listed, section = {}, False

@@ -11,7 +11,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,6 +19,9 @@ from smarthub_mcp import __version__, logs
 from smarthub_mcp.config import AppConfig, load_config
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import SmartHubError
+
+if TYPE_CHECKING:
+    from smarthub_mcp.services import Services
 
 T = TypeVar("T")
 
@@ -58,12 +61,30 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-async def with_db(config: AppConfig, fn: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
+async def with_db(
+    config: AppConfig, fn: Callable[[Database], Coroutine[Any, Any, T]], *, ready: bool = False
+) -> T:
+    """Run `fn` on the configured database. `ready`: first make sure it answers and its schema is
+    current (SQLite is upgraded, as `serve` does; a lagging PostgreSQL is refused in one line)."""
+    from smarthub_mcp.migrations import ensure_ready
+
     db = Database(config.secrets.database_url, pool_size=2)
     try:
+        if ready:
+            await ensure_ready(db, auto_upgrade=db.is_sqlite)
         return await fn(db)
     finally:
         await db.close()
+
+
+async def with_services(config: AppConfig, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    """Run `fn` with the app's services on a database that answers and whose schema is current."""
+    from smarthub_mcp.services import Services
+
+    async def on(db: Database) -> T:
+        return await fn(Services.create(config, db=db))
+
+    return await with_db(config, on, ready=True)
 
 
 @click.group()
@@ -80,7 +101,7 @@ def version() -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default from config: 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default from config: 8000).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default from config: 8000).")
 @config_option
 @handles_errors
 def serve(host: str | None, port: int | None, config_path: str | None) -> None:

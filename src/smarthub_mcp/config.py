@@ -399,6 +399,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
             data = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {config_path}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {config_path} is a directory") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {config_path} is not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
     # Short spellings for the two settings operators reach for most (the long form wins).

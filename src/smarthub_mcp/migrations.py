@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -141,7 +142,8 @@ async def check_reachable(db: Database) -> None:
     """Raise DatabaseNotReady, in one line, when the database does not answer."""
     try:
         await db.ping()
-    except (OSError, OperationalError, DBAPIError) as exc:
+    # asyncpg raises some refusals at connect time unwrapped (a wrong role, a missing database).
+    except (OSError, OperationalError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseNotReady(f"cannot reach the database: {_short(exc)}") from None
 
 

@@ -59,7 +59,8 @@ def grant(email: str, amount: str, reason: str, key: str | None, config_path: st
                               ip=None, request_id="cli")
         return format_credits(entry.balance_after)
 
-    click.echo(f"granted {format_credits(micro)} to {email}; balance {run_async(with_db(load(config_path), go))}")
+    balance = run_async(with_db(load(config_path), go, ready=True))
+    click.echo(f"granted {format_credits(micro)} to {email}; balance {balance}")
 
 
 @credits.command("balance")
@@ -74,7 +75,7 @@ def balance(email: str, config_path: str | None) -> None:
         return (f"balance {format_credits(b.balance)}\nheld {format_credits(b.held)}\n"
                 f"available {format_credits(b.available)}")
 
-    click.echo(run_async(with_db(load(config_path), go)))
+    click.echo(run_async(with_db(load(config_path), go, ready=True)))
 
 
 @credits.command("history")
@@ -90,7 +91,7 @@ def history(email: str, limit: int, config_path: str | None) -> None:
         return [f"{e.id}\t{e.kind}\t{format_credits(e.amount)}\t{format_credits(e.balance_after)}\t{e.memo or ''}"
                 for e in entries]
 
-    for line in run_async(with_db(load(config_path), go)):
+    for line in run_async(with_db(load(config_path), go, ready=True)):
         click.echo(line)
 
 
@@ -103,7 +104,7 @@ def check(config_path: str | None) -> None:
     async def go(db: Database) -> list:
         return await Ledger(db).check()
 
-    drift = run_async(with_db(load(config_path), go))
+    drift = run_async(with_db(load(config_path), go, ready=True))
     for d in drift:
         click.echo(f"DRIFT {d.user_id}: balance {format_credits(d.balance)} vs entries "
                    f"{format_credits(d.entries_sum)}; held {format_credits(d.held)} vs open holds "

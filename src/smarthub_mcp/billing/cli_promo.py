@@ -9,8 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from smarthub_mcp.billing import promo_admin
-from smarthub_mcp.cli import config_option, handles_errors, load, run_async
-from smarthub_mcp.db import Database
+from smarthub_mcp.cli import config_option, handles_errors, load, run_async, with_services
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.services import Services
 
@@ -18,16 +17,7 @@ T = TypeVar("T")
 
 
 def _with_services(config_path: str | None, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
-    config = load(config_path)
-
-    async def go() -> T:
-        services = Services.create(config, db=Database(config.secrets.database_url, pool_size=2))
-        try:
-            return await fn(services)
-        finally:
-            await services.db.close()
-
-    return run_async(go())
+    return run_async(with_services(load(config_path), fn))
 
 
 @click.group()

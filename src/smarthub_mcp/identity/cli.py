@@ -12,26 +12,14 @@ from typing import Any, TypeVar
 
 import click
 
-from smarthub_mcp.cli import config_option, handles_errors, load, run_async
-from smarthub_mcp.config import AppConfig
+from smarthub_mcp.cli import config_option, handles_errors, load, run_async, with_services
 from smarthub_mcp.services import Services
 
 T = TypeVar("T")
 
 
-async def _with_services(config: AppConfig, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
-    from smarthub_mcp.migrations import ensure_ready
-
-    services = Services.create(config)
-    try:
-        await ensure_ready(services.db, auto_upgrade=services.db.is_sqlite)
-        return await fn(services)
-    finally:
-        await services.db.close()
-
-
 def _run(config_path: str | None, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
-    return run_async(_with_services(load(config_path), fn))
+    return run_async(with_services(load(config_path), fn))
 
 
 @click.group()
