@@ -1,5 +1,5 @@
 """`build_app`: the one ASGI app: MCP at /mcp, the HTTP API at /api/v1, the OpenAI-compatible API at /v1,
-health probes, and the pages the server's own links open (emailed links)."""
+health probes, and the pages the server's own links open (emailed links, Stripe's return URLs)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp import metrics
-from smarthub_mcp.api import health, openai_compat
+from smarthub_mcp.api import health, openai_compat, payment_pages
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
@@ -87,6 +87,7 @@ def build_app(
         *metrics.routes,
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         *identity_pages.routes,  # /verify-email and /reset-password, where the emailed links land
+        *payment_pages.routes,
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
         # The MCP app owns /mcp and the OAuth well-known documents; mounted at the root so the
