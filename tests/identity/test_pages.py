@@ -149,3 +149,19 @@ async def test_reset_through_the_page_sets_the_password_once(mail_client):
 async def test_a_bad_form_is_an_error_page_not_a_500(client, path, content, headers, status, code):
     r = await client.post(path, content=content, headers=headers)
     assert_page(r, status, code)
+
+
+@pytest.mark.parametrize("path", ["/verify-email", "/reset-password"])
+async def test_a_form_post_stops_reading_at_the_limit(client, path):
+    """Chunked, without a Content-Length: the reader stops at the auth routes' 16 KiB limit."""
+    chunk, sent = b"x" * 4096, 0
+
+    async def huge():
+        nonlocal sent
+        while sent < 100 * len(chunk):
+            sent += len(chunk)
+            yield chunk
+
+    r = await client.post(path, content=huge(), headers=FORM)
+    assert_page(r, 413, "payload_too_large")
+    assert sent <= 16_384 + 2 * len(chunk)
