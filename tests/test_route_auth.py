@@ -1,7 +1,8 @@
 """The auth matrix over every HTTP route the app serves, generated from the routing table so a new
 route cannot slip through: no credentials → 401 (except the public ones, listed here on purpose);
-admin and manager routes called by a `user` or a `guest` → 403; never a 500. Every mount but the MCP
-app's is covered: the HTTP API at /api/v1 and the OpenAI-compatible API at /v1."""
+admin and manager routes called by a `user` or a `guest` → 403; never a 500. Every route but the MCP
+app's is covered: those at the top level (probes, metrics, the pages links open) and those of every
+other mount (the HTTP API at /api/v1, the OpenAI-compatible API at /v1)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ from starlette.routing import Mount, Route
 from tests.factories import bearer, make_user_with_token
 
 PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/.well-known/jwks.json"),
+    # The pages emailed links and Stripe's redirects open: a link's token is the credential.
+    ("GET", "/verify-email"),
+    ("POST", "/verify-email"),
+    ("GET", "/reset-password"),
+    ("POST", "/reset-password"),
+    ("GET", "/payments/success"),
+    ("GET", "/payments/cancel"),
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
@@ -26,20 +37,26 @@ PUBLIC = {
     ("GET", "/api/v1/credits/packages"),  # prices are public
     ("POST", "/api/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature instead
 }
-PRIVILEGED = re.compile(r"^/api/v1/admin/|^/api/v1/promo/codes")
+PRIVILEGED = re.compile(r"^/api/v1/admin/|^/api/v1/promo/codes|^/metrics$")
 
 
 def every_route(app) -> list[tuple[str, str]]:
-    """(method, full path) of every route under every mount but the root one (the MCP app's)."""
+    """(method, full path) of every route at the top level and under every mount but the root one
+    (the MCP app's)."""
     found = []
-    for mount in app.routes:
-        if not isinstance(mount, Mount) or mount.path == "":
-            continue
-        for route in mount.routes:
+    for entry in app.routes:
+        if isinstance(entry, Mount):
+            if entry.path == "":
+                continue
+            prefix, routes = entry.path, entry.routes
+        else:
+            prefix, routes = "", [entry]
+        for route in routes:
             assert isinstance(route, Route), route
             for method in sorted(route.methods - {"HEAD"}):
-                found.append((method, mount.path + route.path))
+                found.append((method, prefix + route.path))
     assert any(path.startswith("/v1/") for _, path in found)
+    assert ("GET", "/healthz") in found
     return found
 
 

@@ -1,5 +1,5 @@
 """`build_app`: the one ASGI app: MCP at /mcp, the HTTP API at /api/v1, the OpenAI-compatible API at /v1,
-health probes."""
+health probes, and the pages the server's own links open (emailed links, Stripe's return URLs)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp import metrics
-from smarthub_mcp.api import health, openai_compat
+from smarthub_mcp.api import health, openai_compat, payment_pages
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import admin as identity_admin
+from smarthub_mcp.identity import pages as identity_pages
 from smarthub_mcp.identity import routes as identity_routes
 from smarthub_mcp.identity.wellknown import jwks
 from smarthub_mcp.services import Services
@@ -85,6 +86,8 @@ def build_app(
         *health.routes,
         *metrics.routes,
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+        *identity_pages.routes,  # /verify-email and /reset-password, where the emailed links land
+        *payment_pages.routes,
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
         # The MCP app owns /mcp and the OAuth well-known documents; mounted at the root so the

@@ -75,6 +75,11 @@ class PayloadTooLarge(SmartHubError):
     status = 413
 
 
+class UnsupportedMediaType(SmartHubError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 class InternalError(SmartHubError):
     code = "internal_error"
     status = 500

@@ -1,9 +1,12 @@
-"""Test helpers for identity suites: an app with its own config, and its client."""
+"""Test helpers for identity suites: an app with its own config, and its client; an SMTP sink."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
+from email import message_from_bytes, policy
 
 import httpx
 
@@ -28,3 +31,24 @@ async def app_client(config: AppConfig, services: Services | None = None) -> Asy
 def client_from(app: object, ip: str) -> httpx.AsyncClient:
     """Another client of a running app, calling from `ip`."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 40000)), base_url="http://127.0.0.1")
+
+
+class Sink:
+    """An aiosmtpd handler that collects messages; `next()` waits (bounded) for the next one."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, msg)
+        return "250 OK"
+
+    async def next(self):
+        return await asyncio.wait_for(self.queue.get(), 10)
+
+
+def token_in(msg) -> str:
+    """The token of the link in an emailed message (still percent-encoded, as in the link)."""
+    return re.search(r"\?token=([A-Za-z0-9_\-%]+)", msg.get_content()).group(1)

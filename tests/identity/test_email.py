@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import re
-from email import message_from_bytes, policy
-
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from smarthub_mcp.errors import Forbidden
@@ -15,50 +10,9 @@ from smarthub_mcp.identity.email import send_email
 from smarthub_mcp.identity.principals import require_paid_access
 from tests.conftest import free_port
 from tests.factories import bearer
-from tests.identity.helpers import app_client
+from tests.identity.helpers import token_in
 
 PASSWORD = "correct horse battery"
-
-
-class Sink:
-    """Collects messages; `next()` waits (bounded) for the next one."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.loop = asyncio.get_running_loop()
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, msg)
-        return "250 OK"
-
-    async def next(self):
-        return await asyncio.wait_for(self.queue.get(), 10)
-
-
-@pytest.fixture
-async def smtp():
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield sink, controller.port
-    finally:
-        controller.stop()
-
-
-def token_in(msg) -> str:
-    return re.search(r"\?token=([A-Za-z0-9_\-%]+)", msg.get_content()).group(1)
-
-
-@pytest.fixture
-async def mail_client(make_config, db, smtp):
-    sink, port = smtp
-    config = make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port),
-                         SMARTHUB_SERVER__PUBLIC_BASE_URL="https://hub.example.com")
-    async with app_client(config) as client:
-        client.sink = sink
-        yield client
 
 
 async def test_registration_sends_a_verification_link_that_works_once(mail_client):

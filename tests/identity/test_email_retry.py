@@ -17,7 +17,7 @@ from smarthub_mcp.config import EmailConfig
 from smarthub_mcp.identity.email import next_attempt_at, send_email
 from smarthub_mcp.identity.email_retry import _claim, retry_due
 from smarthub_mcp.services import Services
-from tests.identity.test_email import Sink
+from tests.identity.helpers import Sink
 
 LATER = 10**15  # a `now` after every backoff
 

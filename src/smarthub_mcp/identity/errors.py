@@ -13,6 +13,12 @@ class WeakPassword(InvalidRequest):
     code = "weak_password"
 
 
+class PasswordMismatch(InvalidRequest):
+    """The reset form's two password fields differ."""
+
+    code = "password_mismatch"
+
+
 class EmailTaken(Conflict):
     code = "email_taken"
 
