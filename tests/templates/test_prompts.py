@@ -46,6 +46,10 @@ async def test_prompts_list_and_get_are_per_user(services):
             with pytest.raises(MCPError) as info:
                 await client.get_prompt("summarize", {"who": "x", "extra": "y"})
             assert info.value.error.data["code"] == "template_undeclared_variable"
+            for refused in ({"who": "a\u0000b"}, {"who": "\ud800"}):
+                with pytest.raises(MCPError) as info:
+                    await client.get_prompt("summarize", refused)
+                assert info.value.error.data["code"] == "invalid_request", refused
 
         async with Client(server_for(services, bob)) as client:
             names = {p.name for p in (await client.list_prompts()).prompts}
