@@ -17,6 +17,7 @@ from smarthub_mcp import metrics
 from smarthub_mcp.api import health, openai_compat
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
+from smarthub_mcp.api.textguard import TextGuardMiddleware
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import admin as identity_admin
@@ -94,7 +95,7 @@ def build_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(TextGuardMiddleware)],
         exception_handlers={
             SmartHubError: handle_smarthub_error,
             HTTPException: handle_http_exception,
