@@ -98,3 +98,14 @@ async def test_run_template_refuses_numbers_too_long_and_text_nothing_can_store(
                 result = await client.call_tool(name, arguments)
                 assert result.is_error and result.structured_content["error"]["code"] == code, (name, arguments, result)
             assert (await services.ledger.balance(alice.user_id)).balance == before
+
+
+async def test_run_template_refuses_a_version_past_the_bound(services):
+    alice = await _caller(services, credits=5)
+    with anyio.fail_after(30):
+        async with Client(server_for(services, alice)) as client:
+            result = await client.call_tool(
+                "run_template", {"template_id": "tpl_starter_summarize", "variables": {"text": "x"}, "version": 2**70}
+            )
+            assert result.is_error and "internal_error" not in str(result.content), result.content
+            assert "less than or equal to 1000000" in result.content[0].text
