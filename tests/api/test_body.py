@@ -78,3 +78,10 @@ async def test_the_refusal_names_the_field_and_keeps_paired_surrogates(services,
         headers=bearer(token),
     )
     assert emoji.status_code == 200, emoji.text
+
+
+async def test_a_content_length_that_is_no_plain_number_is_not_a_500(client):
+    for declared, status in (("\u00b2", 400), ("9" * 5000, 413)):  # "²" passes str.isdigit; int() refuses both
+        response = await client.post("/api/v1/auth/login", content=b"{}",
+                                     headers={"content-length": declared.encode("latin-1")})
+        assert response.status_code == status, (declared[:10], response.text)

@@ -27,7 +27,9 @@ class InvalidJson(InvalidRequest):
 async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
     limit = max_bytes or request.app.state.services.settings.server.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # ASCII digits only ("²" passes isdigit, then int() refuses it), and compared by length before
+    # int(), which raises on 4300+ digits; anything else is left to the streaming count below.
+    if declared and declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
