@@ -17,6 +17,7 @@ from smarthub_mcp import metrics
 from smarthub_mcp.api import health, openai_compat
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
+from smarthub_mcp.api.rootmount import RootMount
 from smarthub_mcp.api.textguard import TextGuardMiddleware
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
 from smarthub_mcp.errors import SmartHubError
@@ -88,9 +89,9 @@ def build_app(
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
-        # The MCP app owns /mcp and the OAuth well-known documents; mounted at the root so the
-        # protected-resource URL it advertises resolves.
-        Mount("/", app=mcp_app),
+        # The MCP app owns /mcp and the OAuth well-known documents; served at the root so the
+        # protected-resource URL it advertises resolves, for its own paths only (see RootMount).
+        RootMount(mcp_app),
     ]
     app = Starlette(
         routes=routes,
