@@ -5,11 +5,13 @@ app's is covered: the HTTP API at /api/v1 and the OpenAI-compatible API at /v1."
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from starlette.routing import Mount, Route
 
+from smarthub_mcp.tools.registry import all_tools
 from tests.factories import bearer, make_user_with_token
 
 PUBLIC = {
@@ -102,3 +104,34 @@ async def test_no_route_reads_a_body_past_the_limit(services, app, client):
             assert response.status_code == 413, (method, path, response.status_code)
             checked += 1
     assert checked >= 10
+
+
+BODILESS = {("POST", "/api/v1/auth/resend-verification")}  # acts on the signed-in user; reads no body
+UNREADABLE_BODIES = {
+    "5000-digit integer": b'{"amount": ' + b"9" * 5000 + b', "items": [{"n": 1}]}',
+    "lone surrogate": json.dumps({"name": "\ud800", "items": [{"\udfff": "x"}]}).encode(),
+    "NUL": json.dumps({"email": "xa\u0000b@example.com", "reason": "a\u0000", "idempotency_key": "k"}).encode(),
+}
+
+
+async def test_no_route_fails_on_a_body_nothing_downstream_can_take(services, app, client):
+    """An admin (past every permission check) sends every POST, PUT and PATCH route a body holding an
+    integer too long for int(), a lone surrogate or a NUL: each answers a 4xx in the JSON error shape
+    (or 503 where the feature is not configured), never a 500, on SQLite and PostgreSQL alike."""
+    _, token = await make_user_with_token(services, role="admin")
+    checked = 0
+    routes = [(m, p) for m, p in every_route(app) if m in ("POST", "PUT", "PATCH")]
+    tools = [("POST", f"/api/v1/tools/{name}") for name in all_tools()]  # the facade route, once per tool
+    for method, path in routes + tools:
+        for kind, body in UNREADABLE_BODIES.items():
+            response = await client.request(method, concrete(path), content=body,
+                                             headers={**bearer(token), "content-type": "application/json"})
+            if (method, path) in BODILESS:
+                assert response.status_code < 500 or response.status_code == 503, (method, path, kind, response.text)
+                continue
+            assert 400 <= response.status_code < 500 or response.status_code == 503, (
+                method, path, kind, response.status_code, response.text)
+            assert response.headers["content-type"] == "application/json", (method, path, kind)
+            assert response.json()["error"]["code"], (method, path, kind)
+            checked += 1
+    assert checked >= 60
