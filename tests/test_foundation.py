@@ -36,6 +36,13 @@ def test_credits_are_parsed_exactly():
         parse_credits("NaN")
     with pytest.raises(ValueError):
         parse_credits(True)
+    # Exponents past what Decimal's arithmetic can scale (decimal.Overflow, or an underflow to 0).
+    for huge in ("1e999999", "-1E+999999", "9" * 5000, 1e308):
+        with pytest.raises(ValueError, match="at most 1,000,000,000 credits"):
+            parse_credits(huge)
+    with pytest.raises(ValueError, match="at most 6 decimal places"):
+        parse_credits("1e-9999999999")
+    assert parse_credits("1e9") == 1_000_000_000 * 1_000_000 and parse_credits("0e-9999999999") == 0
 
 
 def test_environment_overrides_file(tmp_path):
@@ -66,6 +73,7 @@ def test_list_and_table_overrides_take_json():
         ("", {"SMARTHUB_REDIS_URL": "notaurl"}, "in the environment: SMARTHUB_REDIS_URL: "),
         ("", {"SMARTHUB_REDIS_URL": "redis://:pw@127.0.0.1:6379/zero"}, "SMARTHUB_REDIS_URL"),
         ("", {"SMARTHUB_REDIS_URL": "redis://127.0.0.1:6379/0?colour=red"}, "unknown Redis URL option 'colour'"),
+        ('[auth]\nsignup_grant = "1e999999"\n', {}, "auth.signup_grant"),
         (
             '[models.x]\nkind = "chat"\n[[models.x.routes]]\nprovider = "nope"\nupstream = "m"\n',
             {},

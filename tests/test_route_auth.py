@@ -6,11 +6,15 @@ other mount (the HTTP API at /api/v1, the OpenAI-compatible API at /v1)."""
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import urlencode
 
 import pytest
 from starlette.routing import Mount, Route
 
+from smarthub_mcp.api.rootmount import RootMount
+from smarthub_mcp.tools.registry import all_tools
 from tests.factories import bearer, make_user_with_token
 
 PUBLIC = {
@@ -41,13 +45,13 @@ PRIVILEGED = re.compile(r"^/api/v1/admin/|^/api/v1/promo/codes|^/metrics$")
 
 
 def every_route(app) -> list[tuple[str, str]]:
-    """(method, full path) of every route at the top level and under every mount but the root one
-    (the MCP app's)."""
+    """(method, full path) of every route at the top level and under every mount; the MCP app's own
+    routes, behind the RootMount, are the SDK's."""
     found = []
     for entry in app.routes:
+        if isinstance(entry, RootMount):
+            continue
         if isinstance(entry, Mount):
-            if entry.path == "":
-                continue
             prefix, routes = entry.path, entry.routes
         else:
             prefix, routes = "", [entry]
@@ -61,7 +65,7 @@ def every_route(app) -> list[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "x1", path.replace("{version:int}", "1"))
+    return re.sub(r"\{[^}]+\}", "x1", path)
 
 
 async def test_every_private_route_needs_credentials(app, client):
@@ -119,3 +123,51 @@ async def test_no_route_reads_a_body_past_the_limit(services, app, client):
             assert response.status_code == 413, (method, path, response.status_code)
             checked += 1
     assert checked >= 10
+
+
+BODILESS = {("POST", "/api/v1/auth/resend-verification")}  # acts on the signed-in user; reads no body
+UNREADABLE_BODIES = {
+    "5000-digit integer": b'{"amount": ' + b"9" * 5000 + b', "items": [{"n": 1}]}',
+    "lone surrogate": json.dumps({"name": "\ud800", "items": [{"\udfff": "x"}]}).encode(),
+    "NUL": json.dumps({"email": "xa\u0000b@example.com", "reason": "a\u0000", "idempotency_key": "k"}).encode(),
+}
+
+
+async def test_no_route_fails_on_a_body_nothing_downstream_can_take(services, app, client):
+    """An admin (past every permission check) sends every POST, PUT and PATCH route a body holding an
+    integer too long for int(), a lone surrogate or a NUL: each answers a 4xx in the JSON error shape
+    (or 503 where the feature is not configured), never a 500, on SQLite and PostgreSQL alike."""
+    _, token = await make_user_with_token(services, role="admin")
+    checked = 0
+    routes = [(m, p) for m, p in every_route(app) if m in ("POST", "PUT", "PATCH")]
+    tools = [("POST", f"/api/v1/tools/{name}") for name in all_tools()]  # the facade route, once per tool
+    for method, path in routes + tools:
+        for kind, body in UNREADABLE_BODIES.items():
+            response = await client.request(method, concrete(path), content=body,
+                                             headers={**bearer(token), "content-type": "application/json"})
+            if (method, path) in BODILESS:
+                assert response.status_code < 500 or response.status_code == 503, (method, path, kind, response.text)
+                continue
+            assert 400 <= response.status_code < 500 or response.status_code == 503, (
+                method, path, kind, response.status_code, response.text)
+            if response.headers["content-type"].startswith("text/html"):  # the pages emailed links open
+                assert (method, path) in PAGES and "unsupported_media_type" in response.text, (method, path, kind)
+                continue
+            assert response.headers["content-type"] == "application/json", (method, path, kind)
+            assert response.json()["error"]["code"], (method, path, kind)
+            checked += 1
+    assert checked >= 60
+
+
+PAGES = {("POST", "/verify-email"), ("POST", "/reset-password")}
+
+
+@pytest.mark.parametrize("path", sorted(p for _, p in PAGES))
+async def test_the_pages_forms_refuse_text_the_database_cannot_take(client, path):
+    for token in ("a\x00b", "a\ud800b"):
+        body = urlencode({"token": token, "new_password": "x" * 12, "confirm_password": "x" * 12},
+                         errors="surrogatepass").encode()
+        response = await client.post(path, content=body,
+                                     headers={"content-type": "application/x-www-form-urlencoded"})
+        assert response.status_code == 400, (path, token, response.status_code)
+        assert "invalid_request" in response.text

@@ -17,6 +17,8 @@ from smarthub_mcp import metrics
 from smarthub_mcp.api import health, openai_compat, payment_pages
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
+from smarthub_mcp.api.rootmount import RootMount
+from smarthub_mcp.api.textguard import TextGuardMiddleware
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import admin as identity_admin
@@ -90,14 +92,14 @@ def build_app(
         *payment_pages.routes,
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
-        # The MCP app owns /mcp and the OAuth well-known documents; mounted at the root so the
-        # protected-resource URL it advertises resolves.
-        Mount("/", app=mcp_app),
+        # The MCP app owns /mcp and the OAuth well-known documents; served at the root so the
+        # protected-resource URL it advertises resolves, for its own paths only (see RootMount).
+        RootMount(mcp_app),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(TextGuardMiddleware)],
         exception_handlers={
             SmartHubError: handle_smarthub_error,
             HTTPException: handle_http_exception,

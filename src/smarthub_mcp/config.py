@@ -50,6 +50,12 @@ def parse_credits(value: Any) -> int:
         raise ValueError(f"not a credit amount: {value!r}") from None
     if not amount.is_finite():
         raise ValueError(f"not a credit amount: {value!r}")
+    # Decimal holds exponents its arithmetic cannot ("1e999999" * MICRO raises decimal.Overflow,
+    # "1e-9999999999" * MICRO underflows to 0): settle such amounts by their magnitude first.
+    if amount and amount.adjusted() >= len(str(MAX_CREDITS)):
+        raise ValueError(f"at most {MAX_CREDITS:,} credits: {value!r}")
+    if amount and amount.adjusted() < -6:
+        raise ValueError(f"at most 6 decimal places: {value!r}")
     micro = amount * MICRO
     if micro != micro.to_integral_value():
         raise ValueError(f"at most 6 decimal places: {value!r}")

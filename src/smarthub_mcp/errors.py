@@ -3,7 +3,8 @@
 Every error a user can see is a `SmartHubError`: it carries a stable machine `code`, an HTTP
 status and a message that is safe to show (no keys, no provider bodies, no stack traces).
 Transports render it in one shape: `{"error": {"code", "message", "details"}}` over HTTP and
-`isError` tool results over MCP.
+`isError` tool results over MCP. Its text is made encodable here, once, so that no renderer can
+fail on a message that quotes a caller's input.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ class SmartHubError(Exception):
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        self.message = message or self.default_message()
-        self.details = details or {}
+        self.message = encodable(message or self.default_message())
+        self.details = encodable(details or {})
         self.headers = headers or {}
         super().__init__(self.message)
 
@@ -37,6 +38,20 @@ class SmartHubError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def encodable(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (and keys) written as `\\udXXX`.
+
+    A message may quote input (an unknown role, a bad permission) and a lone surrogate from JSON
+    `"\\ud800"` cannot be encoded as UTF-8: the JSON error would itself fail, as a 500."""
+    if isinstance(value, str):
+        return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(encodable(v) for v in value)
+    return value
 
 
 # --- configuration and start-up -------------------------------------------------------------

@@ -40,3 +40,5 @@ async def test_bad_input_is_one_line_and_exit_2(db, database_url):
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     bad = await cli(database_url, "grant", "nobody@example.com", "1.1234567")
     assert bad.returncode == 2 and "AMOUNT" in bad.stderr
+    huge = await cli(database_url, "grant", "nobody@example.com", "1e999999")
+    assert huge.returncode == 2 and "AMOUNT" in huge.stderr and "Traceback" not in huge.stderr

@@ -204,3 +204,32 @@ async def test_runs_count_against_the_tokens_per_minute_limit(make_config, db):
         batch = await client.post(f"/api/v1/templates/{tid}/batch", json={"items": [{"who": "x"}]}, headers=a)
         assert batch.status_code == 200 and batch.json()["items"][0]["error"]["code"] == "rate_limited", batch.text
         assert 10 * MICRO - await _balance(services, user_id) == spent
+
+
+async def test_a_number_too_long_to_read_is_a_variable_error_not_a_500(client, services):
+    _, a = await _user(services, credits=5)
+    counter = {"name": "Counter", "body": "Count to {{ n }}.", "variables": [{"name": "n", "type": "number"}]}
+    tid = (await client.post("/api/v1/templates", json=counter, headers=a)).json()["id"]
+    huge = "9" * 5000  # past Python's 4300-digit limit for int()
+    run = await client.post(f"/api/v1/templates/{tid}/execute", json={"variables": {"n": huge}}, headers=a)
+    assert run.status_code == 400 and run.json()["error"]["code"] == "template_variable_type"
+    batch = (await client.post(f"/api/v1/templates/{tid}/batch", json={"items": [{"n": huge}, {"n": "3"}]},
+                               headers=a)).json()
+    assert [(i["ok"], (i["error"] or {}).get("code")) for i in batch["items"]] == [
+        (False, "template_variable_type"), (True, None)]
+
+
+async def test_version_numbers_are_bounded(client, services):
+    _, a = await _user(services, credits=5)
+    tid = (await client.post("/api/v1/templates", json=GREETER, headers=a)).json()["id"]
+    for version in ("1180591620717411303424", "9" * 5000, "1000001", "0", "x"):
+        restored = await client.post(f"/api/v1/templates/{tid}/restore/{version}", headers=a)
+        assert restored.status_code == 400, (version[:30], restored.text)
+        assert restored.json()["error"]["code"] == "invalid_request"
+    assert (await client.post(f"/api/v1/templates/{tid}/restore/1000000", headers=a)).status_code == 404
+    for path, body in ((f"/api/v1/templates/{tid}/execute", {"variables": {"who": "Bo"}}),
+                       (f"/api/v1/templates/{tid}/batch", {"items": [{"who": "Bo"}]}),
+                       ("/api/v1/tools/run_template", {"template_id": tid, "variables": {"who": "Bo"}})):
+        response = await client.post(path, json={**body, "version": 2**70}, headers=a)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid_request"

@@ -46,6 +46,10 @@ async def test_prompts_list_and_get_are_per_user(services):
             with pytest.raises(MCPError) as info:
                 await client.get_prompt("summarize", {"who": "x", "extra": "y"})
             assert info.value.error.data["code"] == "template_undeclared_variable"
+            for refused in ({"who": "a\u0000b"}, {"who": "\ud800"}):
+                with pytest.raises(MCPError) as info:
+                    await client.get_prompt("summarize", refused)
+                assert info.value.error.data["code"] == "invalid_request", refused
 
         async with Client(server_for(services, bob)) as client:
             names = {p.name for p in (await client.list_prompts()).prompts}
@@ -60,3 +64,14 @@ async def test_prompts_list_and_get_are_per_user(services):
     await store.update(alice, secret.id, TemplateUpdate(body="Bye {{ who }}."))
     async with Client(server_for(services, alice)) as client:
         assert (await client.get_prompt(secret.id, {"who": "Al"})).messages[0].content.text == "Bye Al."
+
+
+async def test_prompt_arguments_too_long_to_read_are_invalid_params(services):
+    store, alice = TemplateStore(services.db), await principal(services.db)
+    await store.create(alice, spec(slug="count", body="Count to {{ n }}.", variables=[{"name": "n", "type": "number"}]))
+    with anyio.fail_after(20):
+        async with Client(server_for(services, alice)) as client:
+            with pytest.raises(MCPError) as info:
+                await client.get_prompt("count", {"n": "9" * 5000})  # past Python's 4300-digit limit for int()
+            assert info.value.error.data["code"] == "template_variable_type"
+            assert (await client.get_prompt("count", {"n": "12"})).messages[0].content.text == "Count to 12."

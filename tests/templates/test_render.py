@@ -74,6 +74,9 @@ def test_body_may_use_only_declared_variables():
         ({"text": "a", "n": "three"}, "template_variable_type"),
         ({"text": "a", "n": True}, "template_variable_type"),
         ({"text": "a", "n": float("nan")}, "template_variable_type"),
+        ({"text": "a", "n": "9" * 5000}, "template_variable_type"),  # past int()'s 4300-digit limit
+        ({"text": "a", "n": 10**5000}, "template_variable_type"),  # and str()'s
+        ({"text": 10**5000}, "template_variable_type"),
         ({"text": "a", "flag": "maybe"}, "template_variable_type"),
         ({"text": "a", "tone": "rude"}, "template_variable_type"),
     ],

@@ -75,3 +75,37 @@ async def test_template_tools_over_mcp(services):
             deleted = await client.call_tool("delete_template", {"template_id": tid})
             assert not deleted.is_error
             assert "shout" not in {p.name for p in (await client.list_prompts(cache_mode="refresh")).prompts}
+
+
+async def test_run_template_refuses_numbers_too_long_and_text_nothing_can_store(services):
+    alice = await _caller(services, credits=5)
+    with anyio.fail_after(30):
+        async with Client(server_for(services, alice)) as client:
+            counter = {"name": "Count", "body": "Count to {{ n }}", "variables": [{"name": "n", "type": "number"}]}
+            saved = await client.call_tool("save_template", counter)
+            tid = saved.structured_content["id"]
+            before = (await services.ledger.balance(alice.user_id)).balance
+            calls = [
+                ("run_template", {"template_id": tid, "variables": {"n": "9" * 5000}}, "template_variable_type"),
+                ("run_template", {"template_id": tid, "variables": {"n": "1\u0000"}}, "invalid_request"),
+                ("get_template", {"template_id": "\ud800"}, "invalid_request"),
+                ("get_template", {"template_id": "tpl\u0000"}, "invalid_request"),
+                ("list_templates", {"search": "\ud800"}, "invalid_request"),
+                ("list_templates", {"category": "a\u0000", "tag": "b"}, "invalid_request"),
+                ("save_template", {"name": "N\u0000", "body": "x", "variables": []}, "invalid_request"),
+            ]
+            for name, arguments, code in calls:
+                result = await client.call_tool(name, arguments)
+                assert result.is_error and result.structured_content["error"]["code"] == code, (name, arguments, result)
+            assert (await services.ledger.balance(alice.user_id)).balance == before
+
+
+async def test_run_template_refuses_a_version_past_the_bound(services):
+    alice = await _caller(services, credits=5)
+    with anyio.fail_after(30):
+        async with Client(server_for(services, alice)) as client:
+            result = await client.call_tool(
+                "run_template", {"template_id": "tpl_starter_summarize", "variables": {"text": "x"}, "version": 2**70}
+            )
+            assert result.is_error and "internal_error" not in str(result.content), result.content
+            assert "less than or equal to 1000000" in result.content[0].text

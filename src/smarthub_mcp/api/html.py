@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse
 
 from smarthub_mcp.api.body import read_body
 from smarthub_mcp.errors import InvalidRequest, SmartHubError, UnsupportedMediaType
+from smarthub_mcp.safetext import refuse_flawed
 
 log = logging.getLogger("smarthub.api")
 
@@ -107,4 +108,6 @@ async def read_form(request: Request, fields: tuple[str, ...], *, max_bytes: int
     for name, value in pairs:
         if name in fields:
             form.setdefault(name, value)
-    return {name: form.get(name, "") for name in fields}
+    chosen = {name: form.get(name, "") for name in fields}
+    refuse_flawed(chosen, "the form")  # a NUL would reach PostgreSQL as a 500
+    return chosen

@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from smarthub_mcp.api import openai_wire as wire
-from smarthub_mcp.api.body import read_body
+from smarthub_mcp.api.body import parse_json, read_body
 from smarthub_mcp.errors import InternalError, NotFound, SmartHubError
 from smarthub_mcp.identity.http import authenticate
 from smarthub_mcp.logs import request_id_var
@@ -73,10 +73,7 @@ async def _chat_completions(request: Request) -> Response:
     principal = await authenticate(request)
     principal.require(spec.permission)
     body = await read_body(request)
-    try:
-        raw = json.loads(body) if body.strip() else None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise wire.bad("the request body is not valid JSON", None) from None
+    raw = parse_json(body) if body.strip() else None
     model = raw.get("model") if isinstance(raw, dict) else None
     config = services.settings.models.get(model) if isinstance(model, str) else None
     call = wire.chat_arguments(raw, spec, config.max_output_tokens if config is not None else None)

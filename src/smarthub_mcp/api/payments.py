@@ -10,10 +10,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smarthub_mcp.api.body import read_body, read_json
+from smarthub_mcp.api.params import int_param, time_param
 from smarthub_mcp.billing import flags, payments
-from smarthub_mcp.billing.promo_admin import to_ms
 from smarthub_mcp.billing.webhooks import handle_webhook
-from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.identity.http import require
 from smarthub_mcp.services import Services
 
@@ -27,25 +26,6 @@ class PurchaseRequest(BaseModel):
 
 def _services(request: Request) -> Services:
     return request.app.state.services
-
-
-def time_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw) if raw.lstrip("-").isdigit() else int(to_ms(raw))
-    except ValueError:
-        raise InvalidRequest(f"{name} must be epoch milliseconds or an ISO 8601 time with a zone") from None
-
-
-def int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise InvalidRequest(f"{name} must be a whole number")
-    return int(raw)
 
 
 async def packages(request: Request) -> JSONResponse:
@@ -82,7 +62,7 @@ async def admin_payments(request: Request) -> JSONResponse:
         since_ms=time_param(request, "since"),
         until_ms=time_param(request, "until"),
         cursor=request.query_params.get("cursor") or None,
-        limit=int_param(request, "limit", 50),
+        limit=int_param(request, "limit", 50, low=1, high=payments.MAX_PAGE),
     )
     body: dict[str, Any] = {"payments": items, "next_cursor": cursor}
     return JSONResponse(body)
@@ -104,7 +84,7 @@ async def admin_payment_flags(request: Request) -> JSONResponse:
         _services(request),
         user_id=request.query_params.get("user_id") or None,
         cursor=request.query_params.get("cursor") or None,
-        limit=int_param(request, "limit", 50),
+        limit=int_param(request, "limit", 50, low=1, high=flags.MAX_LIMIT),
     )
     return JSONResponse({"flags": items, "next_cursor": cursor})
 

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from smarthub_mcp.api.body import read_json_value
+from smarthub_mcp.api.params import int_param, whole_number
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.identity.http import require
 from smarthub_mcp.logs import request_id_var
@@ -23,6 +24,7 @@ from smarthub_mcp.templates.analytics import template_stats
 from smarthub_mcp.templates.runner import MAX_BATCH, RUN_PERMISSION, execute, execute_batch
 from smarthub_mcp.templates.schemas import TemplateCreate, TemplateUpdate
 from smarthub_mcp.templates.store import TemplateStore
+from smarthub_mcp.templates.versions import MAX_VERSION
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -30,14 +32,14 @@ M = TypeVar("M", bound=BaseModel)
 class ExecuteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     variables: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     model: str | None = Field(default=None, max_length=100)
 
 
 class BatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     model: str | None = Field(default=None, max_length=100)
 
 
@@ -55,19 +57,6 @@ async def _body(request: Request, model: type[M]) -> M:
             {"field": ".".join(str(p) for p in e["loc"]) or "(root)", "problem": e["msg"]} for e in exc.errors()
         ]
         raise InvalidRequest("invalid request body", details={"errors": problems}) from None
-
-
-def _int(request: Request, name: str, default: int, *, low: int = 0, high: int = 10_000) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"'{name}' must be an integer", details={"parameter": name}) from None
-    if not low <= value <= high:
-        raise InvalidRequest(f"'{name}' must be between {low} and {high}", details={"parameter": name})
-    return value
 
 
 def _sort(request: Request, default: Literal["popular", "recent"]) -> Literal["popular", "recent"]:
@@ -97,8 +86,8 @@ async def _listing(request: Request, scope: Literal["mine", "public"], sort: Lit
         tag=q.get("tag"),
         search=q.get("search"),
         sort=_sort(request, sort),
-        limit=_int(request, "limit", 50, low=1, high=100),
-        offset=_int(request, "offset", 0),
+        limit=int_param(request, "limit", 50, low=1, high=100),
+        offset=int_param(request, "offset", 0, low=0, high=10_000),
     )
     return _json(items)
 
@@ -140,7 +129,7 @@ async def delete(request: Request) -> Response:
 
 async def restore(request: Request) -> Response:
     principal = await require(request, RUN_PERMISSION)
-    version = request.path_params["version"]
+    version = whole_number(request.path_params["version"], "version", low=1, high=MAX_VERSION)
     return _json(await _store(request).restore(principal, request.path_params["id"], version))
 
 
@@ -195,7 +184,8 @@ def routes() -> list[BaseRoute]:
         Route("/templates/{id}", get_one, methods=["GET"]),
         Route("/templates/{id}", update, methods=["PUT"]),
         Route("/templates/{id}", delete, methods=["DELETE"]),
-        Route("/templates/{id}/restore/{version:int}", restore, methods=["POST"]),
+        # Not `{version:int}`: Starlette's converter would int() any run of digits, unbounded.
+        Route("/templates/{id}/restore/{version}", restore, methods=["POST"]),
         Route("/templates/{id}/fork", fork, methods=["POST"]),
         Route("/templates/{id}/execute", run, methods=["POST"]),
         Route("/templates/{id}/batch", batch, methods=["POST"]),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -17,16 +16,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from smarthub_mcp.api.body import read_json_value
+from smarthub_mcp.api.params import int_param, time_param
 from smarthub_mcp.billing import reports
 from smarthub_mcp.billing.ledger import Entry
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.config import parse_credits
 from smarthub_mcp.errors import InvalidRequest, NotFound
 from smarthub_mcp.identity.http import client_ip, require
-from smarthub_mcp.ids import MAX_EPOCH_MS
 from smarthub_mcp.services import Services
 
 MAX_BULK = 1000
+MAX_PAGE = 200
 KINDS = {"grant", "purchase", "promo", "usage", "refund", "adjustment", "reversal"}
 
 
@@ -35,24 +35,6 @@ def entry_json(e: Entry) -> dict[str, Any]:
         "id": e.id, "amount": format_credits(e.amount), "kind": e.kind, "reference": e.reference, "memo": e.memo,
         "balance_after": format_credits(e.balance_after), "created_at": e.created_at,
     }
-
-
-def parse_time(value: str | None, name: str) -> int | None:
-    """ISO date or date-time (UTC unless it says otherwise), or epoch milliseconds."""
-    if not value:
-        return None
-    wrong = InvalidRequest(f"{name}: use an ISO date (2025-01-31) or epoch milliseconds")
-    if value.isascii() and value.isdigit():
-        if len(value) > 15 or int(value) > MAX_EPOCH_MS:
-            raise wrong
-        return int(value)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise wrong from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 CSV_TEXT_COLUMNS = ("type", "email", "model", "kind", "day")
@@ -65,16 +47,6 @@ def spreadsheet_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return value
-
-
-def parse_limit(value: str | None, default: int = 50, maximum: int = 200) -> int:
-    try:
-        limit = int(value) if value else default
-    except ValueError:
-        raise InvalidRequest("limit must be a whole number") from None
-    if not 1 <= limit <= maximum:
-        raise InvalidRequest(f"limit must be between 1 and {maximum}")
-    return limit
 
 
 def parse_amount(value: Any) -> int:
@@ -115,16 +87,16 @@ async def history(request: Request) -> JSONResponse:
     if kinds and not set(kinds) <= KINDS:
         raise InvalidRequest(f"kind must be one of {sorted(KINDS)}")
     entries, cursor = await request.app.state.services.ledger.history(
-        principal.user_id, kinds=kinds, since_ms=parse_time(params.get("from"), "from"),
-        until_ms=parse_time(params.get("to"), "to"), cursor=params.get("cursor") or None,
-        limit=parse_limit(params.get("limit")),
+        principal.user_id, kinds=kinds, since_ms=time_param(request, "from"),
+        until_ms=time_param(request, "to"), cursor=params.get("cursor") or None,
+        limit=int_param(request, "limit", 50, low=1, high=MAX_PAGE),
     )
     return JSONResponse({"items": [entry_json(e) for e in entries], "next_cursor": cursor})
 
 
 def time_range(request: Request, default_days: int = 30) -> tuple[int, int]:
-    until = parse_time(request.query_params.get("to"), "to") or reports.now_ms()
-    since = parse_time(request.query_params.get("from"), "from") or until - default_days * reports.DAY_MS
+    until = time_param(request, "to") or reports.now_ms()
+    since = time_param(request, "from") or until - default_days * reports.DAY_MS
     if since >= until:
         raise InvalidRequest("from must be before to")
     return since, until
@@ -211,7 +183,7 @@ async def admin_audit(request: Request) -> JSONResponse:
     await require(request, "reports:read")
     async with request.app.state.services.db.read() as conn:
         items, cursor = await reports.money_audit(
-            conn, request.query_params.get("cursor") or None, parse_limit(request.query_params.get("limit"))
+            conn, request.query_params.get("cursor") or None, int_param(request, "limit", 50, low=1, high=MAX_PAGE)
         )
     return JSONResponse({"items": items, "next_cursor": cursor})
 

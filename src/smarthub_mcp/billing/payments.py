@@ -28,6 +28,7 @@ from smarthub_mcp.services import Services
 
 log = logging.getLogger("smarthub.payments")
 
+MAX_PAGE = 200
 PAYMENT_STATUSES = ("pending", "paid", "failed", "expired", "refunded", "partially_refunded", "disputed")
 PAYMENT_COLUMNS = (
     "id, user_id, package_id, amount_minor, currency, credits, status, stripe_session_id, payment_intent, "
@@ -153,8 +154,8 @@ async def list_payments(
     """Payments newest first, filtered; pass the returned cursor for the next page (None: no more)."""
     if status is not None and status not in PAYMENT_STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(PAYMENT_STATUSES)}", details={"status": status})
-    if not 1 <= limit <= 200:
-        raise InvalidRequest("limit must be between 1 and 200")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")
     params: dict[str, Any] = {"n": limit + 1}
     conditions = pages.where(params, [
         ("status = :status", "status", status),

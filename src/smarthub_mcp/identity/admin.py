@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smarthub_mcp.api.body import read_json
+from smarthub_mcp.api.params import int_param
 from smarthub_mcp.errors import Conflict, InvalidRequest, NotFound
 from smarthub_mcp.identity import apikeys
 from smarthub_mcp.identity.errors import UnknownRole
@@ -117,10 +118,7 @@ async def revoke_key(request: Request) -> JSONResponse:
 async def admin_list_users(request: Request) -> JSONResponse:
     await require(request, "users:manage")
     params = request.query_params
-    try:
-        limit = min(max(int(params.get("limit", "50")), 1), MAX_PAGE)
-    except ValueError:
-        raise InvalidRequest("limit must be an integer", details={"field": "limit"}) from None
+    limit = int_param(request, "limit", 50, low=1, high=MAX_PAGE)
     query = params.get("q") or None
     if query is not None and len(query) > 320:
         raise InvalidRequest("q is too long", details={"field": "q"})

@@ -114,6 +114,14 @@ def check_body(body: str, variables: list[Variable]) -> None:
 
 def convert(var: Variable, value: Any) -> str:
     """One value as the text the renderer inserts, or a typed error."""
+    try:
+        return _convert(var, value)
+    except ValueError:  # int() and str() refuse integers of over 4300 digits (sys.get_int_max_str_digits)
+        where = {"variable": var.name, "expected": var.type}
+        raise VariableTypeError(f"'{var.name}' is a number too long to use", details=where) from None
+
+
+def _convert(var: Variable, value: Any) -> str:
     where = {"variable": var.name, "expected": var.type}
     if var.type in ("string", "enum"):
         if isinstance(value, bool) or not isinstance(value, str | int | float):

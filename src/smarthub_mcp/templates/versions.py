@@ -15,6 +15,10 @@ from smarthub_mcp.templates.errors import TemplateVersionNotFound
 from smarthub_mcp.templates.schemas import VersionInfo
 from smarthub_mcp.templates.variables import Variable
 
+MAX_VERSION = 1_000_000
+"""The largest version number a caller may name: far past any template's history, and a bound
+that keeps a number like 2**70 from reaching the database as an overflow."""
+
 
 def version_info(row: Any) -> VersionInfo:
     return VersionInfo(

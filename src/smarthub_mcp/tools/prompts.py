@@ -28,6 +28,7 @@ from mcp.types import (
 
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.safetext import refuse_flawed
 from smarthub_mcp.services import Services
 from smarthub_mcp.templates.schemas import TemplateSummary
 from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
@@ -80,6 +81,10 @@ async def _get(store: TemplateStore, principal: Principal, params: dict[str, Any
     arguments = params.get("arguments") or {}
     if not isinstance(name, str) or not isinstance(arguments, dict):
         raise MCPError(INVALID_PARAMS, "prompts/get needs a name and an object of string arguments")
+    try:
+        refuse_flawed({"name": name, "arguments": arguments}, "the prompt request")
+    except SmartHubError as exc:
+        raise MCPError(INVALID_PARAMS, exc.message, exc.to_dict()["error"]) from None
     found = next(
         (t for n, t in await visible_prompts(store, principal) if n == name or t.id == name),
         None,

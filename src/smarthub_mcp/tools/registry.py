@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from smarthub_mcp.billing.meter import Usage
 from smarthub_mcp.errors import InternalError, InvalidRequest, SmartHubError
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.safetext import refuse_flawed
 from smarthub_mcp.services import Services
 
 log = logging.getLogger("smarthub.tools")
@@ -192,7 +193,8 @@ async def invoke(
 ) -> BaseModel:
     """Run one tool call for `principal`: the single path behind MCP and HTTP alike.
 
-    Permission is checked first (a hidden tool is refused before anything else). Free tools go
+    Permission is checked first (a hidden tool is refused before anything else), then arguments
+    holding text nothing downstream can take (NUL, lone surrogates: `safetext`). Free tools go
     through the meter with a zero estimate, so they are still authorized and rate limited; paid
     tools call `tc.charge` themselves because only they know the estimate for their arguments.
     """
@@ -222,6 +224,9 @@ async def _invoke(
     progress: ProgressFn | None,
 ) -> tuple[BaseModel, int]:
     principal.require(spec.permission)
+    # Here, not in each tool: every call (MCP, the HTTP facade, /v1) passes, after the SDK or
+    # `validate_arguments` has checked the types, and before any tool reaches the database.
+    refuse_flawed(arguments, "the tool arguments")
     tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress)
     if spec.paid:
         result = await spec.fn(tc, **arguments)

@@ -10,6 +10,7 @@ from smarthub_mcp.templates.runner import RUN_PERMISSION, RunResult, execute
 from smarthub_mcp.templates.schemas import TemplateCreate, TemplateDetail, TemplateSummary, TemplateUpdate, Visibility
 from smarthub_mcp.templates.store import TemplateStore
 from smarthub_mcp.templates.variables import Variable
+from smarthub_mcp.templates.versions import MAX_VERSION
 from smarthub_mcp.tools.registry import ACCOUNT_CHANGE, PAID_GENERATION, READ_ONLY, ToolContext, tool
 
 
@@ -153,7 +154,9 @@ async def run_template(
     tc: ToolContext,
     template_id: str,
     variables: Annotated[dict[str, Any], Field(description="A value for each variable the template declares.")],
-    version: Annotated[int | None, Field(ge=1, description="Run an older version instead of the current one.")] = None,
+    version: Annotated[
+        int | None, Field(ge=1, le=MAX_VERSION, description="Run an older version instead of the current one.")
+    ] = None,
     model: Annotated[str | None, Field(description="Override the template's model.")] = None,
 ) -> RunResult:
     """Run a template with your variables on a chat model and return the answer. Costs credits:
