@@ -108,4 +108,7 @@ async def test_run_template_refuses_a_version_past_the_bound(services):
                 "run_template", {"template_id": "tpl_starter_summarize", "variables": {"text": "x"}, "version": 2**70}
             )
             assert result.is_error and "internal_error" not in str(result.content), result.content
-            assert "less than or equal to 1000000" in result.content[0].text
+            error = result.structured_content["error"]
+            assert error["code"] == "invalid_request"
+            assert error["details"]["errors"][0]["field"] == "version"
+            assert "less than or equal to 1000000" in error["details"]["errors"][0]["problem"]
