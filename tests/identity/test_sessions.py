@@ -12,6 +12,14 @@ from tests.factories import bearer
 PASSWORD = "correct horse battery"
 
 
+async def login_from(app, ip: str, email: str, password: str):
+    """One login attempt from the client address `ip` (each IP has its own throttle counter)."""
+    from tests.identity.helpers import client_from
+
+    async with client_from(app, ip) as c:
+        return await c.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+
 async def signup(client, email="alice@example.com"):
     r = await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.text
@@ -106,7 +114,7 @@ async def test_change_password_ends_other_sessions(client):
 
 
 async def test_login_throttling_per_email_without_revealing_existence(make_config, db):
-    from tests.identity.helpers import app_client, client_from
+    from tests.identity.helpers import app_client
 
     config = make_config(SMARTHUB_AUTH__LOGIN_MAX_FAILURES="4", SMARTHUB_AUTH__LOGIN_LOCKOUT_SECONDS="600")
     async with app_client(config) as client:
@@ -116,8 +124,7 @@ async def test_login_throttling_per_email_without_revealing_existence(make_confi
             codes = []
             for i in range(5):
                 # A fresh IP each time: only the email's counter is at work.
-                async with client_from(client.app, f"10.0.{n}.{i}") as c:
-                    r = await c.post("/api/v1/auth/login", json={"email": email, "password": "wrong password"})
+                r = await login_from(client.app, f"10.0.{n}.{i}", email, "wrong password")
                 codes.append(r.status_code)
                 if r.status_code == 429:
                     assert int(r.headers["retry-after"]) >= 1
@@ -135,19 +142,17 @@ async def test_login_throttling_per_email_without_revealing_existence(make_confi
 async def test_a_burst_of_parallel_guesses_gets_only_the_free_attempts(make_config, db):
     """Every attempt is counted before its password is checked: forty guesses sent at once, the
     right password among the last of them, get the two free failures and a third attempt, then 429."""
-    from tests.identity.helpers import app_client, client_from
+    from tests.identity.helpers import app_client
 
     config = make_config(SMARTHUB_AUTH__LOGIN_MAX_FAILURES="5", SMARTHUB_AUTH__LOGIN_LOCKOUT_SECONDS="600")
     async with app_client(config) as client:
         await signup(client)
 
-        async def guess(i: int, password: str) -> int:
-            async with client_from(client.app, f"10.7.{i // 250}.{i % 250}") as c:  # only the email's counter
-                r = await c.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": password})
-            return r.status_code
-
-        passwords = ["wrong password"] * 39 + [PASSWORD]
-        codes = await asyncio.gather(*(guess(i, p) for i, p in enumerate(passwords)))
+        passwords = ["wrong password"] * 39 + [PASSWORD]  # a fresh IP each: only the email's counter
+        responses = await asyncio.gather(
+            *(login_from(client.app, f"10.7.0.{i}", "alice@example.com", p) for i, p in enumerate(passwords))
+        )
+        codes = [r.status_code for r in responses]
         assert sorted(codes) == [401] * 3 + [429] * 37, codes
         right = await client.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
         assert right.status_code == 429
