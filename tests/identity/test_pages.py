@@ -52,13 +52,20 @@ async def is_verified(client, access_token: str) -> bool:
     return (await client.get("/api/v1/auth/me", headers=bearer(access_token))).json()["email_verified"]
 
 
-@pytest.mark.parametrize(("path", "action"), [("/verify-email", "verify-email"), ("/reset-password", "reset-password")])
-async def test_a_link_page_shows_a_form_with_the_token_escaped(client, path, action):
+async def test_a_link_page_shows_a_form_with_the_token_escaped(client):
     token = '"><script>alert(1)</script>'
-    r = await client.get(path, params={"token": token})
+    r = await client.get("/verify-email", params={"token": token})
     assert_page(r, 200)
     assert "<script>" not in r.text and "&lt;script&gt;" in r.text
-    assert form_of(r.text) == (action, {"token": token})
+    assert form_of(r.text) == ("verify-email", {"token": token})
+
+
+async def test_a_reset_link_that_is_not_live_says_so_before_a_password_is_typed(client):
+    """Opening a reset link reads whether its token is live (a read: the link is not spent); an
+    unknown one is the error page without the form, and echoes nothing."""
+    r = await client.get("/reset-password", params={"token": '"><script>alert(1)</script>'})
+    assert_page(r, 400, "invalid_token")
+    assert "<form" not in r.text and "script" not in r.text
 
 
 @pytest.mark.parametrize("path", ["/verify-email", "/reset-password"])
@@ -109,9 +116,14 @@ async def test_reset_through_the_page_sets_the_password_once(mail_client):
     await client.post("/api/v1/auth/forgot-password", json={"email": "reset@example.com"})
     link = link_in(await client.sink.next())
     assert link.startswith("/reset-password?token=")
+    key = await client.post("/api/v1/keys", json={"name": "laptop"}, headers=bearer(tokens["access_token"]))
+    assert key.status_code == 201
     page = await client.get(link)
+    again = await client.get(link)  # opening it twice spends nothing
     assert_page(page, 200)
+    assert_page(again, 200)
     assert 'name="new_password"' in page.text and 'name="confirm_password"' in page.text
+    assert "revokes every API key" in page.text
     action, fields = form_of(page.text)
 
     # Refusals that leave the link usable show the form again, token included.
@@ -123,6 +135,9 @@ async def test_reset_through_the_page_sets_the_password_once(mail_client):
 
     done = await client.post("/" + action, data={**fields, **passwords(NEW_PASSWORD)})
     assert_page(done, 200)
+    assert "Its 1 API key was revoked" in done.text
+    assert (await client.get("/api/v1/auth/me", headers=bearer(key.json()["key"]))).status_code == 401
+    assert_page(await client.get(link), 400, "invalid_token")  # a spent link says so on opening
     old = await client.post("/api/v1/auth/login", json={"email": "reset@example.com", "password": PASSWORD})
     assert old.status_code == 401
     new = await client.post("/api/v1/auth/login", json={"email": "reset@example.com", "password": NEW_PASSWORD})

@@ -69,6 +69,20 @@ async def _consume(conn: AsyncConnection, token: str, purpose: str) -> str:
     return row.user_id
 
 
+async def check_reset_link(services: Services, token: str) -> None:
+    """InvalidEmailToken when a reset token is unknown, used or expired; reads only (a page that
+    shows the reset form asks this first, so a dead link says so before a password is typed)."""
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        raise InvalidEmailToken("This link is invalid or has expired")
+    row = await services.db.fetch_one(
+        "SELECT 1 AS live FROM email_tokens WHERE token_hash = :h AND purpose = :p"
+        " AND used_at IS NULL AND expires_at > :now",
+        {"h": hash_token(token), "p": RESET, "now": now_ms()},
+    )
+    if row is None:
+        raise InvalidEmailToken("This link is invalid or has expired")
+
+
 def _link(services: Services, page: str, token: str) -> str:
     return f"{services.settings.server.public_base_url.rstrip('/')}/{page}?token={quote(token)}"
 

@@ -90,11 +90,14 @@ def reset_form(token: str, min_length: int) -> str:
 
 
 async def reset_page(request: Request) -> HTMLResponse:
+    services = _services(request)
     try:
         token = link_token(request.query_params.get("token", ""))
+        await flows.check_reset_link(services, token)  # a read: the link stays usable
     except SmartHubError as exc:
         return error_page(RESET_TITLE, exc, more=ASK_AGAIN_RESET)
-    return page(RESET_TITLE, reset_form(token, _services(request).settings.auth.password_min_length))
+    intro = paragraph("Setting a new password signs out every session and revokes every API key of the account.")
+    return page(RESET_TITLE, intro + reset_form(token, services.settings.auth.password_min_length))
 
 
 async def reset_submit(request: Request) -> HTMLResponse:
@@ -105,7 +108,7 @@ async def reset_submit(request: Request) -> HTMLResponse:
         token = link_token(form["token"])
         if normalize_password(form["new_password"]) != normalize_password(form["confirm_password"]):
             raise PasswordMismatch("the two passwords differ", details={"field": "confirm_password"})
-        await flows.reset_password(services, token, form["new_password"])
+        revoked = await flows.reset_password(services, token, form["new_password"])
     except InvalidEmailToken as exc:
         return error_page(RESET_TITLE, exc, more=ASK_AGAIN_RESET)
     except SmartHubError as exc:
@@ -113,9 +116,10 @@ async def reset_submit(request: Request) -> HTMLResponse:
         # form again, to try another password.
         again = reset_form(token, services.settings.auth.password_min_length) if token else ""
         return error_page(RESET_TITLE, exc, more=again)
+    keys = f" Its {revoked} API key{'s were' if revoked != 1 else ' was'} revoked: create new ones." if revoked else ""
     done = paragraph(
-        "Your password was changed and every session of your account was signed out. "
-        "Sign in with the new password."
+        "Your password was changed and every session of your account was signed out."
+        f"{keys} Sign in with the new password."
     )
     return page("Password changed", done)
 
