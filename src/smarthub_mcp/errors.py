@@ -90,6 +90,14 @@ class PayloadTooLarge(SmartHubError):
     status = 413
 
 
+class ClientClosedRequest(SmartHubError):
+    """The client hung up before its whole request arrived: nobody reads the answer, and it is not a
+    server fault (nginx's 499), so it is not logged as one."""
+
+    code = "client_closed_request"
+    status = 499
+
+
 class UnsupportedMediaType(SmartHubError):
     code = "unsupported_media_type"
     status = 415

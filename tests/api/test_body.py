@@ -85,3 +85,26 @@ async def test_a_content_length_that_is_no_plain_number_is_not_a_500(client):
         response = await client.post("/api/v1/auth/login", content=b"{}",
                                      headers={"content-length": declared.encode("latin-1")})
         assert response.status_code == status, (declared[:10], response.text)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/tools/chat", "/v1/chat/completions"])
+async def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(services, live_server, path, caplog):
+    """Half a body, then the connection closes: nothing to answer, and nothing logged as an error
+    (it was an "unhandled error" with a ClientDisconnect traceback)."""
+    import asyncio
+    import logging
+
+    _, token = await make_user_with_token(services)
+    caplog.set_level(logging.INFO)
+    reader, writer = await asyncio.open_connection("127.0.0.1", live_server.port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"prompt\": \"half".encode()
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the handler is now waiting for the rest
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.3)  # let the server notice
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]

@@ -12,9 +12,9 @@ import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from smarthub_mcp.errors import InvalidRequest, PayloadTooLarge
+from smarthub_mcp.errors import ClientClosedRequest, InvalidRequest, PayloadTooLarge
 from smarthub_mcp.safetext import refuse_flawed
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,11 +32,14 @@ async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
     if declared and declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientClosedRequest("the client closed the connection before sending the whole body") from None
     return b"".join(chunks)
 
 
