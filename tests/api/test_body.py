@@ -96,7 +96,7 @@ async def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(services, l
 
     _, token = await make_user_with_token(services)
     caplog.set_level(logging.INFO)
-    reader, writer = await asyncio.open_connection("127.0.0.1", live_server.port)
+    _, writer = await asyncio.open_connection("127.0.0.1", live_server.port)
     writer.write(
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
         "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"prompt\": \"half".encode()

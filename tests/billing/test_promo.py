@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 import pytest
@@ -140,6 +141,31 @@ async def test_failed_guesses_are_rate_limited_per_user(client: httpx.AsyncClien
     assert int(r.headers["Retry-After"]) > 0
     r = await client.post("/api/v1/promo/redeem", json={"code": "REAL"}, headers=bearer(other))
     assert r.status_code == 200  # the limit is per user
+
+
+async def test_parallel_guesses_get_no_more_tries_than_sequential_ones(services: Services):
+    """Each attempt is counted before its code is looked up: sixty guesses sent at once get the
+    ten allowed failures and fifty refusals; the attempts that succeed give their count back."""
+    user, _ = await make_user_with_token(services)
+    await new_code(services, code="REAL")
+    results = await asyncio.gather(
+        *(promo.redeem(services, principal(user), f"GUESS{i}") for i in range(60)), return_exceptions=True
+    )
+    codes = sorted(getattr(r, "code", "ok") for r in results)
+    assert codes == ["promo_not_found"] * 10 + ["rate_limited"] * 50, codes
+    async with services.db.read() as conn:
+        reasons = (await conn.execute(text("SELECT reason FROM promo_failures WHERE user_id = :u"),
+                                      {"u": user})).scalars().all()
+    assert reasons == ["promo_not_found"] * 10  # no attempt is left 'pending'
+
+    other, _ = await make_user_with_token(services)
+    for _ in range(3):  # successes and repeats: only the refusals count
+        with contextlib.suppress(promo.PromoAlreadyRedeemed):
+            await promo.redeem(services, principal(other), "REAL")
+    async with services.db.read() as conn:
+        left = (await conn.execute(text("SELECT reason FROM promo_failures WHERE user_id = :u"),
+                                   {"u": other})).scalars().all()
+    assert left == ["promo_already_redeemed"] * 2
 
 
 async def test_hundred_users_race_for_ten_redemptions(services: Services):

@@ -9,9 +9,10 @@ the same connection. Any refusal rolls all three back.
 "New users" (for `new_users_only` codes): an account registered within `promo.new_user_days`
 that has never completed a purchase.
 
-Refused redemptions are written to `promo_failures` (after the refused transaction, so they
-survive it) and counted per user over `promo.failure_window_seconds`: past `promo.max_failures`
-the user is rate limited. The count lives in the database, so it holds across replicas.
+Every attempt is written to `promo_failures` before the code is looked up (so a burst of parallel
+guesses is counted too), kept with its reason when the code is refused and deleted otherwise, and
+counted per user over `promo.failure_window_seconds`: past `promo.max_failures` the user is rate
+limited. The count lives in the database, so it holds across replicas.
 """
 
 from __future__ import annotations
@@ -66,12 +67,17 @@ class Redemption:
 
 async def redeem(services: Services, principal: Principal, code: str) -> Redemption:
     """Redeem `code` for the principal; raises a PromoError subclass (distinct codes) or RateLimited."""
-    await _check_failures(services, principal.user_id)
+    attempt = await _begin_attempt(services, principal.user_id)
     try:
-        return await _redeem(services, principal.user_id, normalize_code(code))
+        redemption = await _redeem(services, principal.user_id, normalize_code(code))
     except PromoError as exc:
-        await _record_failure(services, principal.user_id, exc.code)
+        await _settle_attempt(services, attempt, exc.code)
         raise
+    except BaseException:
+        await _settle_attempt(services, attempt, None)  # not the code's fault: the attempt does not count
+        raise
+    await _settle_attempt(services, attempt, None)
+    return redemption
 
 
 async def _redeem(services: Services, user_id: str, code: str) -> Redemption:
@@ -136,30 +142,44 @@ async def _is_new_user(services: Services, conn: AsyncConnection, user_id: str, 
     return bought is None
 
 
-async def _check_failures(services: Services, user_id: str) -> None:
+async def _begin_attempt(services: Services, user_id: str) -> str:
+    """Count one attempt as a failure *before* the code is looked up, or raise RateLimited; returns
+    the row, which `_settle_attempt` keeps (a failure) or deletes (a success).
+
+    Counting first, under a lock on the user's row, is what holds under concurrency: with
+    check-then-record, two hundred guesses sent at once all passed the check."""
     cfg = services.settings.promo
     now = now_ms()
     since = now - cfg.failure_window_seconds * 1000
-    async with services.db.read() as conn:
+    attempt = new_id("pf")
+    async with services.db.write() as conn:
+        if not services.db.is_sqlite:  # SQLite's write transactions already run one at a time
+            await conn.execute(text("SELECT id FROM users WHERE id = :u FOR UPDATE"), {"u": user_id})
+        # The user's failures older than the window no longer count: forget them here, so the
+        # table stays small without a sweeper.
+        await conn.execute(text("DELETE FROM promo_failures WHERE user_id = :u AND created_at <= :h"),
+                           {"u": user_id, "h": since})
         count, oldest = (await conn.execute(
             text("SELECT COUNT(*), MIN(created_at) FROM promo_failures WHERE user_id = :u AND created_at > :since"),
             {"u": user_id, "since": since},
         )).one()
-    if count >= cfg.max_failures:
-        retry_after = (oldest + cfg.failure_window_seconds * 1000 - now) / 1000
-        raise RateLimited("Too many invalid promo codes; please wait before trying again.",
-                          retry_after=max(retry_after, 1.0))
-
-
-async def _record_failure(services: Services, user_id: str, reason: str) -> None:
-    horizon = now_ms() - services.settings.promo.failure_window_seconds * 1000
-    async with services.db.write() as conn:
-        # The user's failures older than the window no longer count: forget them here, so the
-        # table stays small without a sweeper.
-        await conn.execute(text("DELETE FROM promo_failures WHERE user_id = :u AND created_at <= :h"),
-                           {"u": user_id, "h": horizon})
+        if count >= cfg.max_failures:
+            retry_after = (oldest + cfg.failure_window_seconds * 1000 - now) / 1000
+            raise RateLimited("Too many invalid promo codes; please wait before trying again.",
+                              retry_after=max(retry_after, 1.0))
         await conn.execute(
-            text("INSERT INTO promo_failures (id, user_id, reason, created_at) VALUES (:id, :u, :r, :now)"),
-            {"id": new_id("pf"), "u": user_id, "r": reason, "now": now_ms()},
+            text("INSERT INTO promo_failures (id, user_id, reason, created_at) VALUES (:id, :u, 'pending', :now)"),
+            {"id": attempt, "u": user_id, "now": now},
         )
+    return attempt
+
+
+async def _settle_attempt(services: Services, attempt: str, failure: str | None) -> None:
+    """A refused code keeps its row, with the reason; anything else gives the attempt back."""
+    async with services.db.write() as conn:
+        if failure is None:
+            await conn.execute(text("DELETE FROM promo_failures WHERE id = :id"), {"id": attempt})
+        else:
+            await conn.execute(text("UPDATE promo_failures SET reason = :r WHERE id = :id"),
+                               {"r": failure, "id": attempt})
 
