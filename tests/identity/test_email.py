@@ -46,7 +46,7 @@ async def test_expired_verification_token_is_refused(mail_client):
         await conn.execute(text("UPDATE email_tokens SET expires_at = 1"))
     r = await client.post("/api/v1/auth/verify-email", json={"token": token})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_token"
-    # A resent link voids the old one and works.
+    # A resent link works.
     access = (await client.post("/api/v1/auth/login", json={"email": "late@example.com", "password": PASSWORD}))
     r = await client.post("/api/v1/auth/resend-verification", headers=bearer(access.json()["access_token"]))
     assert r.json()["status"] == "sent"
@@ -67,6 +67,10 @@ async def test_password_reset_works_once_and_ends_sessions(mail_client):
     assert msg["To"] == "f@example.com" and "/reset-password?token=" in msg.get_content()
     assert client.sink.queue.empty()  # nothing was sent for the unknown address
     token = token_in(msg)
+    # Someone else asking for another reset does not void the link the owner already has; using
+    # one link voids the other.
+    await client.post("/api/v1/auth/forgot-password", json={"email": "f@example.com"})
+    other_link = token_in(await client.sink.next())
     key = (await client.post("/api/v1/keys", json={"name": "made before"}, headers=bearer(tokens["access_token"])))
     assert (await client.get("/api/v1/auth/me", headers=bearer(key.json()["key"]))).status_code == 200
     new = "brand new passphrase"
@@ -78,6 +82,8 @@ async def test_password_reset_works_once_and_ends_sessions(mail_client):
     assert (await client.get("/api/v1/auth/me", headers=bearer(key.json()["key"]))).status_code == 401
     twice = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": new + "!"})
     assert twice.status_code == 400 and twice.json()["error"]["code"] == "invalid_token"
+    voided = await client.post("/api/v1/auth/reset-password", json={"token": other_link, "new_password": new + "!"})
+    assert voided.status_code == 400 and voided.json()["error"]["code"] == "invalid_token"
     assert (await client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"]))).status_code == 401
     r = await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert r.status_code == 401

@@ -34,11 +34,9 @@ MAX_TOKEN_CHARS = 200
 async def _issue(conn: AsyncConnection, user_id: str, purpose: str, ttl_seconds: int) -> str:
     token = secrets.token_urlsafe(32)
     now = now_ms()
-    # One live link per purpose: a new one voids the previous.
-    await conn.execute(
-        text("UPDATE email_tokens SET used_at = :now WHERE user_id = :u AND purpose = :p AND used_at IS NULL"),
-        {"now": now, "u": user_id, "p": purpose},
-    )
+    # A new link leaves the earlier ones live (until used or expired): anyone may ask for a reset,
+    # and voiding would let a stranger kill the link the owner is about to use. Using any one of
+    # them voids the rest (`_consume`).
     await conn.execute(
         text(
             "INSERT INTO email_tokens (id, user_id, purpose, token_hash, expires_at, created_at)"
@@ -66,6 +64,10 @@ async def _consume(conn: AsyncConnection, token: str, purpose: str) -> str:
     ).first()
     if row is None:
         raise InvalidEmailToken("This link is invalid or has expired")
+    await conn.execute(
+        text("UPDATE email_tokens SET used_at = :now WHERE user_id = :u AND purpose = :p AND used_at IS NULL"),
+        {"now": now, "u": row.user_id, "p": purpose},
+    )
     return row.user_id
 
 
@@ -120,9 +122,8 @@ async def resend_verification(services: Services, principal: Principal) -> bool:
 
 
 async def _email_budget(services: Services, address: str) -> float | None:
-    """Count one email to `address`: None when it may go, else the seconds until one may. Each new
-    link voids the last one, so without this anyone could void a user's reset link at will, and fill
-    their inbox."""
+    """Count one email to `address`: None when it may go, else the seconds until one may. Anyone may
+    ask for a reset email, so without a cap anyone could fill a user's inbox."""
     return await services.rate_limiter.hit_hourly(
         "email", services.settings.auth.emails_per_address_per_hour, address
     )
