@@ -83,6 +83,7 @@ async def test_bad_request_is_rejected(fake_anthropic: FakeAnthropic) -> None:
         '{"content": [{"type": "text", "text": 5}], "usage": {"input_tokens": 1, "output_tokens": 1}}',
         '{"content": [{"type": "text", "text": "hi"}]}',
         '{"content": [{"type": "text", "text": "hi"}], "usage": {"input_tokens": null, "output_tokens": 1}}',
+        '{"content": [{"type": "text", "text": "hi"}], "usage": {"input_tokens": 2, "output_tokens": -1}}',
     ],
 )
 async def test_a_body_of_the_wrong_shape_is_malformed(fake_anthropic: FakeAnthropic, body: str) -> None:

@@ -95,6 +95,10 @@ async def test_errors_are_classified(fake_openai: FakeOpenAI, behaviour: object,
         '{"choices": []}',
         '{"choices": [{"message": {"content": 5}}]}',
         '{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": null, "completion_tokens": 1}}',
+        # Usage no price can be computed from: the provider's fault, not the caller's.
+        '{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": -5, "completion_tokens": 1}}',
+        '{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 1, "completion_tokens": 1.5}}',
+        '{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": "3", "completion_tokens": 1}}',
     ],
 )
 async def test_a_body_of_the_wrong_shape_is_malformed(fake_openai: FakeOpenAI, body: str) -> None:

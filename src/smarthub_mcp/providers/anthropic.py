@@ -30,6 +30,7 @@ from smarthub_mcp.providers.base import (
     TextDelta,
     Usage,
     answer_text,
+    token_count,
 )
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
 
@@ -95,8 +96,8 @@ class AnthropicProvider:
                 text=text,
                 upstream_model=message.get("model") or request.upstream,
                 provider=self.name,
-                input_tokens=int(usage["input_tokens"]),
-                output_tokens=int(usage["output_tokens"]),
+                input_tokens=token_count(usage["input_tokens"]),
+                output_tokens=token_count(usage["output_tokens"]),
                 finish_reason=stop_reason(message.get("stop_reason")),
                 latency_ms=int((time.monotonic() - started) * 1000),
             )
@@ -122,7 +123,7 @@ class AnthropicProvider:
                 kind = event.get("type")
                 if kind == "message_start":
                     model = event["message"].get("model") or model
-                    input_tokens = int(event["message"]["usage"]["input_tokens"])
+                    input_tokens = token_count(event["message"]["usage"]["input_tokens"])
                 elif kind == "content_block_delta" and event["delta"].get("type") == "text_delta":
                     piece = answer_text(event["delta"].get("text"))
                     if piece:
@@ -130,7 +131,7 @@ class AnthropicProvider:
                         yield TextDelta(piece)
                 elif kind == "message_delta":
                     finish = stop_reason(event["delta"].get("stop_reason"))
-                    output_tokens = int(event["usage"]["output_tokens"])
+                    output_tokens = token_count(event["usage"]["output_tokens"])
         except Exception as exc:
             error = failures.from_sdk(exc, anthropic, provider=self.name)
             if not produced:

@@ -166,3 +166,15 @@ def answer_text(value: Any) -> str:
         raise TypeError("text is not a string")
     return value
 
+
+def token_count(value: Any) -> int:
+    """A token count from a provider's usage: a whole number, zero or more (an integral float such
+    as 12.0 passes). Anything else (negative, fractional, text) is a malformed body, like a wrong
+    text: the TypeError becomes the adapter's `malformed` ProviderError, never a price computed
+    from it."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError("a token count is not a whole number of zero or more")
+    return value
+

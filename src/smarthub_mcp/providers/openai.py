@@ -31,6 +31,7 @@ from smarthub_mcp.providers.base import (
     TextDelta,
     Usage,
     answer_text,
+    token_count,
 )
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
 
@@ -66,7 +67,7 @@ def _tokens(usage: Any, request: ChatRequest, text: str) -> tuple[int, int]:
     if usage is None:
         return (estimate_input_tokens(request.messages, request.system, request.upstream),
                 count_text_tokens(text, request.upstream))
-    return int(usage["prompt_tokens"]), int(usage["completion_tokens"])
+    return token_count(usage["prompt_tokens"]), token_count(usage["completion_tokens"])
 
 
 class OpenAIProvider:
