@@ -98,6 +98,14 @@ async def test_a_streamed_event_of_the_wrong_shape_is_malformed(fake_anthropic: 
     assert error.details["reason"] == "malformed"
 
 
+@pytest.mark.parametrize(
+    "body", ["", "garbage, not an event stream\n\n", 'event: ping\ndata: {"type": "ping"}\n\n']
+)
+async def test_a_stream_with_no_answer_at_all_is_malformed(fake_anthropic: FakeAnthropic, body: str) -> None:
+    error = await failure_of(fake_anthropic, Malformed(body), stream=True)
+    assert error.details["reason"] == "malformed" and error.retryable
+
+
 async def test_timeout_is_retryable(fake_anthropic: FakeAnthropic) -> None:
     error = await failure_of(fake_anthropic, Hang(), timeout_seconds=0.3)
     assert error.retryable and error.details["reason"] == "timeout"

@@ -113,6 +113,14 @@ async def test_a_streamed_chunk_of_the_wrong_shape_is_malformed(fake_openai: Fak
     assert error.details["reason"] == "malformed"
 
 
+@pytest.mark.parametrize("body", ["data: [DONE]\n\n", "garbage, not an event stream\n\n", ""])
+async def test_a_stream_with_no_answer_at_all_is_malformed_not_an_empty_answer(fake_openai: FakeOpenAI, body: str):
+    """An empty or garbage stream is the provider's fault (the router may fall back; nothing is
+    charged), unlike a real empty answer, which ends with a finish reason."""
+    error = await failure_of(fake_openai, Malformed(body), stream=True)
+    assert error.details["reason"] == "malformed" and error.retryable
+
+
 async def test_content_policy_is_rejected_not_retried(fake_openai: FakeOpenAI) -> None:
     error = await failure_of(fake_openai, Fail(400, "invalid_request_error", "content_policy_violation"))
     assert isinstance(error, ProviderRejected)

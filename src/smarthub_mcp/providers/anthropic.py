@@ -145,6 +145,10 @@ class AnthropicProvider:
         finally:
             if stream is not None:
                 await stream.close()
+        if not produced and input_tokens is None and output_tokens is None:
+            # Not a single event of an answer (an empty or garbage body): the provider's fault, so
+            # the router may fall back, and nothing is charged.
+            raise failures.malformed(self.name)
         if input_tokens is None:
             input_tokens = estimate_input_tokens(request.messages, request.system, request.upstream)
         if output_tokens is None:

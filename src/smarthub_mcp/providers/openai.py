@@ -118,7 +118,7 @@ class OpenAIProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         produced: list[str] = []
         model = request.upstream
-        finish: FinishReason = "stop"
+        finish: FinishReason | None = None
         usage = None
         stream = None
         try:
@@ -146,9 +146,14 @@ class OpenAIProvider:
         finally:
             if stream is not None:
                 await stream.close()
+        if not produced and finish is None and usage is None:
+            # A stream that ended without a chunk of an answer (an empty or garbage body) is not an
+            # empty answer: it is the provider's fault, so the router may fall back, and nothing
+            # is charged.
+            raise failures.malformed(self.name)
         text = "".join(produced)
         input_tokens, output_tokens = _tokens(usage, request, text)
-        yield StreamEnd(model, input_tokens, output_tokens, finish)
+        yield StreamEnd(model, input_tokens, output_tokens, finish or "stop")
 
     def _interrupted(self, error: ProviderError, request: ChatRequest, produced: list[str]) -> ProviderError:
         if not produced:
