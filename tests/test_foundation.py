@@ -43,6 +43,11 @@ def test_credits_are_parsed_exactly():
     with pytest.raises(ValueError, match="at most 6 decimal places"):
         parse_credits("1e-9999999999")
     assert parse_credits("1e9") == 1_000_000_000 * 1_000_000 and parse_credits("0e-9999999999") == 0
+    # Plain ASCII numerals, trimmed: not what Decimal alone would also take.
+    assert parse_credits(" 2 ") == 2_000_000 and parse_credits(".5") == 500_000
+    for odd in ("\u0661", "\u0967.5", "1_000", "1,5", "0x10", "inf", "", "1 000"):
+        with pytest.raises(ValueError, match="not a credit amount"):
+            parse_credits(odd)
 
 
 def test_environment_overrides_file(tmp_path):

@@ -34,6 +34,9 @@ MAX_CREDITS = 1_000_000_000
 inside the database's BIGINT even when many are added up."""
 
 
+_AMOUNT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
 def parse_credits(value: Any) -> int:
     """Turn a credit amount written by a person ("1.5", 2, 0.25) into integer micro-credits.
 
@@ -44,10 +47,15 @@ def parse_credits(value: Any) -> int:
         raise ValueError("a credit amount, not a boolean")
     if isinstance(value, int):
         return _bounded(value * MICRO, value)
+    text = str(value).strip()
+    # Plain ASCII numerals only: Decimal also takes "1_000" and other scripts' digits (Arabic-Indic,
+    # Devanagari...), which no one writing an amount means.
+    if not _AMOUNT.fullmatch(text):
+        raise ValueError(f"not a credit amount: {text[:40]!r}")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"not a credit amount: {value!r}") from None
+        raise ValueError(f"not a credit amount: {text[:40]!r}") from None
     if not amount.is_finite():
         raise ValueError(f"not a credit amount: {value!r}")
     # Decimal holds exponents its arithmetic cannot ("1e999999" * MICRO raises decimal.Overflow,
