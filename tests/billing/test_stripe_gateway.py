@@ -79,3 +79,8 @@ def test_signature_verification():
                                  (body, None), (body, "t=1,v0=abc")]:
         with pytest.raises(InvalidSignature):
             gw.verify_event(bad_body.encode(), bad_header, tolerance=300)
+    # Correctly signed bodies that are not an event object are refused too, not a 500.
+    for odd in ("[1, 2]", '"text"', "3", '{"id": 5, "type": "x"}', '{"type": "x"}'):
+        signed = stripe.WebhookSignature.generate_signature_header(odd, SECRET)
+        with pytest.raises(InvalidSignature, match="not a Stripe event"):
+            gw.verify_event(odd.encode(), signed, tolerance=300)

@@ -114,6 +114,8 @@ class StripeGateway:
             raise InvalidSignature("the webhook signature does not verify") from None
         except ValueError:
             raise InvalidSignature("the webhook body is not valid JSON") from None
+        except (AttributeError, TypeError, KeyError):  # signed JSON that is not an object: the SDK trips on it
+            raise InvalidSignature("the webhook body is not a Stripe event") from None
         data = json.loads(payload)
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
             raise InvalidSignature("the webhook body is not a Stripe event")
