@@ -12,7 +12,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import inspect
 
-from smarthub_mcp.config import load_config, parse_credits
+from smarthub_mcp.config import load_config
+from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import ConfigError
 from smarthub_mcp.migrations import applied_versions, available, select_dialect, split_statements, upgrade

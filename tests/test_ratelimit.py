@@ -18,7 +18,8 @@ from mcp import Client
 from sqlalchemy import text
 
 from smarthub_mcp.app import build_app
-from smarthub_mcp.config import MICRO, AppConfig, Settings
+from smarthub_mcp.config import AppConfig, Settings
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import InvalidRequest, RateLimited, RateLimiterUnavailable
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ratelimit import RateLimiter

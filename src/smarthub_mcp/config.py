@@ -12,12 +12,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -26,58 +25,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from smarthub_mcp.credits import MICRO, Credits
 from smarthub_mcp.errors import ConfigError
-
-MICRO = 1_000_000  # micro-credits per credit
-MAX_CREDITS = 1_000_000_000
-"""The largest amount one grant, price, code or payment may carry: far beyond any real one, and far
-inside the database's BIGINT even when many are added up."""
-
-
-_AMOUNT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-
-
-def parse_credits(value: Any) -> int:
-    """Turn a credit amount written by a person ("1.5", 2, 0.25) into integer micro-credits.
-
-    Floats from TOML go through their shortest repr, so `0.1` is exactly 100,000 micro-credits.
-    More than six decimals is refused rather than rounded.
-    """
-    if isinstance(value, bool):
-        raise ValueError("a credit amount, not a boolean")
-    if isinstance(value, int):
-        return _bounded(value * MICRO, value)
-    text = str(value).strip()
-    # Plain ASCII numerals only: Decimal also takes "1_000" and other scripts' digits (Arabic-Indic,
-    # Devanagari...), which no one writing an amount means.
-    if not _AMOUNT.fullmatch(text):
-        raise ValueError(f"not a credit amount: {text[:40]!r}")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"not a credit amount: {text[:40]!r}") from None
-    if not amount.is_finite():
-        raise ValueError(f"not a credit amount: {value!r}")
-    # Decimal holds exponents its arithmetic cannot ("1e999999" * MICRO raises decimal.Overflow,
-    # "1e-9999999999" * MICRO underflows to 0): settle such amounts by their magnitude first.
-    if amount and amount.adjusted() >= len(str(MAX_CREDITS)):
-        raise ValueError(f"at most {MAX_CREDITS:,} credits: {value!r}")
-    if amount and amount.adjusted() < -6:
-        raise ValueError(f"at most 6 decimal places: {value!r}")
-    micro = amount * MICRO
-    if micro != micro.to_integral_value():
-        raise ValueError(f"at most 6 decimal places: {value!r}")
-    return _bounded(int(micro), value)
-
-
-def _bounded(micro: int, value: Any) -> int:
-    if abs(micro) > MAX_CREDITS * MICRO:
-        raise ValueError(f"at most {MAX_CREDITS:,} credits: {value!r}")
-    return micro
-
-
-Credits = Annotated[int, BeforeValidator(parse_credits)]
-"""A config field written in credits and held as integer micro-credits."""
 
 
 class Section(BaseModel):

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from smarthub_mcp.billing import pricing
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.services import Services
 from tests.conftest import LiveServer
 from tests.factories import bearer, make_api_key, make_user_with_token

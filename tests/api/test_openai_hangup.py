@@ -20,7 +20,7 @@ import pytest
 
 from smarthub_mcp.billing import pricing
 from smarthub_mcp.billing.money import format_credits
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.providers.base import ChatMessage
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
 from smarthub_mcp.services import Services

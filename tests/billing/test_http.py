@@ -8,7 +8,7 @@ import io
 from sqlalchemy import text
 
 from smarthub_mcp.billing.meter import Usage
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.identity.principal import Principal
 from tests.billing.auth import bearer
 from tests.factories import make_user

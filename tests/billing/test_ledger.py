@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from smarthub_mcp.billing.ledger import Ledger, LowBalancePolicy
 from smarthub_mcp.billing.records import Record
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import (
     IdempotencyConflict,
     InsufficientCredits,

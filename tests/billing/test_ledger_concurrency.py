@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from smarthub_mcp.billing.ledger import Ledger
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import InsufficientCredits
 from tests.factories import make_user
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from smarthub_mcp.billing.meter import Usage
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import EmailNotVerified, Forbidden, InsufficientCredits, ProviderError, RateLimited
 from smarthub_mcp.identity.principal import Principal
 from tests.factories import make_user

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import text
 
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.services import Services
 from tests.billing.conftest import deliver
 from tests.billing.test_payments import balance, buy, payment_row

@@ -8,7 +8,7 @@ import time
 import httpx
 from sqlalchemy import text
 
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.services import Services
 from tests.billing.conftest import PACKAGES_TOML, deliver, signed
 from tests.factories import bearer, make_user_with_token

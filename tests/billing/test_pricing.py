@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from smarthub_mcp.billing import pricing
 from smarthub_mcp.billing.pricing import Pricing
-from smarthub_mcp.config import MICRO, PriceConfig, load_config
+from smarthub_mcp.config import PriceConfig, load_config
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import InvalidRequest, UnknownModel
 
 GPT = PriceConfig(input_per_million="0.15", output_per_million="0.6", markup_percent=20)  # written in credits

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from smarthub_mcp.billing import promo, promo_admin
 from smarthub_mcp.billing.errors import PromoAlreadyRedeemed, PromoExhausted
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.services import Services

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp import Client
 
 from smarthub_mcp.billing.promo_admin import PromoCreate, create_code
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.factories import make_api_key, make_user_with_token
 

@@ -11,7 +11,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from smarthub_mcp.app import build_app
 from smarthub_mcp.billing import pricing
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.conftest import LiveServer

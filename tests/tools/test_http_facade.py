@@ -7,7 +7,7 @@ import json
 import pytest
 from openapi_spec_validator import validate
 
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.registry import all_tools
 from tests.factories import bearer, make_api_key, make_user_with_token
 

@@ -14,7 +14,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from smarthub_mcp.billing import pricing
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.factories import bearer, make_api_key, make_user_with_token
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from tests.factories import bearer, make_user_with_token
 
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}

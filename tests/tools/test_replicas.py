@@ -8,7 +8,7 @@ import asyncio
 import httpx
 
 from smarthub_mcp.app import build_app
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.services import Services
 from tests.conftest import LiveServer
 from tests.factories import bearer, make_user_with_token

@@ -11,7 +11,7 @@ from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.reports import write_audit
 from smarthub_mcp.cli import config_option, handles_errors, load, run_async, with_db
-from smarthub_mcp.config import parse_credits
+from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import InvalidRequest, NotFound
 from smarthub_mcp.ids import new_id

@@ -20,7 +20,7 @@ from smarthub_mcp.api.params import int_param, time_param
 from smarthub_mcp.billing import reports
 from smarthub_mcp.billing.ledger import Entry
 from smarthub_mcp.billing.money import format_credits
-from smarthub_mcp.config import parse_credits
+from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.errors import InvalidRequest, NotFound
 from smarthub_mcp.identity.http import client_ip, require
 from smarthub_mcp.services import Services

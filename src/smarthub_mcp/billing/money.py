@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smarthub_mcp.config import MICRO
+from smarthub_mcp.credits import MICRO
 
 
 def format_credits(micro: int) -> str:

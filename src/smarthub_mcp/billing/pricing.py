@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 
-from smarthub_mcp.config import MICRO, ModelConfig, PriceConfig
+from smarthub_mcp.config import ModelConfig, PriceConfig
+from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import InvalidRequest, UnknownModel
 
 _WILDCARD = "*"  # a per_image/per_second key that prices any size or mode not listed

@@ -18,7 +18,7 @@ from smarthub_mcp.billing.errors import PromoCodeTaken
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.promo import CODE_COLUMNS
 from smarthub_mcp.billing.promo_codes import generate_code, normalize_code
-from smarthub_mcp.config import Credits
+from smarthub_mcp.credits import Credits
 from smarthub_mcp.errors import InvalidRequest, NotFound
 from smarthub_mcp.ids import MAX_EPOCH_MS, new_id, now_ms
 from smarthub_mcp.services import Services
