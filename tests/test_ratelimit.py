@@ -153,13 +153,16 @@ async def test_redis_down_refuses_with_a_stable_code_and_one_warning(caplog) -> 
             with pytest.raises(RateLimiterUnavailable) as info:
                 await limiter.check(who, "chat", 10)
             await limiter.record_tokens(who, 50)  # the work is done and paid: never raises
+            with pytest.raises(RateLimiterUnavailable):  # sign-up and email caps fail closed too
+                await limiter.hit_hourly("signup", 20, "10.0.0.1")
             assert await limiter.ping() is False
     finally:
         await limiter.aclose()
     assert (info.value.code, info.value.status) == ("rate_limiter_unavailable", 503)
-    refused, uncounted = limiter_warnings(caplog)
-    assert refused.levelno == uncounted.levelno == logging.WARNING
+    refused, uncounted, capped = limiter_warnings(caplog)
+    assert refused.levelno == uncounted.levelno == capped.levelno == logging.WARNING
     assert "refused chat" in refused.getMessage() and "not counted" in uncounted.getMessage()
+    assert "refused signup" in capped.getMessage()
     assert all(r.exc_info is None for r in caplog.records)
     assert "s3cret-pw" not in caplog.text
 
@@ -232,3 +235,16 @@ async def test_readiness_reports_a_reachable_redis(make_config: Callable[..., Ap
             ready = await http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+async def test_redis_down_sign_ups_are_refused_cleanly(redis_down_app) -> None:
+    """The sign-up cap counts in Redis too: with Redis down a sign-up is the same clean 503, not a
+    500, and no account is made."""
+    transport = httpx.ASGITransport(app=redis_down_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        response = await http.post("/api/v1/auth/register",
+                                   json={"email": "new@example.com", "password": "a long passphrase"})
+    assert response.status_code == 503 and response.json()["error"]["code"] == "rate_limiter_unavailable"
+    services: Services = redis_down_app.state.services
+    async with services.db.read() as conn:
+        assert (await conn.execute(text("SELECT COUNT(*) FROM users"))).scalar() == 0

@@ -163,9 +163,13 @@ class RateLimiter:
         if per_hour <= 0:
             return None
         item = RateLimitItemPerHour(per_hour, namespace=namespace)
-        if await self.strategy().hit(item, key):
-            return None
-        stats = await self.strategy().get_window_stats(item, key)
+        try:
+            if await self.strategy().hit(item, key):
+                return None
+            stats = await self.strategy().get_window_stats(item, key)
+        except STORE_ERRORS as exc:  # fail closed, as `check` does
+            self._unavailable(exc, f"refused {namespace}")
+            raise RateLimiterUnavailable(details={"action": namespace}) from None
         return max(1.0, stats.reset_time - time.time())
 
     async def record_tokens(self, principal: Principal, tokens: int) -> None:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smarthub_mcp.api.body import read_json
-from smarthub_mcp.errors import RateLimited
+from smarthub_mcp.errors import RateLimited, SmartHubError
 from smarthub_mcp.identity import flows, sessions
 from smarthub_mcp.identity.http import authenticate, client_ip
 from smarthub_mcp.identity.users import create_user, get_user
@@ -143,6 +143,8 @@ async def forgot_password(request: Request) -> JSONResponse:
 async def _forgot_password_quietly(services: Services, email: str) -> None:
     try:
         await flows.forgot_password(services, email)
+    except SmartHubError as exc:  # e.g. the rate limiter's Redis is down: its own warning says why
+        log.warning("no password-reset email sent: %s", exc.code)
     except Exception:
         log.exception("sending a password-reset email failed")
 
