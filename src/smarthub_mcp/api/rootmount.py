@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 from starlette.types import Receive, Scope, Send
 
+_ALLOWED = "smarthub.root_mount_allowed"  # scope key: the methods of a path matched only in part
+
 
 class RootMount(BaseRoute):
     def __init__(self, app: Starlette) -> None:
@@ -39,11 +41,13 @@ class RootMount(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] not in ("http", "websocket"):
             return Match.NONE, {}
-        return self._match(scope)[0], {}
+        match, allowed = self._match(scope)
+        # The router puts this into the scope before `handle`, so the routes are walked once.
+        return match, ({_ALLOWED: allowed} if match == Match.PARTIAL else {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match, allowed = self._match(scope)
-        if match != Match.FULL:
+        allowed = scope.get(_ALLOWED)
+        if allowed is not None:
             # The main router calls a partial match when nothing matched in full: a known path with
             # the wrong method. Raised here (not by the app's own router) so the main app renders it.
             raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))} if allowed else None)
