@@ -87,6 +87,11 @@ async def with_services(config: AppConfig, fn: Callable[[Services], Coroutine[An
     return await with_db(config, on, ready=True)
 
 
+def run_with_services(config_path: str | None, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    """What a command that needs the app's services runs: load the config, then `with_services`."""
+    return run_async(with_services(load(config_path), fn))
+
+
 @click.group()
 @click.version_option(__version__, prog_name="smarthub")
 def main() -> None:

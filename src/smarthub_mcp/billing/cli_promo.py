@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from smarthub_mcp.billing import promo_admin
-from smarthub_mcp.cli import config_option, handles_errors, load, run_async, with_services
+from smarthub_mcp.cli import config_option, handles_errors, run_with_services
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.services import Services
-
-T = TypeVar("T")
-
-
-def _with_services(config_path: str | None, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
-    return run_async(with_services(load(config_path), fn))
 
 
 @click.group()
@@ -49,7 +42,7 @@ def create(credits_: str, code: str | None, max_redemptions: int | None, starts:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidRequest(f"invalid promo code: {problems}") from None
-    created = _with_services(config_path, lambda s: promo_admin.create_code(s, spec, actor_id=None))
+    created = run_with_services(config_path, lambda s: promo_admin.create_code(s, spec, actor_id=None))
     click.echo(created["code"])
 
 
@@ -60,7 +53,7 @@ def create(credits_: str, code: str | None, max_redemptions: int | None, starts:
 @handles_errors
 def list_(show_all: bool, as_json: bool, config_path: str | None) -> None:
     """List promo codes with their redemption counts."""
-    codes = _with_services(config_path, lambda s: promo_admin.list_codes(s, active=None if show_all else True))
+    codes = run_with_services(config_path, lambda s: promo_admin.list_codes(s, active=None if show_all else True))
     if as_json:
         click.echo(json.dumps(codes, indent=2))
         return
@@ -82,5 +75,5 @@ def disable(code: str, config_path: str | None) -> None:
         code_id = await promo_admin.find_code_id(services, code)
         return await promo_admin.deactivate_code(services, code_id, actor_id=None)
 
-    done = _with_services(config_path, go)
+    done = run_with_services(config_path, go)
     click.echo(f"disabled {done['code']}")

@@ -7,19 +7,12 @@ schema first, so a newcomer can go from nothing to an API key with the CLI alone
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from smarthub_mcp.cli import config_option, handles_errors, load, run_async, with_services
+from smarthub_mcp.cli import config_option, handles_errors, run_with_services
 from smarthub_mcp.services import Services
-
-T = TypeVar("T")
-
-
-def _run(config_path: str | None, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
-    return run_async(with_services(load(config_path), fn))
 
 
 @click.group()
@@ -46,7 +39,7 @@ def users_create(
     async def go(services: Services) -> Any:
         return await create_user(services, email, password, role=role, display_name=display_name, email_verified=True)
 
-    user = _run(config_path, go)
+    user = run_with_services(config_path, go)
     click.echo(f"created {user.email} ({user.role}) id={user.id}")
 
 
@@ -63,7 +56,7 @@ def users_list(query: str | None, limit: int, config_path: str | None) -> None:
         async with services.db.read() as conn:
             return await list_users(conn, query=query, limit=limit)
 
-    for user in _run(config_path, go):
+    for user in run_with_services(config_path, go):
         verified = "verified" if user.email_verified else "unverified"
         click.echo(f"{user.id}\t{user.email}\t{user.role}\t{user.status}\t{verified}")
 
@@ -85,7 +78,7 @@ def users_set_role(email: str, role: str, config_path: str | None) -> None:
         async with services.db.write() as conn:
             return await update_user(conn, user.id, role=role)
 
-    user = _run(config_path, go)
+    user = run_with_services(config_path, go)
     click.echo(f"{user.email} is now {user.role}")
 
 
@@ -108,7 +101,7 @@ def keys_create(email: str, name: str, config_path: str | None) -> None:
         user = await user_by_email(services, email)
         return await create_key(services, user.id, name=name)
 
-    key, info = _run(config_path, go)
+    key, info = run_with_services(config_path, go)
     click.echo(f"created key {info.prefix}... for {email}; store it now, it is not shown again:", err=True)
     click.echo(key)
 
@@ -121,7 +114,7 @@ def keys_revoke(prefix: str, config_path: str | None) -> None:
     """Revoke a key by its visible prefix (`shk_` + 8 characters)."""
     from smarthub_mcp.identity.apikeys import revoke_key
 
-    info = _run(config_path, lambda services: revoke_key(services, prefix=prefix))
+    info = run_with_services(config_path, lambda services: revoke_key(services, prefix=prefix))
     click.echo(f"revoked {info.prefix}... ({info.name or 'unnamed'})")
 
 
@@ -145,7 +138,7 @@ def token(email: str, ttl: int | None, config_path: str | None) -> None:
         )
         return issued.token
 
-    click.echo(_run(config_path, go))
+    click.echo(run_with_services(config_path, go))
 
 
 def register(main: click.Group) -> None:
