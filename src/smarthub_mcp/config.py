@@ -14,7 +14,6 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
@@ -27,6 +26,7 @@ from pydantic_settings import (
 
 from smarthub_mcp.credits import MICRO, Credits
 from smarthub_mcp.errors import ConfigError
+from smarthub_mcp.redisurl import check_redis_url
 
 
 class Section(BaseModel):
@@ -237,42 +237,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML file arrives as init kwargs; the environment must win over it.
         return (env_settings, init_settings)
-
-
-REDIS_URL_FORMS = "redis://HOST[:PORT][/DB], rediss://HOST[:PORT][/DB] or redis+unix:///PATH[?db=DB]"
-
-
-def check_redis_url(value: str | None) -> str | None:
-    """Refuse a Redis URL that could never connect, at start-up rather than on the first paid call.
-
-    Parsed the way the client will parse it (redis-py builds a connection object, which opens no
-    socket); whether the server answers is `/readyz`'s question. The URL is never echoed: it may
-    hold a password.
-    """
-    if value is None or not value.strip():
-        return None
-    url = value.strip()
-    scheme, sep, rest = url.removeprefix("async+").partition("://")
-    if not sep or scheme not in ("redis", "rediss", "redis+unix"):
-        raise ValueError(f"not a Redis URL; expected {REDIS_URL_FORMS}")
-    client_url = f"unix://{rest}" if scheme == "redis+unix" else f"{scheme}://{rest}"
-    if scheme != "redis+unix":
-        parts = urlsplit(client_url)
-        if not parts.hostname:
-            raise ValueError(f"the Redis URL names no host; expected {REDIS_URL_FORMS}")
-        db = parts.path.strip("/")
-        if db and not db.isdigit():
-            raise ValueError("the Redis URL's database (after the host) must be a number, e.g. redis://HOST:6379/0")
-    from redis.asyncio.connection import ConnectionPool
-
-    try:
-        ConnectionPool.from_url(client_url).make_connection()
-    except TypeError as exc:  # an unknown ?option: redis-py passes it on as a keyword argument
-        option = re.search(r"argument '(\w+)'", str(exc))
-        raise ValueError(f"unknown Redis URL option {option.group(1) if option else ''!r}") from None
-    except ValueError as exc:
-        raise ValueError(f"not a usable Redis URL: {exc}") from None
-    return url
 
 
 class Secrets(BaseSettings):

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urlsplit
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -48,6 +47,7 @@ from redis.exceptions import RedisError
 from smarthub_mcp.config import LimitsConfig, RateLimitConfig, Settings
 from smarthub_mcp.errors import InvalidRequest, RateLimited, RateLimiterUnavailable
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.redisurl import redis_location
 
 log = logging.getLogger("smarthub.ratelimit")
 
@@ -60,14 +60,6 @@ minutes on an unreachable host, with the caller's request hanging meanwhile. The
 
 STORE_ERRORS = (RedisError, StorageError)
 """What the store raises when Redis fails; the in-memory store raises none of them."""
-
-
-def redis_location(url: str) -> str:
-    """Where the URL points, for logs: host, port and database, never the password."""
-    parts = urlsplit(url.removeprefix("async+"))
-    if parts.scheme.endswith("unix"):
-        return parts.path
-    return f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
 
 
 class RateLimiter:
