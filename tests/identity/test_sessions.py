@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +19,19 @@ async def login_from(app, ip: str, email: str, password: str):
 
     async with client_from(app, ip) as c:
         return await c.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+
+@contextlib.asynccontextmanager
+async def throttled_app(make_config, *, max_failures: int, lockout_seconds: int | None = None):
+    """A client of an app with these login limits, where alice@example.com has signed up."""
+    from tests.identity.helpers import app_client
+
+    env = {"SMARTHUB_AUTH__LOGIN_MAX_FAILURES": str(max_failures)}
+    if lockout_seconds is not None:
+        env["SMARTHUB_AUTH__LOGIN_LOCKOUT_SECONDS"] = str(lockout_seconds)
+    async with app_client(make_config(**env)) as client:
+        await signup(client)
+        yield client
 
 
 async def signup(client, email="alice@example.com"):
@@ -114,11 +128,7 @@ async def test_change_password_ends_other_sessions(client):
 
 
 async def test_login_throttling_per_email_without_revealing_existence(make_config, db):
-    from tests.identity.helpers import app_client
-
-    config = make_config(SMARTHUB_AUTH__LOGIN_MAX_FAILURES="4", SMARTHUB_AUTH__LOGIN_LOCKOUT_SECONDS="600")
-    async with app_client(config) as client:
-        await signup(client)
+    async with throttled_app(make_config, max_failures=4, lockout_seconds=600) as client:
         results = {}
         for n, email in enumerate(("alice@example.com", "nobody@example.com")):
             codes = []
@@ -142,11 +152,7 @@ async def test_login_throttling_per_email_without_revealing_existence(make_confi
 async def test_a_burst_of_parallel_guesses_gets_only_the_free_attempts(make_config, db):
     """Every attempt is counted before its password is checked: forty guesses sent at once, the
     right password among the last of them, get the two free failures and a third attempt, then 429."""
-    from tests.identity.helpers import app_client
-
-    config = make_config(SMARTHUB_AUTH__LOGIN_MAX_FAILURES="5", SMARTHUB_AUTH__LOGIN_LOCKOUT_SECONDS="600")
-    async with app_client(config) as client:
-        await signup(client)
+    async with throttled_app(make_config, max_failures=5, lockout_seconds=600) as client:
 
         passwords = ["wrong password"] * 39 + [PASSWORD]  # a fresh IP each: only the email's counter
         responses = await asyncio.gather(
@@ -159,11 +165,9 @@ async def test_a_burst_of_parallel_guesses_gets_only_the_free_attempts(make_conf
 
 
 async def test_the_right_password_gives_its_attempt_back(make_config, db):
-    from tests.identity.helpers import app_client, client_from
+    from tests.identity.helpers import client_from
 
-    config = make_config(SMARTHUB_AUTH__LOGIN_MAX_FAILURES="4", SMARTHUB_AUTH__LOGIN_LOCKOUT_SECONDS="600")
-    async with app_client(config) as client:
-        await signup(client)
+    async with throttled_app(make_config, max_failures=4, lockout_seconds=600) as client:
         async with client_from(client.app, "10.8.8.8") as c:
             for _ in range(10):  # ten logins in a row from one IP are not ten failures
                 r = await c.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
@@ -174,11 +178,9 @@ async def test_the_right_password_gives_its_attempt_back(make_config, db):
 
 
 async def test_login_throttling_per_ip(make_config, db):
-    from tests.identity.helpers import app_client, client_from
+    from tests.identity.helpers import client_from
 
-    config = make_config(SMARTHUB_AUTH__LOGIN_MAX_FAILURES="3")
-    async with app_client(config) as client:
-        await signup(client)
+    async with throttled_app(make_config, max_failures=3) as client:
         async with client_from(client.app, "10.9.9.9") as attacker:
             for i in range(3):  # a different email each time: only the IP's counter grows
                 await attacker.post("/api/v1/auth/login", json={"email": f"x{i}@example.com", "password": "nope nope"})
