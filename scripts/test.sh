@@ -13,4 +13,5 @@ if command -v npm >/dev/null 2>&1; then
     || echo "warning: could not install the MCP Inspector; its test will be skipped" >&2
 fi
 "$VENV/bin/ruff" check src tests bench
+"$VENV/bin/python" scripts/check_module_length.py
 "$VENV/bin/python" -m pytest "$@"
