@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from sqlalchemy import inspect
 
 from smarthub_mcp.config import load_config
 from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import ConfigError
 from smarthub_mcp.migrations import applied_versions, available, select_dialect, split_statements, upgrade
-from smarthub_mcp.models import all_models
 from tests.conftest import TEST_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,27 +163,6 @@ async def test_a_new_sqlite_database_gets_small_pages_and_an_old_one_keeps_its_o
         with contextlib.closing(sqlite3.connect(path)) as conn:
             sizes[path.name] = conn.execute("PRAGMA page_size").fetchone()[0]
     assert sizes == {"new.db": SQLITE_PAGE_SIZE, "old.db": 4096}
-
-
-async def test_models_agree_with_live_schema(db):
-    metadata = all_models().metadata
-
-    def live_tables(sync_conn):
-        insp = inspect(sync_conn)
-        return {
-            name: {c["name"]: c["nullable"] for c in insp.get_columns(name)}
-            for name in insp.get_table_names(schema=db.schema)
-        }
-
-    async with db.read() as conn:
-        live = await conn.run_sync(live_tables)
-    assert set(metadata.tables) == set(live), "every table has a model and every model a table"
-    for name, table in metadata.tables.items():
-        declared = {c.name: c.nullable for c in table.columns}
-        assert set(declared) == set(live[name]), f"columns of {name}"
-        for column, nullable in declared.items():
-            primary = table.columns[column].primary_key
-            assert primary or nullable == live[name][column], f"nullability of {name}.{column}"
 
 
 # --- app ---------------------------------------------------------------------------------------
