@@ -50,10 +50,6 @@ class AccountDisabled(Forbidden):
     code = "account_disabled"
 
 
-class EmailNotVerified(Forbidden):
-    code = "email_not_verified"
-
-
 class WrongPassword(InvalidRequest):
     """The current password given to change-password is wrong (400, not 401: the session is fine)."""
 

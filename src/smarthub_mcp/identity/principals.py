@@ -14,8 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from smarthub_mcp.errors import Unauthenticated
-from smarthub_mcp.identity.errors import EmailNotVerified
+from smarthub_mcp.errors import EmailNotVerified, Unauthenticated
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.sessions import hash_token
 from smarthub_mcp.ids import now_ms

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.db import Database
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.templates.errors import TemplateNotFound
 from smarthub_mcp.templates.schemas import TemplateStats
-
-MICRO = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -34,12 +33,6 @@ class RunRecord:
     error_code: str | None = None
     batch_id: str | None = None
     request_id: str | None = None
-
-
-def credits_text(micro: int) -> str:
-    sign = "-" if micro < 0 else ""
-    whole, frac = divmod(abs(micro), MICRO)
-    return f"{sign}{whole}.{frac:06d}"
 
 
 async def record_run(db: Database, run: RunRecord) -> str:
@@ -118,7 +111,7 @@ async def template_stats(db: Database, owner_id: str, template_id: str) -> Templ
         avg_latency_ms=int(agg.lat) // runs if runs else None,
         avg_input_tokens=int(agg.inp) // runs if runs else None,
         avg_output_tokens=int(agg.out) // runs if runs else None,
-        credits_spent=credits_text(credits),
+        credits_spent=format_credits(credits),
         credits_spent_micro=credits,
         last_run_at=int(agg.last) if agg.last is not None else None,
         runs_by_version=by_version,

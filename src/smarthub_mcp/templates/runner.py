@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from smarthub_mcp.billing.meter import Usage
+from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.pricing import Pricing
 from smarthub_mcp.errors import InternalError, InvalidRequest, SmartHubError, UnknownModel
 from smarthub_mcp.identity.principal import Principal
@@ -27,7 +28,7 @@ from smarthub_mcp.ids import new_id
 from smarthub_mcp.providers.base import ChatMessage, ChatRequest, ChatResult
 from smarthub_mcp.providers.tokens import estimate_input_tokens
 from smarthub_mcp.services import Services
-from smarthub_mcp.templates.analytics import RunRecord, credits_text, record_run
+from smarthub_mcp.templates.analytics import RunRecord, record_run
 from smarthub_mcp.templates.schemas import TemplateSummary, VersionInfo
 from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
 from smarthub_mcp.templates.variables import render_with
@@ -201,9 +202,9 @@ async def _run_prepared(
         finish_reason=chat.finish_reason,
         input_tokens=chat.input_tokens,
         output_tokens=chat.output_tokens,
-        credits_charged=credits_text(metered.charged),
+        credits_charged=format_credits(metered.charged),
         charged_micro=metered.charged,
-        balance=credits_text(metered.balance) if metered.balance is not None else None,
+        balance=format_credits(metered.balance) if metered.balance is not None else None,
     )
 
 
@@ -273,7 +274,7 @@ async def execute_batch(
         template_id=template.id,
         succeeded=ok,
         failed=len(results) - ok,
-        credits_charged=credits_text(charged),
+        credits_charged=format_credits(charged),
         charged_micro=charged,
         items=list(results),
     )
