@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from smarthub_mcp.app import build_app
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.config import AppConfig, load_config
 from smarthub_mcp.db import Database
 from smarthub_mcp.migrations import upgrade
@@ -140,7 +141,7 @@ def config(make_config: Callable[..., AppConfig]) -> AppConfig:
 @pytest.fixture
 async def services(config: AppConfig, db: Database) -> Services:
     """Services on the upgraded test database (their own engine, closed by the app's lifespan)."""
-    return Services.create(config)
+    return build_services(config)
 
 
 @contextlib.asynccontextmanager

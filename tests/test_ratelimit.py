@@ -18,6 +18,7 @@ from mcp import Client
 from sqlalchemy import text
 
 from smarthub_mcp.app import build_app
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.config import AppConfig, Settings
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import InvalidRequest, RateLimited, RateLimiterUnavailable
@@ -188,7 +189,7 @@ def redis_down_config(make_config: Callable[..., AppConfig]) -> AppConfig:
 
 @pytest.fixture
 async def redis_down_app(redis_down_config: AppConfig, db: Any) -> AsyncIterator[Any]:
-    application = build_app(services=Services.create(redis_down_config))
+    application = build_app(services=build_services(redis_down_config))
     async with running_app(application):
         yield application
 
@@ -228,7 +229,7 @@ async def test_redis_down_paid_calls_are_refused_and_nothing_is_held_or_charged(
 async def test_readiness_reports_a_reachable_redis(make_config: Callable[..., AppConfig], db: Any) -> None:
     probe = await redis_probe()
     await probe.aclose()
-    app = build_app(services=Services.create(make_config(SMARTHUB_REDIS_URL=REDIS_URL)))
+    app = build_app(services=build_services(make_config(SMARTHUB_REDIS_URL=REDIS_URL)))
     async with running_app(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:

@@ -19,6 +19,7 @@ from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
 from smarthub_mcp.api.textguard import TextGuardMiddleware
+from smarthub_mcp.compose import build_services, serving
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import admin as identity_admin
@@ -65,8 +66,8 @@ def build_app(
     started, move every object alive then (modules, vendor SDKs, schemas) out of the collector's
     reach with `gc.freeze()`, so later collections walk only what requests allocate."""
     if services is None:
-        services = Services.create(config or load_config())
-    services.identity  # noqa: B018 -- load signing keys now: a bad JWT setup must stop start-up
+        services = build_services(config or load_config())
+    services.identity.codec  # noqa: B018 -- load signing keys now: a bad JWT setup must stop start-up
     mcp = build_mcp_server(services)
     mcp_app = mcp.streamable_http_app(
         streamable_http_path="/mcp",
@@ -78,7 +79,7 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with services.running(), mcp.session_manager.run():
+        async with serving(services), mcp.session_manager.run():
             if freeze_heap:
                 gc.collect()
                 gc.freeze()

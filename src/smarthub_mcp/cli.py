@@ -79,10 +79,10 @@ async def with_db(
 
 async def with_services(config: AppConfig, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
     """Run `fn` with the app's services on a database that answers and whose schema is current."""
-    from smarthub_mcp.services import Services
+    from smarthub_mcp.compose import build_services
 
     async def on(db: Database) -> T:
-        return await fn(Services.create(config, db=db))
+        return await fn(build_services(config, db=db))
 
     return await with_db(config, on, ready=True)
 
@@ -152,10 +152,10 @@ def stdio(config_path: str | None) -> None:
     """Serve the MCP tools over stdio, as the owner of $SMARTHUB_API_KEY (for Claude Desktop and friends)."""
     import os
 
+    from smarthub_mcp.compose import build_services, serving
     from smarthub_mcp.errors import Unauthenticated
     from smarthub_mcp.identity.principals import principal_for_api_key
     from smarthub_mcp.migrations import ensure_ready
-    from smarthub_mcp.services import Services
     from smarthub_mcp.tools.server import build_mcp_server
 
     api_key = os.environ.get("SMARTHUB_API_KEY", "").strip()
@@ -163,7 +163,7 @@ def stdio(config_path: str | None) -> None:
         fail("SMARTHUB_API_KEY is not set: create one with `smarthub keys create EMAIL` and pass it in the environment")
     config = load(config_path)
     require_existing_database(config.secrets.database_url)
-    services = Services.create(config)
+    services = build_services(config)
 
     async def go() -> None:
         await ensure_ready(services.db, auto_upgrade=services.db.is_sqlite)
@@ -175,7 +175,7 @@ def stdio(config_path: str | None) -> None:
             return
         logging.getLogger("smarthub").info("stdio session for %s (%s)", principal.email, principal.role)
         mcp = build_mcp_server(services, api_key=api_key)
-        async with services.running():
+        async with serving(services):
             await mcp.run_stdio_async()
 
     run_async(go())

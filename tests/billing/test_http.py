@@ -8,6 +8,7 @@ import io
 from sqlalchemy import text
 
 from smarthub_mcp.billing.meter import Usage
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.identity.principal import Principal
 from tests.billing.auth import bearer
@@ -160,10 +161,9 @@ async def test_the_sweeper_runs_with_the_app(make_config, db):
     import anyio
 
     from smarthub_mcp.app import build_app
-    from smarthub_mcp.services import Services
     from tests.conftest import running_app
 
-    services = Services.create(make_config(SMARTHUB_BILLING__SWEEP_INTERVAL_SECONDS="0.05"))
+    services = build_services(make_config(SMARTHUB_BILLING__SWEEP_INTERVAL_SECONDS="0.05"))
     user = await member(services, 5)
     hold = await services.ledger.reserve(user, C, ttl_seconds=5, idempotency_key="stale")
     async with db.write() as conn:  # make it look old: a hold left by a crashed replica

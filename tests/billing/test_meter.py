@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from smarthub_mcp.billing.meter import Usage
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import EmailNotVerified, Forbidden, InsufficientCredits, ProviderError, RateLimited
 from smarthub_mcp.identity.principal import Principal
@@ -182,10 +183,9 @@ async def test_free_tools_take_no_hold_but_are_checked(services):
         async def check(self, principal, tool, tokens):
             raise RateLimited(retry_after=3)
 
-    services.rate_limiter = Closed()
-    services._meter = None  # rebuilt with the new limiter
+    closed = build_services(services.config, db=services.db, rate_limiter=Closed())
     with pytest.raises(RateLimited):
-        await services.meter.run(dave, tool="list_models", permission="tools:chat", model=None, estimate=0,
+        await closed.meter.run(dave, tool="list_models", permission="tools:chat", model=None, estimate=0,
                                  work=free)
     statuses = [r[1:3] for r in await usage_rows(services)]
     # A free call that went through leaves no usage row; refusals always do.
@@ -193,9 +193,8 @@ async def test_free_tools_take_no_hold_but_are_checked(services):
 
 
 async def test_unverified_email_blocks_paid_tools_when_required(make_config, db):
-    from smarthub_mcp.services import Services
 
-    services = Services.create(make_config(SMARTHUB_AUTH__REQUIRE_VERIFIED_EMAIL="true"))
+    services = build_services(make_config(SMARTHUB_AUTH__REQUIRE_VERIFIED_EMAIL="true"))
     try:
         erin = await customer(services, 10, verified=False)
         with pytest.raises(EmailNotVerified) as info:

@@ -8,6 +8,7 @@ import time
 import httpx
 from sqlalchemy import text
 
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.services import Services
 from tests.billing.conftest import PACKAGES_TOML, deliver, signed
@@ -169,7 +170,7 @@ async def test_missing_stripe_key_answers_503(make_config, db):
     from smarthub_mcp.app import build_app
     from tests.conftest import running_app
 
-    services = Services.create(make_config(toml=PACKAGES_TOML))  # packages, but no Stripe secrets
+    services = build_services(make_config(toml=PACKAGES_TOML))  # packages, but no Stripe secrets
     app = build_app(services=services)
     async with running_app(app):
         transport = httpx.ASGITransport(app=app)

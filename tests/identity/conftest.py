@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiosmtpd.controller import Controller
 
-from smarthub_mcp.services import Services
+from smarthub_mcp.compose import build_services
 from tests.conftest import free_port
 from tests.identity.helpers import Sink, app_client
 
@@ -35,11 +35,10 @@ async def mail_client(make_config, db, smtp):
 
 @pytest.fixture
 async def closed_port_services(make_config, db):
-    """Services whose SMTP port has no listener (yet): `services.port` is where a sink may start."""
+    """Services whose SMTP port has no listener (yet): `services.secrets.smtp_port` is where a sink may start."""
     port = free_port()
-    services = Services.create(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port),
+    services = build_services(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port),
                                            SMARTHUB_EMAIL__MAX_ATTEMPTS="3"))
-    services.extras["port"] = port
     yield services
     await services.db.close()
 
@@ -47,9 +46,9 @@ async def closed_port_services(make_config, db):
 @pytest.fixture
 async def replicas(closed_port_services, make_config):
     """`closed_port_services` and two more replicas on the same database and SMTP port."""
-    port = closed_port_services.extras["port"]
+    port = closed_port_services.secrets.smtp_port
     others = [
-        Services.create(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port))) for _ in range(2)
+        build_services(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(port))) for _ in range(2)
     ]
     yield [closed_port_services, *others]
     for replica in others:

@@ -11,6 +11,7 @@ from email import message_from_bytes, policy
 import httpx
 
 from smarthub_mcp.app import build_app
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.config import AppConfig
 from smarthub_mcp.services import Services
 from tests.conftest import running_app
@@ -18,7 +19,7 @@ from tests.conftest import running_app
 
 @contextlib.asynccontextmanager
 async def app_client(config: AppConfig, services: Services | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    services = services or Services.create(config)
+    services = services or build_services(config)
     app = build_app(services=services)
     async with running_app(app):
         transport = httpx.ASGITransport(app=app)

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.errors import Unauthenticated
 from smarthub_mcp.identity.principals import principal_for_api_key, verify_jwt
-from smarthub_mcp.services import Services
 from tests.conftest import TEST_JWT_SECRET
 
 
@@ -46,7 +46,7 @@ async def test_newcomer_to_api_key(database_url, tmp_path, make_config):
     tok = cli("token", "admin@example.com", "--ttl", "120", env=env, cwd=tmp_path)
     assert tok.returncode == 0, tok.stderr
 
-    services = Services.create(make_config())
+    services = build_services(make_config())
     try:
         principal = await principal_for_api_key(services, key)
         assert principal.email == "admin@example.com" and principal.can("users:manage")

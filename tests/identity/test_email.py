@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.errors import Forbidden
 from smarthub_mcp.identity.email import send_email
 from smarthub_mcp.identity.principals import require_paid_access
@@ -102,9 +103,8 @@ async def test_send_email_without_smtp_logs_and_records(services, caplog):
 
 
 async def test_unreachable_smtp_is_recorded_not_raised(make_config, db):
-    from smarthub_mcp.services import Services
 
-    services = Services.create(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(free_port())))
+    services = build_services(make_config(SMARTHUB_SMTP_HOST="127.0.0.1", SMARTHUB_SMTP_PORT=str(free_port())))
     outbox_id = await send_email(services, "x@example.com", "Hi", "body")
     async with services.db.read() as conn:
         row = (await conn.execute(text("SELECT status, attempts FROM email_outbox WHERE id = :i"),
@@ -115,11 +115,10 @@ async def test_unreachable_smtp_is_recorded_not_raised(make_config, db):
 
 async def test_require_paid_access(make_config, db):
     from smarthub_mcp.identity.principals import verify_jwt
-    from smarthub_mcp.services import Services
     from tests.factories import make_user_with_token
 
     for required in (False, True):
-        services = Services.create(make_config(SMARTHUB_AUTH__REQUIRE_VERIFIED_EMAIL=str(required).lower()))
+        services = build_services(make_config(SMARTHUB_AUTH__REQUIRE_VERIFIED_EMAIL=str(required).lower()))
         _, unverified = await make_user_with_token(services, email_verified=False)
         _, verified = await make_user_with_token(services, email_verified=True)
         p_unverified, _ = await verify_jwt(services, unverified)

@@ -38,7 +38,7 @@ def test_grace_setting_defaults_to_minutes_and_refuses_racing_a_live_send():
 
 async def test_stale_pending_email_is_delivered_once_by_racing_replicas(replicas):
     first = replicas[0]
-    port = first.extras["port"]
+    port = first.secrets.smtp_port
     ids = [await record_email(first, f"p{n}@example.com", f"Receipt {n}", f"body {n}") for n in range(4)]
     stale = max([await created_at(first, i) for i in ids]) + GRACE_MS
     with sink_on(port) as sink:
@@ -63,7 +63,7 @@ async def test_pending_email_within_the_grace_period_is_left_alone(closed_port_s
     recorded = await outbox(services, outbox_id)
     assert (recorded.status, recorded.attempts) == ("pending", 0)
     born = await created_at(services, outbox_id)
-    with sink_on(services.extras["port"]) as sink:
+    with sink_on(services.secrets.smtp_port) as sink:
         assert await retry_due(services, now=born + GRACE_MS - 1) == RetryPass()
         assert await retry_due(services) == RetryPass()  # the real clock: seconds old at most
         assert await received(sink) == 0
@@ -82,7 +82,7 @@ async def test_stale_pending_verification_email_goes_dead_and_nothing_is_mailed(
         stored = (await conn.execute(text("SELECT body FROM email_outbox WHERE id = :i"), {"i": outbox_id})).scalar()
     assert "tok123" not in stored and "[redacted]" in stored
     stale = await created_at(services, outbox_id) + GRACE_MS
-    with sink_on(services.extras["port"]) as sink:
+    with sink_on(services.secrets.smtp_port) as sink:
         assert await retry_due(services, now=stale) == RetryPass(dead=1)
         assert await retry_due(services, now=LATER) == RetryPass()
         assert await received(sink) == 0
@@ -100,7 +100,7 @@ async def test_stale_pending_email_that_fails_again_is_retried_as_a_first_failur
     row = await outbox(services, outbox_id)
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, stale + 30_000)
     assert row.last_error.isidentifier() and row.last_error != "Interrupted"  # the send's own error class
-    with sink_on(services.extras["port"]) as sink:
+    with sink_on(services.secrets.smtp_port) as sink:
         assert (await retry_due(services, now=stale + 30_000)).sent == 1
         assert (await sink.next())["To"] == "r@example.com"
     assert (await outbox(services, outbox_id)).attempts == 2

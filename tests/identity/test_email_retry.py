@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
+from smarthub_mcp.compose import serving
 from smarthub_mcp.config import EmailConfig
 from smarthub_mcp.identity.email import next_attempt_at, send_email
 from smarthub_mcp.identity.email_retry import _claim, retry_due
@@ -44,8 +45,8 @@ async def outbox(services: Services, outbox_id: str):
 async def sent_by_the_background_worker(services: Services, outbox_id: str) -> str:
     """Run the services (whose retry worker makes a first pass at start-up) against a sink until
     one message arrives; return its subject once the row's outcome is on record."""
-    with sink_on(services.extras["port"]) as sink:
-        async with services.running():
+    with sink_on(services.secrets.smtp_port) as sink:
+        async with serving(services):
             msg = await sink.next()
     services.db = type(services.db)(services.secrets.database_url)  # running() closed the store
     assert (await outbox(services, outbox_id)).status == "sent"
@@ -83,7 +84,7 @@ async def test_failed_email_is_retried_after_its_backoff_and_delivered_once(clos
     assert (first.status, first.attempts) == ("failed", 1)
     assert first.last_error.isidentifier()  # the error class only, never the server's words
     due = first.next_attempt_at
-    with sink_on(services.extras["port"]) as sink:
+    with sink_on(services.secrets.smtp_port) as sink:
         early = await retry_due(services, now=due - 1)  # backoff respected: not due yet
         assert (early.sent, early.failed, early.lost) == (0, 0, 0) and await received(sink) == 0
         assert await outbox(services, outbox_id) == first
@@ -113,7 +114,7 @@ async def test_failures_back_off_then_the_email_is_given_up(closed_port_services
     assert (third.failed, third.dead) == (0, 1)
     row = await outbox(services, outbox_id)
     assert (row.status, row.attempts, row.next_attempt_at) == ("dead", 3, None)
-    with sink_on(services.extras["port"]) as sink:  # even a working server gets nothing now
+    with sink_on(services.secrets.smtp_port) as sink:  # even a working server gets nothing now
         assert await retry_due(services, now=LATER) == type(third)()
         assert await received(sink) == 0
 
@@ -124,7 +125,7 @@ async def test_email_with_a_link_secret_is_given_up_at_once(closed_port_services
     outbox_id = await send_email(services, "x@example.com", "Reset", "https://h/r?token=tok123", secrets=["tok123"])
     row = await outbox(services, outbox_id)
     assert (row.status, row.attempts, row.next_attempt_at) == ("dead", 1, None)
-    with sink_on(services.extras["port"]) as sink:
+    with sink_on(services.secrets.smtp_port) as sink:
         assert (await retry_due(services, now=LATER)).sent == 0
         assert await received(sink) == 0
 
@@ -138,7 +139,7 @@ async def test_a_claim_is_won_once(closed_port_services):
 
 async def test_racing_replicas_send_each_email_exactly_once(replicas):
     first = replicas[0]
-    port = first.extras["port"]
+    port = first.secrets.smtp_port
     ids = [await send_email(first, f"u{n}@example.com", f"Alert {n}", "body") for n in range(6)]
     with sink_on(port) as sink:
         passes = await asyncio.gather(*(retry_due(r, now=LATER) for r in replicas))

@@ -7,6 +7,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import text
 
 from smarthub_mcp.app import build_app
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.identity.users import create_user
 from smarthub_mcp.services import Services
 from tests.conftest import running_app
@@ -109,7 +110,7 @@ async def test_malformed_json_and_oversized_body(client):
 
 
 async def test_hooks_run_in_the_registration_transaction(config, db):
-    services = Services.create(config)
+    services = build_services(config)
     seen: list[str] = []
 
     async def open_account(conn, user_id):

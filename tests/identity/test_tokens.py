@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from sqlalchemy import text
 
 from smarthub_mcp.app import build_app
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.config import load_config
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import ConfigError
 from smarthub_mcp.identity.tokens import SECRET_FILE_NAME, load_signing_keys
 from smarthub_mcp.identity.verifier import SmartHubTokenVerifier, principal_from_access_token
-from smarthub_mcp.services import Services
 from tests.conftest import TEST_JWT_SECRET, base_env, running_app
 from tests.factories import bearer, make_user_with_token
 
@@ -150,7 +150,7 @@ async def test_asymmetric_tokens_and_jwks(make_config, db, tmp_path, algorithm):
     private, public, public_pem = write_keys(tmp_path, algorithm)
     config = make_config(SMARTHUB_AUTH__ALGORITHM=algorithm, SMARTHUB_AUTH__PRIVATE_KEY_FILE=private,
                          SMARTHUB_AUTH__PUBLIC_KEY_FILE=public)
-    services = Services.create(config)
+    services = build_services(config)
     app = build_app(services=services)
     async with running_app(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         user_id, token = await make_user_with_token(services)
@@ -208,11 +208,11 @@ def test_bad_key_files_are_config_errors(tmp_path):
 def test_dev_mode_generates_and_keeps_a_secret(tmp_path):
     env = {"SMARTHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'x.db'}"}
     (tmp_path / "data").mkdir()
-    first = Services.create(load_config(env=env))
+    first = build_services(load_config(env=env))
     token = first.identity.codec.issue(user_id="usr_1", role="user").token
     path = tmp_path / "data" / SECRET_FILE_NAME
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    second = Services.create(load_config(env=env))  # a restart
+    second = build_services(load_config(env=env))  # a restart
     assert second.identity.codec.decode(token)["sub"] == "usr_1"
 
 
@@ -224,5 +224,5 @@ def test_dev_mode_generates_no_secret_for_postgresql(tmp_path, monkeypatch):
     del env["SMARTHUB_JWT_SECRET"]
     env["SMARTHUB_AUTH__DEV_MODE"] = "true"
     with pytest.raises(ConfigError, match="same on every replica"):
-        Services.create(load_config(env=env)).identity  # noqa: B018
+        build_services(load_config(env=env)).identity.codec  # noqa: B018
     assert not (tmp_path / SECRET_FILE_NAME).exists()

@@ -11,8 +11,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from smarthub_mcp.app import build_app
 from smarthub_mcp.billing import pricing
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
-from smarthub_mcp.services import Services
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.conftest import LiveServer
 from tests.factories import bearer, make_api_key, make_user_with_token
@@ -60,7 +60,7 @@ async def chat_services(make_config, db, fakes):
         ANTHROPIC_CONFIG_DIR=config_dir,
         SMARTHUB_AUTH__SIGNUP_GRANT="10",
     )
-    services = Services.create(config)
+    services = build_services(config)
     yield services
     await services.router.aclose()
     await services.db.close()

@@ -7,6 +7,7 @@ import json
 import pytest
 from openapi_spec_validator import validate
 
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.registry import all_tools
 from tests.factories import bearer, make_api_key, make_user_with_token
@@ -81,10 +82,9 @@ async def test_insufficient_credits_is_402_over_http(make_config, db):
     import httpx
 
     from smarthub_mcp.app import build_app
-    from smarthub_mcp.services import Services
     from tests.conftest import running_app
 
-    services = Services.create(make_config(SMARTHUB_AUTH__SIGNUP_GRANT="0"))
+    services = build_services(make_config(SMARTHUB_AUTH__SIGNUP_GRANT="0"))
     app = build_app(services=services)
     async with running_app(app):
         user_id, token = await make_user_with_token(services)

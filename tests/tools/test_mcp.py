@@ -14,6 +14,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from smarthub_mcp.billing import pricing
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.factories import bearer, make_api_key, make_user_with_token
@@ -66,9 +67,8 @@ async def test_chat_over_http_charges_exactly_the_priced_amount(services, live_s
 
 
 async def test_insufficient_credits_charges_nothing(make_config, db):
-    from smarthub_mcp.services import Services
 
-    services = Services.create(make_config(SMARTHUB_AUTH__SIGNUP_GRANT="0"))
+    services = build_services(make_config(SMARTHUB_AUTH__SIGNUP_GRANT="0"))
     try:
         user_id, _ = await make_user_with_token(services)
         key = await make_api_key(services, user_id)
@@ -236,9 +236,8 @@ def test_stdio_never_creates_a_database(tmp_path, database_env, looked_at):
 
 
 async def test_rate_limited_call_says_when_to_retry_and_reserves_nothing(make_config, db):
-    from smarthub_mcp.services import Services
 
-    services = Services.create(make_config(SMARTHUB_LIMITS__ROLES__USER__REQUESTS_PER_MINUTE="2"))
+    services = build_services(make_config(SMARTHUB_LIMITS__ROLES__USER__REQUESTS_PER_MINUTE="2"))
     try:
         user_id, _ = await make_user_with_token(services)
         key = await make_api_key(services, user_id)
@@ -258,10 +257,9 @@ async def test_rate_limited_call_says_when_to_retry_and_reserves_nothing(make_co
 
 async def test_dns_rebinding_guard_and_configured_public_host(make_config, db):
     from smarthub_mcp.app import build_app
-    from smarthub_mcp.services import Services
     from tests.conftest import LiveServer
 
-    services = Services.create(make_config(SMARTHUB_SERVER__ALLOWED_HOSTS='["mcp.example.com"]'))
+    services = build_services(make_config(SMARTHUB_SERVER__ALLOWED_HOSTS='["mcp.example.com"]'))
     user_id, _ = await make_user_with_token(services)
     key = await make_api_key(services, user_id)
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}

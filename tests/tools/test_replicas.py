@@ -8,8 +8,8 @@ import asyncio
 import httpx
 
 from smarthub_mcp.app import build_app
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
-from smarthub_mcp.services import Services
 from tests.conftest import LiveServer
 from tests.factories import bearer, make_user_with_token
 
@@ -22,7 +22,7 @@ def micro(credits: str) -> int:
 
 
 async def test_two_replicas_charge_exactly(config, db):
-    replica_a, replica_b = Services.create(config), Services.create(config)
+    replica_a, replica_b = build_services(config), build_services(config)
     user_id, token = await make_user_with_token(replica_a)
     await replica_a.ledger.grant(user_id, 5 * MICRO, kind="grant", idempotency_key="replica-test")
     async with LiveServer(build_app(services=replica_a)) as a, LiveServer(build_app(services=replica_b)) as b:
@@ -35,7 +35,7 @@ async def test_two_replicas_charge_exactly(config, db):
                 return micro(response.json()["credits_charged"])
 
             charges = await asyncio.gather(*(call(i) for i in range(CALLS)))
-    checker = Services.create(config)
+    checker = build_services(config)
     try:
         balance = await checker.ledger.balance(user_id)
         assert balance.balance == 6 * MICRO - sum(charges)

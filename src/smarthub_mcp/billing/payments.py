@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smarthub_mcp import pages
 from smarthub_mcp.billing.errors import PaymentProviderError, UnknownPackage
 from smarthub_mcp.billing.money import credits_for_people, format_credits
-from smarthub_mcp.billing.stripe_gateway import StripeGateway
 from smarthub_mcp.config import PackageConfig, Settings
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.identity.principal import Principal
@@ -43,14 +42,6 @@ class Checkout:
     session_id: str
     payment_id: str
     package: PackageConfig
-
-
-def gateway(services: Services) -> StripeGateway:
-    """The Stripe adapter, built once per Services."""
-    gw = services.extras.get("stripe")
-    if gw is None:
-        gw = services.extras["stripe"] = StripeGateway(services.config)
-    return gw
 
 
 def package_view(package: PackageConfig) -> dict[str, Any]:
@@ -82,7 +73,7 @@ def find_package(settings: Settings, package_id: str) -> PackageConfig:
 async def create_checkout(services: Services, principal: Principal, package_id: str) -> Checkout:
     """Start buying `package_id`: a pending payment and a Stripe Checkout Session; returns its URL."""
     package = find_package(services.settings, package_id)
-    gw = gateway(services)
+    gw = services.stripe
     gw.ensure_configured()  # before any row is written: no key, no pending payment
     payment_id = new_id("pay")
     now = now_ms()

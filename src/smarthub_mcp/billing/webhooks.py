@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.errors import PaymentMismatch
-from smarthub_mcp.billing.payments import PAYMENT_COLUMNS, confirmation_email, gateway
+from smarthub_mcp.billing.payments import PAYMENT_COLUMNS, confirmation_email
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
@@ -53,7 +53,7 @@ class Outcome:
 async def handle_webhook(services: Services, payload: bytes, signature: str | None) -> Outcome:
     """Verify and handle one delivery. Raises InvalidSignature (400), PaymentMismatch (400), WebhookFailed."""
     tolerance = services.settings.payments.webhook_tolerance_seconds
-    event = gateway(services).verify_event(payload, signature, tolerance=tolerance)
+    event = services.stripe.verify_event(payload, signature, tolerance=tolerance)
     event_id, type_ = event["id"], event["type"]
     try:
         async with services.db.write() as conn:
@@ -311,10 +311,8 @@ async def _claw_back(services: Services, conn: AsyncConnection, payment: Any, ta
 
 
 async def _send_confirmation(services: Services, payment: Any, balance: int) -> None:
-    from smarthub_mcp.identity.email import send_email  # identity's mailer (log-only without SMTP)
-
     async with services.db.read() as conn:
         email = (await conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": payment.user_id})).scalar()
     if email:
         subject, body = confirmation_email(payment.package_id, payment.credits, balance)
-        await send_email(services, email, subject, body)
+        await services.mailer(services, email, subject, body)

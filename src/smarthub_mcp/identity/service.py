@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
 
+from smarthub_mcp.config import AuthConfig, Secrets
+from smarthub_mcp.db import Database
 from smarthub_mcp.identity.roles import RoleTable
 from smarthub_mcp.identity.tokens import TokenCodec, load_signing_keys
 
-if TYPE_CHECKING:
-    from smarthub_mcp.services import Services
-
 
 class Identity:
-    def __init__(self, services: Services) -> None:
-        auth = services.settings.auth
-        self.codec = TokenCodec(auth, load_signing_keys(auth, services.secrets, services.db))
-        self.roles = RoleTable(services.db)
+    def __init__(self, auth: AuthConfig, secrets: Secrets, db: Database) -> None:
+        self._auth, self._secrets, self._db = auth, secrets, db
+        self.roles = RoleTable(db)
+
+    @functools.cached_property
+    def codec(self) -> TokenCodec:
+        """Loaded on first use, so CLI commands that issue no token (promo codes, credits) run
+        without signing keys; the server loads it at start-up (`build_app`), where a bad JWT
+        setup must stop it. Raises ConfigError in one line."""
+        return TokenCodec(self._auth, load_signing_keys(self._auth, self._secrets, self._db))

@@ -1,0 +1,96 @@
+"""The composition root: builds every service once, in order, and hands each what it uses.
+
+`build_services` is the only place that knows how the parts fit; `serving` runs the background
+work of a live server around a block and closes everything afterwards. The app, the CLI and the
+tests all start here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from smarthub_mcp.billing.ledger import Ledger, LowBalancePolicy
+from smarthub_mcp.billing.meter import Meter
+from smarthub_mcp.billing.stripe_gateway import StripeGateway
+from smarthub_mcp.billing.wiring import run_sweeper, send_low_balance_email, signup_hook
+from smarthub_mcp.config import AppConfig
+from smarthub_mcp.db import Database
+from smarthub_mcp.identity.email import SMTP_TIMEOUT_SECONDS, send_email
+from smarthub_mcp.identity.email_retry import run_retry_worker
+from smarthub_mcp.identity.service import Identity
+from smarthub_mcp.metrics import Metrics
+from smarthub_mcp.providers.registry import ProviderRegistry
+from smarthub_mcp.providers.router import Router
+from smarthub_mcp.ratelimit import RateLimiter
+from smarthub_mcp.services import Services
+
+
+def build_services(
+    config: AppConfig, *, db: Database | None = None, rate_limiter: RateLimiter | None = None
+) -> Services:
+    """Everything a server, a CLI command or a test needs, on `config`'s database.
+
+    Raises ConfigError (one line) when the signing keys are unusable. `rate_limiter` swaps the
+    limiter for a custom policy (tests use one that refuses everything)."""
+    settings, secrets = config.settings, config.secrets
+    db = db or Database(secrets.database_url)
+    limiter = rate_limiter or RateLimiter.from_settings(settings, secrets.redis_url)
+    billing = settings.billing
+
+    async def notify_low_balance(user_id: str, balance: int, threshold: int) -> None:
+        await send_low_balance_email(services, user_id, balance, threshold)
+
+    ledger = Ledger(
+        db,
+        low_balance=LowBalancePolicy(fixed=billing.low_balance_fixed, percent=billing.low_balance_percent),
+        notify_low_balance=notify_low_balance,
+    )
+    meter = Meter(
+        db,
+        ledger,
+        hold_ttl_seconds=billing.hold_ttl_seconds,
+        require_verified_email=settings.auth.require_verified_email,
+        rate_limiter=limiter,
+    )
+    services = Services(
+        config=config,
+        db=db,
+        metrics=Metrics(),
+        rate_limiter=limiter,
+        identity=Identity(settings.auth, secrets, db),
+        # Vendor SDKs load here, at start-up: on the first chat call the import (seconds for
+        # some SDKs) would block the event loop and every request and health probe with it.
+        router=Router(settings, ProviderRegistry.from_settings(settings, config.environ)),
+        ledger=ledger,
+        meter=meter,
+        stripe=StripeGateway(config),
+        mailer=send_email,
+    )
+    services.user_created_hooks.append(signup_hook(ledger, settings.auth.signup_grant))
+    return services
+
+
+@contextlib.asynccontextmanager
+async def serving(services: Services) -> AsyncIterator[Services]:
+    """Run the hold sweeper and the email retry worker for the lifetime of a server; then let
+    work in flight finish (bounded) and close the providers, the limiter and the store."""
+    sweeper = asyncio.create_task(run_sweeper(services), name="hold-sweeper")
+    stop_retries = asyncio.Event()
+    retries = asyncio.create_task(run_retry_worker(services, stop_retries), name="email-retry")
+    try:
+        yield services
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        # Let an email in flight be recorded (bounded by one SMTP timeout), then stop hard.
+        stop_retries.set()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(retries, SMTP_TIMEOUT_SECONDS + 5)
+        await services.meter.drain()
+        await services.ledger.drain_notifications()
+        await services.router.aclose()
+        await services.rate_limiter.aclose()
+        await services.db.close()
