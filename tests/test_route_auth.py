@@ -14,7 +14,7 @@ import pytest
 from starlette.routing import Mount, Route
 
 from smarthub_mcp.api.rootmount import RootMount
-from smarthub_mcp.tools.registry import all_tools
+from smarthub_mcp.tools.catalog import all_tools
 from tests.factories import bearer, make_user_with_token
 
 PUBLIC = {

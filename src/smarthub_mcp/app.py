@@ -13,19 +13,18 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from smarthub_mcp import metrics
+from smarthub_mcp.api import account_pages as identity_pages
+from smarthub_mcp.api import admin as identity_admin
+from smarthub_mcp.api import auth as identity_routes
 from smarthub_mcp.api import health, openai_compat, payment_pages
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
 from smarthub_mcp.api.textguard import TextGuardMiddleware
+from smarthub_mcp.api.wellknown import jwks
 from smarthub_mcp.compose import build_services, serving
 from smarthub_mcp.config import AppConfig, ServerConfig, load_config
 from smarthub_mcp.errors import SmartHubError
-from smarthub_mcp.identity import admin as identity_admin
-from smarthub_mcp.identity import pages as identity_pages
-from smarthub_mcp.identity import routes as identity_routes
-from smarthub_mcp.identity.wellknown import jwks
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.server import build_mcp_server
 
@@ -43,10 +42,10 @@ def transport_security(server: ServerConfig) -> TransportSecuritySettings:
 
 def api_routes(services: Services) -> list[BaseRoute]:
     """Routes under /api/v1; each package contributes its own list."""
+    from smarthub_mcp.api import credits as billing_http
     from smarthub_mcp.api import payments, promo
     from smarthub_mcp.api import templates as templates_api
     from smarthub_mcp.api import tools as tools_http
-    from smarthub_mcp.billing import http as billing_http
 
     return [
         *identity_routes.routes,
@@ -87,7 +86,6 @@ def build_app(
 
     routes: list[BaseRoute] = [
         *health.routes,
-        *metrics.routes,
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         *identity_pages.routes,  # /verify-email and /reset-password, where the emailed links land
         *payment_pages.routes,

@@ -1,16 +1,12 @@
 """Prometheus metrics, one registry per running app (so two apps in one process stay apart).
 
-Served at `/metrics` to callers with the `reports:read` permission (a Prometheus scrape job sends
+Served at `/metrics` (api/health.py) to callers with the `reports:read` permission (a Prometheus scrape job sends
 a manager's or admin's API key as its bearer token). Each replica exposes its own counters.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -39,14 +35,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    from smarthub_mcp.identity.http import require
-
-    await require(request, "reports:read")
-    services = request.app.state.services
-    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-
-routes = [Route("/metrics", metrics_endpoint, methods=["GET"])]

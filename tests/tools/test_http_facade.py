@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 
 from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
-from smarthub_mcp.tools.registry import all_tools
+from smarthub_mcp.tools.catalog import all_tools
 from tests.factories import bearer, make_api_key, make_user_with_token
 
 

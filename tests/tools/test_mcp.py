@@ -106,7 +106,7 @@ async def test_guest_sees_fewer_tools_than_user(services):
     assert app is not None
     for role, token in (("user", user_token), ("guest", guest_token), ("admin", admin_token)):
         principal = await _principal(services, token)
-        from smarthub_mcp.tools.registry import visible_tools
+        from smarthub_mcp.tools.catalog import visible_tools
 
         seen[role] = {s.name for s in visible_tools(principal)}
     assert seen["guest"] <= seen["user"] <= seen["admin"]

@@ -1,12 +1,14 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus metrics."""
 
 from __future__ import annotations
 
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smarthub_mcp import __version__
+from smarthub_mcp.api.authn import require
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -30,4 +32,14 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
 
 
-routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+async def metrics(request: Request) -> Response:
+    """This replica's counters, for a Prometheus scrape job holding a `reports:read` key."""
+    await require(request, "reports:read")
+    return Response(request.app.state.services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -30,13 +30,14 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from smarthub_mcp.api import openai_wire as wire
+from smarthub_mcp.api.authn import authenticate
 from smarthub_mcp.api.body import parse_json, read_body
 from smarthub_mcp.errors import InternalError, NotFound, SmartHubError
-from smarthub_mcp.identity.http import authenticate
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
+from smarthub_mcp.tools.catalog import all_tools
 from smarthub_mcp.tools.chat import ChatOutput
-from smarthub_mcp.tools.registry import all_tools, invoke
+from smarthub_mcp.tools.registry import invoke
 
 log = logging.getLogger("smarthub.openai")
 

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from smarthub_mcp.api.authn import require
 from smarthub_mcp.api.body import read_body, read_json
 from smarthub_mcp.api.params import int_param, time_param
 from smarthub_mcp.billing import flags, payments
 from smarthub_mcp.billing.webhooks import handle_webhook
-from smarthub_mcp.identity.http import require
 from smarthub_mcp.services import Services
 
 WEBHOOK_MAX_BYTES = 512 * 1024  # Stripe events are a few KB; refuse anything absurd before verifying

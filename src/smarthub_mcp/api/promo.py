@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from smarthub_mcp.api.authn import require
 from smarthub_mcp.api.body import read_json
 from smarthub_mcp.billing import promo, promo_admin
 from smarthub_mcp.errors import InvalidRequest
-from smarthub_mcp.identity.http import require
 from smarthub_mcp.services import Services
 
 MANAGE = "promo:manage"

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from smarthub_mcp.api.authn import require
 from smarthub_mcp.api.body import read_json_value
 from smarthub_mcp.api.params import int_param, whole_number
 from smarthub_mcp.errors import InvalidRequest
-from smarthub_mcp.identity.http import require
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
 from smarthub_mcp.templates.analytics import template_stats

@@ -15,11 +15,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smarthub_mcp import __version__
+from smarthub_mcp.api.authn import authenticate
 from smarthub_mcp.api.body import read_json_value
 from smarthub_mcp.errors import NotFound
-from smarthub_mcp.identity.http import authenticate
 from smarthub_mcp.logs import request_id_var
-from smarthub_mcp.tools.registry import ToolSpec, all_tools, invoke, validate_arguments
+from smarthub_mcp.tools.catalog import all_tools
+from smarthub_mcp.tools.registry import ToolSpec, invoke, validate_arguments
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -23,7 +23,8 @@ from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
-from smarthub_mcp.tools.registry import ProgressFn, ToolSpec, all_tools, error_payload, invoke, validate_arguments
+from smarthub_mcp.tools.catalog import all_tools
+from smarthub_mcp.tools.registry import ProgressFn, ToolSpec, error_payload, invoke, validate_arguments
 
 log = logging.getLogger("smarthub.tools")
 

@@ -105,9 +105,6 @@ class ToolSpec:
         return list(inspect.signature(self.fn, eval_str=True).parameters.values())[1:]
 
 
-_REGISTRY: dict[str, ToolSpec] = {}
-
-
 class _Arguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -129,16 +126,15 @@ def tool(
     paid: bool,
     annotations: ToolAnnotations,
     summarize: Callable[[Any], str],
-) -> Callable[[Callable[..., Awaitable[R]]], Callable[..., Awaitable[R]]]:
-    """Register a tool. The function's docstring is its description (written for a model)."""
+) -> Callable[[Callable[..., Awaitable[R]]], ToolSpec]:
+    """Describe a tool: the decorated name becomes its `ToolSpec` (served once listed in
+    `tools/catalog.py`). The function's docstring is its description (written for a model)."""
 
-    def register(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    def describe(fn: Callable[..., Awaitable[R]]) -> ToolSpec:
         result_type = inspect.signature(fn, eval_str=True).return_annotation
         if not (inspect.isclass(result_type) and issubclass(result_type, BaseModel)):
             raise TypeError(f"tool {name} must return a Pydantic model")
-        if name in _REGISTRY:
-            raise ValueError(f"tool {name} registered twice")
-        _REGISTRY[name] = ToolSpec(
+        return ToolSpec(
             name=name,
             title=title,
             description=inspect.cleandoc(fn.__doc__ or ""),
@@ -150,20 +146,8 @@ def tool(
             arguments=_arguments_model(name, fn),
             summarize=summarize,
         )
-        return fn
 
-    return register
-
-
-def all_tools() -> dict[str, ToolSpec]:
-    """Every registered tool (importing the tool modules registers them)."""
-    from smarthub_mcp.tools import catalog  # noqa: F401  (imports register the tools)
-
-    return dict(_REGISTRY)
-
-
-def visible_tools(principal: Principal) -> list[ToolSpec]:
-    return [spec for spec in all_tools().values() if principal.can(spec.permission)]
+    return describe
 
 
 def validate_arguments(spec: ToolSpec, raw: Any) -> dict[str, Any]:

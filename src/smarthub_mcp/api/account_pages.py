@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from smarthub_mcp.api.auth import BODY_LIMIT
 from smarthub_mcp.api.html import error_page, hidden, page, paragraph, read_form
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import flows
 from smarthub_mcp.identity.errors import InvalidEmailToken, PasswordMismatch
 from smarthub_mcp.identity.passwords import normalize_password
-from smarthub_mcp.identity.routes import BODY_LIMIT
 from smarthub_mcp.services import Services
 
 VERIFY_TITLE = "Confirm your email address"

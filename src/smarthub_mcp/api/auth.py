@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from smarthub_mcp.api.authn import authenticate, client_ip
 from smarthub_mcp.api.body import read_json
 from smarthub_mcp.errors import RateLimited, SmartHubError
 from smarthub_mcp.identity import flows, sessions
-from smarthub_mcp.identity.http import authenticate, client_ip
 from smarthub_mcp.identity.users import create_user, get_user
 from smarthub_mcp.services import Services
 

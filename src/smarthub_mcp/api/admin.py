@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from smarthub_mcp.api.authn import authenticate, client_ip, require
 from smarthub_mcp.api.body import read_json
 from smarthub_mcp.api.params import int_param
 from smarthub_mcp.errors import Conflict, InvalidRequest, NotFound
 from smarthub_mcp.identity import apikeys
 from smarthub_mcp.identity.errors import UnknownRole
-from smarthub_mcp.identity.http import authenticate, client_ip, require
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.roles import ADMIN_FLOOR, PERMISSION_RE, load_roles, set_role_permissions
 from smarthub_mcp.identity.sessions import end_all_sessions

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from smarthub_mcp.api.authn import client_ip, require
 from smarthub_mcp.api.body import read_json_value
 from smarthub_mcp.api.params import int_param, time_param
 from smarthub_mcp.billing import reports
@@ -22,7 +23,6 @@ from smarthub_mcp.billing.ledger import Entry
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.errors import InvalidRequest, NotFound
-from smarthub_mcp.identity.http import client_ip, require
 from smarthub_mcp.services import Services
 
 MAX_BULK = 1000
