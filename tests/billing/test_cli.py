@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from smarthub_mcp.billing.ledger import Ledger
 from tests.factories import make_user
-from tests.test_foundation import _cli
+from tests.test_cli_commands import _cli
 
 
 async def cli(database_url: str, *args: str):

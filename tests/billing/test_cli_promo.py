@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.test_foundation import _cli
+from tests.test_cli_commands import _cli
 
 
 async def cli(database_url: str, *args: str):
