@@ -64,10 +64,10 @@ async def test_dispute_flags_the_user_and_claws_back(
     r = await deliver(client, event("charge.dispute.created", fake_stripe.dispute(sid, amount=5000)))
     assert r.json()["outcome"] == "disputed_clawed_back"
     assert await balance(services, user_id) == after_purchase - 600 * MICRO
-    # A refund of the same share after the dispute takes nothing more.
+    # A refund of the other half on top of the dispute: the buyer has all the money back.
     r = await deliver(client, event("charge.refunded", fake_stripe.charge(sid, amount_refunded=5000)))
-    assert r.json()["outcome"] == "clawback_none"
-    assert await balance(services, user_id) == after_purchase - 600 * MICRO
+    assert r.json()["outcome"] == "clawed_back"
+    assert await balance(services, user_id) == after_purchase - 1200 * MICRO
     row = await payment_row(services, sid)
     assert row["status"] == "disputed"
     async with services.db.read() as conn:

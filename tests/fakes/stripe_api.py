@@ -155,12 +155,14 @@ class FakeStripe:
                 "refunded": amount_refunded >= amount, "currency": session["currency"],
                 "payment_intent": session["payment_intent"], "status": "succeeded"}
 
-    def dispute(self, sid: str, *, amount: int | None = None) -> dict[str, Any]:
+    def dispute(
+        self, sid: str, *, amount: int | None = None, status: str = "needs_response", dispute_id: str | None = None
+    ) -> dict[str, Any]:
         session = self.sessions[sid]
-        return {"id": f"dp_{secrets.token_hex(8)}", "object": "dispute",
+        return {"id": dispute_id or f"dp_{secrets.token_hex(8)}", "object": "dispute",
                 "amount": session["amount_total"] if amount is None else amount,
                 "charge": f"ch_{sid[-12:]}", "currency": session["currency"],
-                "payment_intent": session["payment_intent"], "reason": "fraudulent", "status": "needs_response",
+                "payment_intent": session["payment_intent"], "reason": "fraudulent", "status": status,
                 "evidence_details": {"due_by": int(time.time()) + 7 * 86400, "has_evidence": False,
                                      "past_due": False, "submission_count": 0}}
 

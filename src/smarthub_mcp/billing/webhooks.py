@@ -5,8 +5,8 @@ a compare-and-set on `processed_at IS NULL` (a replay, concurrent or late, finds
 changes nothing), (3) updates the payment row and posts the ledger entry on the same connection.
 The payment row is locked (PostgreSQL `FOR UPDATE`; SQLite writes are serialized) so a refund and
 a dispute for one payment are applied one after the other. Grants are keyed on the Checkout
-Session id and clawbacks on (payment, cumulative amount), so even a bug upstream of the ledger
-cannot credit twice. Events for unknown sessions, or that arrive out of order, are stored with
+Session id and clawbacks on the event (see clawbacks.py for how much), so even a bug upstream of
+the ledger cannot credit twice. Events for unknown sessions, or that arrive out of order, are stored with
 their outcome and answered 200; Stripe need not resend them.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smarthub_mcp.billing.clawbacks import DISPUTE_EVENTS, dispute_state, follow_money, record_dispute
 from smarthub_mcp.billing.errors import PaymentMismatch
 from smarthub_mcp.billing.payments import PAYMENT_COLUMNS, confirmation_email
 from smarthub_mcp.errors import SmartHubError
@@ -115,8 +116,8 @@ async def _dispatch(services: Services, conn: AsyncConnection, event: dict[str, 
         await _session_closed(conn, obj, result, "expired", "checkout_expired")
     elif type_ == "charge.refunded":
         await _charge_refunded(services, conn, obj, result)
-    elif type_ == "charge.dispute.created":
-        await _dispute_created(services, conn, obj, result)
+    elif type_ in DISPUTE_EVENTS:
+        await _dispute_event(services, conn, type_, obj, result)
 
 
 # --- finding the payment ------------------------------------------------------------------------
@@ -249,16 +250,32 @@ async def _charge_refunded(services: Services, conn: AsyncConnection, charge: di
         # Refunded before it was ever credited: the status change alone stops a later grant.
         result.outcome = "refunded_before_credit"
         return
-    result.outcome = await _claw_back(services, conn, payment, _share(payment, refunded), "refund")
+    payment = await _lock_payment(conn, "id", payment.id)  # re-read: the refund total just changed
+    result.outcome = await follow_money(services.ledger, conn, payment, result.event_id, "refund")
 
 
-async def _dispute_created(services: Services, conn: AsyncConnection, dispute: dict[str, Any], result: Outcome) -> None:
+async def _dispute_event(
+    services: Services, conn: AsyncConnection, type_: str, dispute: dict[str, Any], result: Outcome
+) -> None:
     payment = await _payment_for_charge(conn, dispute)
     if payment is None:
         log.warning("dispute for unknown payment intent %s; stored", dispute.get("payment_intent"))
         result.outcome = "unknown_payment"
         return
     result.payment_id = payment.id
+    returned, final = dispute_state(type_, dispute)
+    await record_dispute(conn, payment, dispute, returned, final)
+    if type_ == "charge.dispute.created":
+        await _flag_disputed(conn, payment, dispute)
+    if payment.grant_entry_id is None:
+        result.outcome = "disputed_before_credit"
+        return
+    payment = await _lock_payment(conn, "id", payment.id)
+    result.outcome = "disputed_" + await follow_money(services.ledger, conn, payment, result.event_id, "dispute")
+
+
+async def _flag_disputed(conn: AsyncConnection, payment: Any, dispute: dict[str, Any]) -> None:
+    """Mark the payment disputed and flag its buyer for an operator's review (once per payment)."""
     now = now_ms()
     await conn.execute(text("UPDATE payments SET status = 'disputed', updated_at = :now WHERE id = :id"),
                        {"now": now, "id": payment.id})
@@ -275,39 +292,6 @@ async def _dispute_created(services: Services, conn: AsyncConnection, dispute: d
          "after": json.dumps({"payment_id": payment.id, "dispute": dispute.get("id")})},
     )
     log.warning("user %s flagged: %s", payment.user_id, reason)
-    if payment.grant_entry_id is None:
-        result.outcome = "disputed_before_credit"
-        return
-    amount = min(int(dispute.get("amount") or payment.amount_minor), payment.amount_minor)
-    result.outcome = "disputed_" + await _claw_back(services, conn, payment, _share(payment, amount), "dispute")
-
-
-def _share(payment: Any, amount_minor: int) -> int:
-    """The credits `amount_minor` of the payment bought, in whole micro-credits (rounded down)."""
-    return payment.credits * amount_minor // payment.amount_minor
-
-
-async def _claw_back(services: Services, conn: AsyncConnection, payment: Any, target: int, why: str) -> str:
-    """Take back credits so that `target` micro-credits of this payment are clawed back in total."""
-    delta = target - payment.credits_clawed_back
-    if delta <= 0:
-        return "clawback_none"
-    ledger = services.ledger  # type: ignore[attr-defined]
-    entry = await ledger.debit(
-        payment.user_id, delta, kind="reversal", idempotency_key=f"stripe-clawback:{payment.id}:{target}",
-        allow_negative=True, reference=payment.id, memo=f"{why} of payment {payment.id}", conn=conn,
-    )
-    shortfall = min(delta, max(0, -entry.balance_after))
-    await conn.execute(
-        text("UPDATE payments SET credits_clawed_back = :t, clawback_shortfall = clawback_shortfall + :s,"
-             " updated_at = :now WHERE id = :id"),
-        {"t": target, "s": shortfall, "now": now_ms(), "id": payment.id},
-    )
-    if shortfall:
-        log.warning("clawback of payment %s left user %s at %d micro-credits (already spent %d)",
-                    payment.id, payment.user_id, entry.balance_after, shortfall)
-        return "clawed_back_negative_balance"
-    return "clawed_back"
 
 
 async def _send_confirmation(services: Services, payment: Any, balance: int) -> None:
