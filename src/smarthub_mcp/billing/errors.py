@@ -37,6 +37,12 @@ class InvalidSignature(InvalidRequest):
     code = "invalid_signature"
 
 
+class InvalidWebhookEvent(InvalidRequest):
+    """A correctly signed body we cannot take (text the database cannot hold, absurd nesting)."""
+
+    code = "invalid_webhook_event"
+
+
 class PaymentMismatch(InvalidRequest):
     """A paid session whose amount or currency is not what the package costs."""
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
-from smarthub_mcp.billing.errors import InvalidSignature, PaymentProviderError, PaymentsUnavailable
+from smarthub_mcp.billing.errors import InvalidSignature, InvalidWebhookEvent, PaymentProviderError, PaymentsUnavailable
 from smarthub_mcp.config import AppConfig, PackageConfig
+from smarthub_mcp.safetext import find_flaw
 
 log = logging.getLogger("smarthub.payments.stripe")
 
@@ -107,16 +109,34 @@ class StripeGateway:
         if not signature:
             raise InvalidSignature("missing Stripe-Signature header")
         try:
-            # The SDK checks the HMAC and the timestamp; we parse the verified bytes ourselves so the
-            # handler works on plain dicts, not SDK objects.
+            # The SDK checks the HMAC and that the timestamp is not older than `tolerance`; we parse
+            # the verified bytes ourselves so the handler works on plain dicts, not SDK objects.
             stripe.Webhook.construct_event(payload, signature, self._webhook_secret, tolerance=tolerance)
+            data = json.loads(payload)
         except stripe.SignatureVerificationError:
             raise InvalidSignature("the webhook signature does not verify") from None
+        except RecursionError:
+            raise InvalidWebhookEvent("the webhook body is nested too deeply") from None
         except ValueError:
             raise InvalidSignature("the webhook body is not valid JSON") from None
         except (AttributeError, TypeError, KeyError):  # signed JSON that is not an object: the SDK trips on it
             raise InvalidSignature("the webhook body is not a Stripe event") from None
-        data = json.loads(payload)
+        if _signed_at(signature) > time.time() + tolerance:
+            # A replay window both ways: a body signed "in the future" would stay valid for as long.
+            raise InvalidSignature("the webhook timestamp is in the future")
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
             raise InvalidSignature("the webhook body is not a Stripe event")
+        found = find_flaw(data)
+        if found is not None:
+            problem, where = found
+            raise InvalidWebhookEvent(f"the event holds {problem} (at {where[:100] or 'the top'})")
         return data
+
+
+def _signed_at(header: str) -> int:
+    """The `t=` timestamp of a Stripe-Signature header the SDK has already verified."""
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return 0

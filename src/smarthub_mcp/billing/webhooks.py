@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smarthub_mcp.billing.clawbacks import DISPUTE_EVENTS, dispute_state, follow_money, record_dispute
 from smarthub_mcp.billing.errors import PaymentMismatch
 from smarthub_mcp.billing.payments import PAYMENT_COLUMNS, confirmation_email
-from smarthub_mcp.errors import SmartHubError
+from smarthub_mcp.errors import InvalidRequest, SmartHubError
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
@@ -54,7 +54,11 @@ class Outcome:
 async def handle_webhook(services: Services, payload: bytes, signature: str | None) -> Outcome:
     """Verify and handle one delivery. Raises InvalidSignature (400), PaymentMismatch (400), WebhookFailed."""
     tolerance = services.settings.payments.webhook_tolerance_seconds
-    event = services.stripe.verify_event(payload, signature, tolerance=tolerance)
+    try:
+        event = services.stripe.verify_event(payload, signature, tolerance=tolerance)
+    except InvalidRequest as exc:  # one line, no body: Stripe's resends would repeat it verbatim
+        log.warning("stripe webhook refused (%s): %s", exc.code, exc.message)
+        raise
     event_id, type_ = event["id"], event["type"]
     try:
         async with services.db.write() as conn:
