@@ -38,6 +38,7 @@ def build_services(
     db = db or Database(secrets.database_url)
     limiter = rate_limiter or RateLimiter.from_settings(settings, secrets.redis_url)
     billing = settings.billing
+    metrics = Metrics()
 
     async def notify_low_balance(user_id: str, balance: int, threshold: int) -> None:
         await send_low_balance_email(services, user_id, balance, threshold)
@@ -53,11 +54,12 @@ def build_services(
         hold_ttl_seconds=billing.hold_ttl_seconds,
         require_verified_email=settings.auth.require_verified_email,
         rate_limiter=limiter,
+        metrics=metrics,
     )
     services = Services(
         config=config,
         db=db,
-        metrics=Metrics(),
+        metrics=metrics,
         rate_limiter=limiter,
         identity=Identity(settings.auth, secrets, db),
         # Vendor SDKs load here, at start-up: on the first chat call the import (seconds for

@@ -77,8 +77,14 @@ class AuthConfig(Section):
 
 
 class BillingConfig(Section):
-    hold_ttl_seconds: int = Field(900, ge=5)
-    sweep_interval_seconds: float = Field(30.0, gt=0)
+    hold_ttl_seconds: int = Field(
+        900, ge=5,
+        description="How long a call's hold survives unsettled: the safety net for a crashed process. A running"
+        " call keeps its hold alive; at least the router's budget plus the slowest provider's timeout plus 30 s.",
+    )
+    sweep_interval_seconds: float = Field(
+        30.0, gt=0, description="How often the sweeper releases holds past their own expiry."
+    )
     low_balance_fixed: Credits = 0
     low_balance_percent: int = Field(10, ge=0, le=100)
 
@@ -361,8 +367,25 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     return AppConfig(settings=settings, secrets=secrets, config_path=config_path, environ=dict(environ))
 
 
+HOLD_MARGIN_SECONDS = 30
+
+
+def longest_call_seconds(settings: Settings) -> float:
+    """How long one call may run: the router starts no attempt after its budget, and an attempt
+    started just before then may take the slowest provider's whole timeout."""
+    slowest = max((p.timeout_seconds for p in settings.providers.values()), default=0.0)
+    return settings.router.budget_seconds + slowest
+
+
 def _check_consistency(settings: Settings) -> None:
-    """Rules that span sections: every route names a configured provider."""
+    """Rules that span sections: every route names a configured provider; a hold outlives its call."""
+    needed = longest_call_seconds(settings) + HOLD_MARGIN_SECONDS
+    if settings.billing.hold_ttl_seconds < needed:
+        raise ConfigError(
+            f"invalid configuration: billing.hold_ttl_seconds ({settings.billing.hold_ttl_seconds}) must be at"
+            f" least {int(needed + 0.999)}: router.budget_seconds plus the slowest provider's timeout_seconds"
+            f" plus {HOLD_MARGIN_SECONDS} s, or a call could outlive its hold and be delivered uncharged"
+        )
     for name, model in settings.models.items():
         for route in model.routes:
             if route.provider not in settings.providers:

@@ -23,13 +23,20 @@ class Metrics:
             ["tool"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
         self.credits_charged = Counter(
-            "smarthub_credits_charged_micro", "Micro-credits charged by tool calls.", ["tool"],
-            registry=self.registry,
+            "smarthub_credits_charged_micro", "Micro-credits charged, by tool (counted when a reservation settles).",
+            ["tool"], registry=self.registry,
+        )
+        self.reservations = Counter(
+            "smarthub_reservations", "Reservations ended, by tool and outcome (captured, released, expired).",
+            ["tool", "outcome"], registry=self.registry,
         )
 
-    def observe(self, tool: str, outcome: str, seconds: float, charged: int = 0) -> None:
+    def observe(self, tool: str, outcome: str, seconds: float) -> None:
         self.tool_calls.labels(tool, outcome).inc()
         self.tool_latency.labels(tool).observe(seconds)
+
+    def reservation(self, tool: str, outcome: str, charged: int) -> None:
+        self.reservations.labels(tool, outcome).inc()
         if charged:
             self.credits_charged.labels(tool).inc(charged)
 

@@ -14,6 +14,7 @@ from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.errors import EmailNotVerified, Forbidden, InsufficientCredits, ProviderError, RateLimited
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.ids import now_ms
 from tests.factories import make_user
 
 C = MICRO
@@ -146,7 +147,7 @@ async def test_a_reserve_cancelled_while_it_waits_leaves_nothing_held(services, 
             call.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await call
-    await services.meter.drain()
+    await services.meter.drain(retry_grace_seconds=1)
     balance = await services.ledger.balance(erin.user_id)
     assert balance.held == 0 and balance.available == balance.balance
     assert await services.ledger.check() == []
@@ -159,8 +160,10 @@ async def test_an_interrupted_reserve_that_committed_is_released_at_once(service
     hold = await services.ledger.reserve(frank.user_id, 2 * C, ttl_seconds=900, idempotency_key="call_k1",
                                          reference="chat")
     assert (await services.ledger.balance(frank.user_id)).held == 2 * C
-    await services.meter._release_unclaimed("call_k1")
-    await services.meter._release_unclaimed("call_never_reserved")  # nothing under that key: no error
+    soon = now_ms() + 500
+    services.meter._release_unclaimed("call_k1", soon)
+    services.meter._release_unclaimed("call_never_reserved", soon)  # nothing under that key: gives up, no error
+    await services.meter.retries.wait()
     balance = await services.ledger.balance(frank.user_id)
     assert balance.held == 0 and balance.available == balance.balance
     assert (await services.ledger.hold_by_key("call_k1")).status == "released"

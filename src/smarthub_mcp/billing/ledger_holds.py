@@ -18,7 +18,7 @@ from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.alerts import Alert, LowBalanceAlerts
 from smarthub_mcp.billing.records import Entry, Hold, Record
 from smarthub_mcp.billing.steps import Steps, Store, already_resolved_steps, reserve_steps, resolve_steps, run
-from smarthub_mcp.db import Database
+from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.ids import new_id, now_ms
 
@@ -39,13 +39,17 @@ class LedgerHolds:
         ttl_seconds: float,
         idempotency_key: str,
         reference: str | None = None,
+        model: str | None = None,
+        request_id: str | None = None,
         conn: AsyncConnection | None = None,
     ) -> Hold:
-        """Hold `amount` out of the available balance until captured, released or expired."""
+        """Hold `amount` out of the available balance until captured, released or expired (after
+        `ttl_seconds`, unless extended). `reference` (the tool), `model` and `request_id` travel
+        with the hold so whoever settles it later can record the call."""
         require_positive(amount)
         now = now_ms()
         hold = Hold(new_id("hold"), user_id, amount, "open", idempotency_key, reference,
-                    now + int(ttl_seconds * 1000), None, None, now)
+                    now + int(ttl_seconds * 1000), None, None, now, model, request_id)
         return await run(self.db, conn, functools.partial(reserve_steps, hold))
 
     async def capture(
@@ -121,6 +125,21 @@ class LedgerHolds:
     async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
         """Return a hold's amount to the available balance. False when it was already resolved."""
         return await run(self.db, conn, functools.partial(resolve_steps, hold_id, "released"))
+
+    async def expire(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
+        """Expire one open hold (the sweeper's verb). False when it was already resolved."""
+        return await run(self.db, conn, functools.partial(resolve_steps, hold_id, "expired"))
+
+    async def extend(self, hold_id: str, expires_at_ms: int) -> bool:
+        """Push an open hold's expiry out to `expires_at_ms` (never in). False when the hold is no
+        longer open: a running call keeps its hold alive this way."""
+        async with self.db.write() as conn:
+            row = (await conn.execute(cached_text(q.EXTEND_HOLD), {"h": hold_id, "e": expires_at_ms})).first()
+        return row is not None
+
+    async def due_holds(self, now_ms_: int, limit: int) -> list[str]:
+        """Ids of open holds past their own expiry, oldest first."""
+        return [r[0] for r in await self.db.fetch(q.DUE_HOLDS, {"now": now_ms_, "n": limit})]
 
     async def expire_holds(self, now_ms_: int | None = None, *, batch: int = 200) -> int:
         """The sweeper's step: expire open holds past their TTL. Safe on many replicas at once."""

@@ -1,65 +1,52 @@
-"""The meter: the one wrapper every tool call goes through, over MCP and HTTP alike.
+"""The meter: the one wrapper every paid or metered call goes through, over MCP, HTTP and jobs alike.
 
-authorize → (verified email) → rate limit → reserve the estimate → run → capture the exact cost
-or release on any failure → one `usage_events` row. Settlement is shielded from cancellation: a
-client that goes away mid-call still leaves a settled hold and a usage row behind.
+Two phases. `reserve` authorizes (permission, verified email, rate limit) and holds the estimate;
+`settle(usage)` charges the exact cost, or `release` gives the hold back. Each end writes exactly one
+`usage_events` row and the metrics; a second settle or release of the same reservation changes
+nothing and answers the first outcome. A reservation is durable (billing/reservations.py): a job
+worker in another process settles it later by its hold id, and its own expiry, not a global one,
+tells the sweeper when it is abandoned. `run` is the two phases around one awaited call, with the
+hold kept alive while the call runs and settlement shielded from cancellation: a client that goes
+away mid-call still leaves a settled hold and a usage row behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.errors import HoldExpired
+from smarthub_mcp.billing.keepalive import KeepAlive, Retrier
 from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.records import Record
+from smarthub_mcp.billing.reservations import (
+    INSERT_USAGE,
+    UPSERT_USAGE,
+    Metered,
+    Reservation,
+    Settlement,
+    Usage,
+    usage_values,
+)
 from smarthub_mcp.db import Database, cached_text
-from smarthub_mcp.errors import EmailNotVerified, InsufficientCredits, SmartHubError
+from smarthub_mcp.errors import EmailNotVerified, InsufficientCredits, LedgerError, NotFound, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import new_id, now_ms
+from smarthub_mcp.metrics import Metrics
+
+__all__ = ["Meter", "Metered", "Reservation", "Settlement", "Usage"]
 
 log = logging.getLogger("smarthub.meter")
 T = TypeVar("T")
 
 TOP_UP_HINT = "Buy a credit package or redeem a promo code, then try again."
-
-INSERT_USAGE = (
-    "INSERT INTO usage_events (id, user_id, tool, model, provider, upstream_model, status, error_code,"
-    " input_tokens, output_tokens, images, seconds, estimate, cost, hold_id, latency_ms, request_id, created_at)"
-    " VALUES (:id, :user_id, :tool, :model, :provider, :upstream_model, :status, :error_code, :input_tokens,"
-    " :output_tokens, :images, :seconds, :estimate, :cost, :hold_id, :latency_ms, :request_id, :created_at)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """What a call consumed, and its exact price (micro-credits, from pricing for the route that answered)."""
-
-    cost: int = 0
-    provider: str | None = None
-    upstream_model: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    images: int = 0
-    seconds: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Metered(Generic[T]):
-    result: T
-    charged: int
-    hold_id: str | None
-    balance: int | None
-    """The balance after the charge; None for a free call."""
-    usage: Usage
+UNCLAIMED_LOOK_MS = 30_000
 
 
 class RateLimiter(Protocol):
@@ -69,20 +56,10 @@ class RateLimiter(Protocol):
 
 
 class AllowAll:
-    """The default limiter until the providers package brings the real one."""
+    """No limits (a meter built without a limiter: tools and tests that do not rate limit)."""
 
     async def check(self, principal: Principal, tool: str, tokens: int) -> None:
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    principal: Principal
-    tool: str
-    model: str | None
-    estimate: int
-    request_id: str | None
-    started: float
 
 
 class Meter:
@@ -94,13 +71,164 @@ class Meter:
         hold_ttl_seconds: float,
         require_verified_email: bool = False,
         rate_limiter: RateLimiter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.ledger = ledger
         self.hold_ttl_seconds = hold_ttl_seconds
         self.require_verified_email = require_verified_email
         self.rate_limiter: RateLimiter = rate_limiter or AllowAll()
+        self.metrics = metrics
+        self.retries = Retrier()
         self._settling: set[asyncio.Task[Any]] = set()
+
+    # --- phase one ------------------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        principal: Principal,
+        *,
+        tool: str,
+        permission: str,
+        model: str | None,
+        estimate: int,
+        tokens: int = 0,
+        request_id: str | None = None,
+        ttl_seconds: float | None = None,
+    ) -> Reservation:
+        """Authorize the call and hold `estimate` (which must bound its cost; 0 is a free call).
+        `ttl_seconds` is how long the hold survives unsettled (default: billing.hold_ttl_seconds;
+        a job passes how long it may run). A refusal is recorded and raised; nothing is held."""
+        now = now_ms()
+        ttl = self.hold_ttl_seconds if ttl_seconds is None else ttl_seconds
+        free = Reservation(None, principal.user_id, tool, model, estimate, request_id, now + int(ttl * 1000), now)
+        try:
+            principal.require(permission)
+            if estimate > 0 and self.require_verified_email and not principal.email_verified:
+                raise EmailNotVerified("verify your email address before using paid tools")
+            await self.rate_limiter.check(principal, tool, tokens)
+            if estimate <= 0:
+                return free
+            return await self._hold(free, ttl)
+        except SmartHubError as exc:
+            await self._shielded(self._write(usage_values(free, Usage(), status="rejected", error_code=exc.code,
+                                                          cost=0)))
+            raise
+
+    async def _hold(self, res: Reservation, ttl: float) -> Reservation:
+        # A fresh key per call. The request id is the client's to choose (X-Request-ID), so keying
+        # the hold on it would let a reused id turn a new call into a "repeat" of a settled one.
+        key = new_id("call")
+        try:
+            hold = await self.ledger.reserve(
+                res.user_id, res.estimate, ttl_seconds=ttl, idempotency_key=key, reference=res.tool,
+                model=res.model, request_id=res.request_id,
+            )
+        except InsufficientCredits as exc:
+            raise InsufficientCredits(
+                f"{exc.message} {TOP_UP_HINT}",
+                details={**exc.details, "estimate": format_credits(res.estimate), "top_up": TOP_UP_HINT},
+            ) from None
+        except SmartHubError:
+            raise
+        except BaseException:
+            # Cancelled or cut off mid-statement: on PostgreSQL the reserve may commit without our
+            # hearing back, even after this point. Release whatever lands under our key, now and
+            # in the background until it is sure, rather than leave the funds held until expiry.
+            # A statement in flight lands within seconds if at all: look for half a minute.
+            self._release_unclaimed(key, min(res.created_at + int(ttl * 1000), now_ms() + UNCLAIMED_LOOK_MS))
+            raise
+        return Reservation.from_hold(hold)
+
+    def _release_unclaimed(self, key: str, deadline_ms: int) -> None:
+        async def attempt() -> None:
+            hold = await self.ledger.hold_by_key(key)
+            if hold is None:  # not (yet) committed: look again, until the hold could have expired
+                raise LookupError("no hold under this key yet")
+            if hold.status == "open":
+                await self._end(Reservation.from_hold(hold), "released", "cancelled", "cancelled")
+
+        self.retries.retry(f"release of the interrupted reserve {key}", attempt, deadline_ms, at_once=True)
+
+    # --- phase two ------------------------------------------------------------------------------
+
+    async def settle(
+        self, reservation: Reservation | str, usage: Usage, *, status: str = "ok", error_code: str | None = None
+    ) -> Settlement:
+        """Charge `usage.cost` (at most the estimate) and record the call. Idempotent."""
+        res = await self._reservation(reservation)
+        if res.hold_id is None:
+            if res.estimate or usage.cost or status != "ok":  # a zero estimate that still reported usage
+                await self._write(usage_values(res, usage, status=status, error_code=error_code, cost=0))
+            # A free call that went through (get_balance, list_models...) leaves no row: usage_events
+            # records what can cost credits, and every refusal.
+            return Settlement("captured", 0, None)
+        if usage.cost > res.estimate:
+            log.warning("%s cost %d above its estimate %d; charged the estimate", res.tool, usage.cost, res.estimate)
+        row = usage_values(res, usage, status=status, error_code=error_code, cost=None)
+        try:
+            charged, balance = await self.ledger.capture_recorded(
+                res.hold_id, usage.cost, memo=res.model, record=Record("usage_events", row, charged_column="cost"),
+            )
+        except HoldExpired as exc:
+            # The call outlived its hold and the sweeper gave the funds back: charging without a hold
+            # could overspend, and failing now would throw away work already done. The result goes
+            # out uncharged, on record for the operator.
+            log.warning("%s outlived its hold %s; delivered uncharged", res.tool, res.hold_id)
+            await self._write({**row, "error_code": exc.code, "cost": 0}, upsert=True)
+            return await self._counted(res, Settlement("expired", 0, await self._balance(res), first=False))
+        except LedgerError:
+            return await self._first_outcome(res)
+        if balance is None:  # captured before: nothing written now
+            return await self._first_outcome(res)
+        return await self._counted(res, Settlement("captured", charged, balance))
+
+    async def release(
+        self, reservation: Reservation | str, *, status: str = "error", error_code: str = "released"
+    ) -> Settlement:
+        """Give the hold back and record the call (`status`: error, cancelled...). Idempotent."""
+        res = await self._reservation(reservation)
+        if res.hold_id is None:
+            await self._write(usage_values(res, Usage(), status=status, error_code=error_code, cost=0))
+            return Settlement("released", 0, None)
+        return await self._end(res, "released", status, error_code)
+
+    async def _end(self, res: Reservation, how: str, status: str, error_code: str) -> Settlement:
+        """Release or expire the hold and write its usage row in one transaction; only the call that
+        resolved the hold writes the row."""
+        assert res.hold_id is not None
+        async with self.db.write() as conn:
+            verb = self.ledger.release if how == "released" else self.ledger.expire
+            if await verb(res.hold_id, conn=conn):
+                await self._insert(conn, usage_values(res, Usage(), status=status, error_code=error_code, cost=0))
+                ended = True
+            else:
+                ended = False
+        if not ended:
+            return await self._first_outcome(res)
+        return await self._counted(res, Settlement(how, 0, None))
+
+    async def sweep(self, now_ms_: int | None = None, *, batch: int = 200) -> int:
+        """Expire every open hold past its own expiry, with its usage row and a log line. Safe on
+        many replicas at once: each expiry is a compare-and-set, done by one of them."""
+        now = now_ms() if now_ms_ is None else now_ms_
+        expired = 0
+        while True:
+            ids = await self.ledger.due_holds(now, batch)
+            for hold_id in ids:
+                hold = await self.ledger.hold(hold_id)
+                if hold is None or hold.status != "open":
+                    continue
+                res = Reservation.from_hold(hold)
+                settled = await self._end(res, "expired", "expired", "hold_expired")
+                if settled.first:
+                    expired += 1
+                    log.warning("hold %s of user %s (%s, %s micro-credits) expired unsettled after %d s; released",
+                                hold_id, res.user_id, res.tool, res.estimate, (now - res.created_at) // 1000)
+            if len(ids) < batch:
+                return expired
+
+    # --- both phases around one call ----------------------------------------------------------
 
     async def run(
         self,
@@ -115,140 +243,80 @@ class Meter:
         tokens: int = 0,
         delivered: Callable[[], Usage] | None = None,
     ) -> Metered[T]:
-        """Run `work` as one paid call. `estimate` must bound its cost; 0 means a free tool.
+        """Run `work` as one call: reserve, run with the hold kept alive, then settle or release.
 
         `delivered`, for work that hands its result out as it goes (streamed text), tells what the
         caller already has: if the work then fails or is cancelled (a client that reads the stream
         and hangs up), that part is charged, not released."""
-        call = _Call(principal, tool, model, estimate, request_id, time.perf_counter())
-        hold_id: str | None = None
+        res = await self.reserve(principal, tool=tool, permission=permission, model=model, estimate=estimate,
+                                 tokens=tokens, request_id=request_id)
         try:
-            principal.require(permission)
-            if estimate > 0 and self.require_verified_email and not principal.email_verified:
-                raise EmailNotVerified("verify your email address before using paid tools")
-            await self.rate_limiter.check(principal, tool, tokens)
-            if estimate > 0:
-                hold_id = await self._reserve(call)
-        except SmartHubError as exc:
-            await self._shielded(self._record(call, Usage(), status="rejected", error_code=exc.code))
-            raise
-        try:
-            result, usage = await work()
-        except BaseException as exc:
-            status = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
-            code = exc.code if isinstance(exc, SmartHubError) else ("cancelled" if status == "cancelled" else
-                                                                    "internal_error")
-            partial = delivered() if delivered is not None and hold_id is not None else None
-            if partial is not None and partial.cost > 0:
-                await self._shielded(self._succeed(call, hold_id, partial, status=status, error_code=code))
+            if res.hold_id is None:
+                result, usage = await work()
             else:
-                await self._shielded(self._fail(call, hold_id, status, code))
+                async with KeepAlive(self.ledger.extend, res.hold_id, self.hold_ttl_seconds):
+                    result, usage = await work()
+        except BaseException as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            code = exc.code if isinstance(exc, SmartHubError) else ("cancelled" if cancelled else "internal_error")
+            status = "cancelled" if cancelled else "error"
+            partial = delivered() if delivered is not None and res.hold_id is not None else None
+            if partial is not None and partial.cost > 0:
+                await self._shielded(self.settle(res, partial, status=status, error_code=code))
+            else:
+                await self._shielded(self._release_or_retry(res, status, code))
             raise
-        charged, balance = await self._shielded(self._succeed(call, hold_id, usage))
-        return Metered(result=result, charged=charged, hold_id=hold_id, balance=balance, usage=usage)
+        settled = await self._shielded(self.settle(res, usage))
+        return Metered(result=result, charged=settled.charged, hold_id=res.hold_id,
+                       balance=settled.balance if res.hold_id is not None else None, usage=usage)
 
-    async def _reserve(self, call: _Call) -> str:
-        # A fresh key per call. The request id is the client's to choose (X-Request-ID), so keying
-        # the hold on it let a reused id turn a new call into a "repeat" of a settled one: the
-        # reserve returned the old hold and the call went out unpaid.
-        key = new_id("call")
+    async def _release_or_retry(self, res: Reservation, status: str, code: str) -> None:
+        """Release after a failed call; when the database cannot take it now, keep trying in the
+        background (the caller must see the call's own error, not ours)."""
         try:
-            hold = await self.ledger.reserve(
-                call.principal.user_id, call.estimate, ttl_seconds=self.hold_ttl_seconds,
-                idempotency_key=key, reference=call.tool,
-            )
-        except InsufficientCredits as exc:
-            raise InsufficientCredits(
-                f"{exc.message} {TOP_UP_HINT}",
-                details={**exc.details, "estimate": format_credits(call.estimate), "top_up": TOP_UP_HINT},
-            ) from None
-        except SmartHubError:
-            raise
-        except BaseException:
-            # Cancelled or cut off mid-statement: on PostgreSQL the reserve may have committed
-            # without our hearing back. Release whatever hold is under our key now, rather than
-            # leave its funds unavailable until the sweeper expires it.
-            await self._shielded(self._release_unclaimed(key))
-            raise
-        return hold.id
-
-    async def _release_unclaimed(self, key: str) -> None:
-        try:
-            hold = await self.ledger.hold_by_key(key)
-            if hold is not None and hold.status == "open":
-                await self.ledger.release(hold.id)
-        except Exception as exc:  # the original interruption is what the caller must see
-            log.warning("could not release the hold of an interrupted reserve (%s); the sweeper will",
+            await self.release(res, status=status, error_code=code)
+        except Exception as exc:
+            if res.hold_id is None:
+                log.warning("could not record the failed %s call (%s)", res.tool, type(exc).__name__)
+                return
+            log.warning("could not release hold %s (%s); retrying in the background", res.hold_id,
                         type(exc).__name__)
+            self.retries.retry(f"release of hold {res.hold_id}",
+                               lambda: self.release(res, status=status, error_code=code),
+                               res.expires_at)
 
-    async def _succeed(
-        self, call: _Call, hold_id: str | None, usage: Usage, *, status: str = "ok", error_code: str | None = None
-    ) -> tuple[int, int | None]:
-        if hold_id is None and call.estimate == 0 and usage.cost == 0:
-            # A free call that went through (get_balance, list_models...): nothing to settle, and
-            # no usage row -- usage_events records what can cost credits, and every refusal.
-            return 0, None
-        if usage.cost > call.estimate:
-            log.warning("%s cost %d above its estimate %d; charged the estimate", call.tool, usage.cost,
-                        call.estimate)
-        if hold_id is None:  # a zero estimate that still reported usage: record it, nothing to settle
-            await self._record(call, usage, status=status, error_code=error_code)
-            return 0, None
-        try:
-            charged, balance = await self.ledger.capture_recorded(
-                hold_id,
-                usage.cost,
-                memo=call.model,
-                record=Record("usage_events", self._usage_params(
-                    call, usage, status=status, error_code=error_code, cost=None, hold_id=hold_id),
-                    charged_column="cost"),
-            )
-        except HoldExpired as exc:
-            # The call outlived the hold's TTL and the sweeper already gave its funds back. Charging
-            # without a hold could overspend, and failing now would throw away work already done:
-            # the result goes out uncharged, on record for the operator (raise hold_ttl_seconds).
-            log.warning("%s outlived its hold %s (ttl %ss); delivered uncharged", call.tool, hold_id,
-                        self.hold_ttl_seconds)
-            async with self.db.write() as conn:
-                await self._insert(conn, call, usage, status=status, error_code=exc.code, cost=0, hold_id=hold_id)
-            return 0, (await self.ledger.balance(call.principal.user_id)).balance
-        if balance is None:
-            balance = (await self.ledger.balance(call.principal.user_id)).balance
-        return charged, balance
+    # --- helpers ---------------------------------------------------------------------------------
 
-    async def _fail(self, call: _Call, hold_id: str | None, status: str, code: str) -> None:
+    async def _reservation(self, ref: Reservation | str) -> Reservation:
+        if isinstance(ref, Reservation):
+            return ref
+        hold = await self.ledger.hold(ref)
+        if hold is None:
+            raise NotFound("no such reservation", details={"hold_id": ref})
+        return Reservation.from_hold(hold)
+
+    async def _first_outcome(self, res: Reservation) -> Settlement:
+        assert res.hold_id is not None
+        hold = await self.ledger.hold(res.hold_id)
+        assert hold is not None and hold.status != "open"
+        charged = hold.captured_amount or 0
+        return Settlement(hold.status, charged, await self._balance(res), first=False)
+
+    async def _balance(self, res: Reservation) -> int:
+        return (await self.ledger.balance(res.user_id)).balance
+
+    async def _counted(self, res: Reservation, settlement: Settlement) -> Settlement:
+        if self.metrics is not None and settlement.first:
+            self.metrics.reservation(res.tool, settlement.outcome, settlement.charged)
+        return settlement
+
+    async def _write(self, values: dict[str, Any], *, upsert: bool = False) -> None:
         async with self.db.write() as conn:
-            if hold_id is not None:
-                await self.ledger.release(hold_id, conn=conn)
-            await self._insert(conn, call, Usage(), status=status, error_code=code, cost=0, hold_id=hold_id)
-
-    async def _record(self, call: _Call, usage: Usage, *, status: str, error_code: str | None) -> None:
-        async with self.db.write() as conn:
-            await self._insert(conn, call, usage, status=status, error_code=error_code, cost=0, hold_id=None)
-
-    async def _insert(
-        self, conn: AsyncConnection, call: _Call, usage: Usage, *, status: str, error_code: str | None, cost: int,
-        hold_id: str | None,
-    ) -> None:
-        params = self._usage_params(call, usage, status=status, error_code=error_code, cost=cost, hold_id=hold_id)
-        await conn.execute(cached_text(INSERT_USAGE), params)
+            await self._insert(conn, values, upsert=upsert)
 
     @staticmethod
-    def _usage_params(
-        call: _Call, usage: Usage, *, status: str, error_code: str | None, cost: int | None, hold_id: str | None
-    ) -> dict[str, Any]:
-        """The usage row's values; without `cost` when None (the capture fills in what it charged)."""
-        params = {
-            "id": new_id("use"), "user_id": call.principal.user_id, "tool": call.tool, "model": call.model,
-            "provider": usage.provider, "upstream_model": usage.upstream_model, "status": status,
-            "error_code": error_code, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-            "images": usage.images, "seconds": usage.seconds, "estimate": call.estimate, "cost": cost,
-            "hold_id": hold_id, "latency_ms": int((time.perf_counter() - call.started) * 1000),
-            "request_id": call.request_id, "created_at": now_ms(),
-        }
-        if cost is None:
-            del params["cost"]
-        return params
+    async def _insert(conn: AsyncConnection, values: dict[str, Any], *, upsert: bool = False) -> None:
+        await conn.execute(cached_text(UPSERT_USAGE if upsert else INSERT_USAGE), values)
 
     async def _shielded(self, coro: Coroutine[Any, Any, T]) -> T:
         """Finish settlement even if this task is being cancelled (asyncio or anyio alike): it runs
@@ -259,7 +327,11 @@ class Meter:
         with anyio.CancelScope(shield=True):
             return await asyncio.shield(task)
 
-    async def drain(self) -> None:
-        """Wait for settlements in flight (shutdown)."""
+    async def drain(self, retry_grace_seconds: float = 5.0) -> None:
+        """Wait for settlements in flight, then (bounded) for background releases (shutdown)."""
         if self._settling:
             await asyncio.gather(*list(self._settling), return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.retries.wait(), retry_grace_seconds)
+        except TimeoutError:
+            self.retries.cancel()  # what is still held expires and the sweeper releases it

@@ -14,7 +14,8 @@ ENTRY_COLS = (
     " balance_after, created_at"
 )
 HOLD_COLS = (
-    "id, account_id, amount, status, idempotency_key, reference, expires_at, resolved_at, captured_amount, created_at"
+    "id, account_id, amount, status, idempotency_key, reference, expires_at, resolved_at, captured_amount, created_at,"
+    " model, request_id"
 )
 ENTRY_BY = {c: f"SELECT {ENTRY_COLS} FROM ledger_entries WHERE {c} = :v" for c in
             ("id", "idempotency_key", "hold_id", "refund_of")}
@@ -72,6 +73,7 @@ RESOLVE_HOLD = (
     "UPDATE holds SET status = :s, resolved_at = :now WHERE id = :h AND status = 'open' RETURNING account_id, amount"
 )
 DUE_HOLDS = "SELECT id FROM holds WHERE status = 'open' AND expires_at <= :now ORDER BY id LIMIT :n"
+EXTEND_HOLD = "UPDATE holds SET expires_at = :e WHERE id = :h AND status = 'open' AND expires_at < :e RETURNING id"
 MARK_ALERTED = (
     "UPDATE accounts SET low_balance_alerted = TRUE WHERE user_id = :u AND low_balance_alerted = FALSE"
     " RETURNING user_id"

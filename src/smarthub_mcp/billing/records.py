@@ -35,6 +35,8 @@ class Hold:
     resolved_at: int | None
     captured_amount: int | None
     created_at: int
+    model: str | None = None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

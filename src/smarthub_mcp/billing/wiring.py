@@ -42,14 +42,13 @@ async def send_low_balance_email(services: Services, user_id: str, balance: int,
 
 
 async def run_sweeper(services: Services) -> None:
-    """Expire holds past their TTL, forever. Many replicas may run this at once: every expiry is
-    a compare-and-set on the hold's status, so each hold is released exactly once."""
+    """Expire holds past their own expiry, with a usage row and a log line each, forever. Many
+    replicas may run this at once: every expiry is a compare-and-set on the hold's status, so each
+    hold is released exactly once."""
     interval = services.settings.billing.sweep_interval_seconds
     while True:
         try:
-            expired = await services.ledger.expire_holds()
-            if expired:
-                log.info("released %d expired holds", expired)
+            await services.meter.sweep()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -183,20 +183,18 @@ async def invoke(
     tools call `tc.charge` themselves because only they know the estimate for their arguments.
     """
     started = time.perf_counter()
-    outcome, charged = "ok", 0
+    outcome = "ok"
     try:
-        result = await _invoke(spec, services, principal, arguments, request_id, progress)
+        return (await _invoke(spec, services, principal, arguments, request_id, progress))[0]
     except SmartHubError as exc:
         outcome = exc.code
         raise
     except BaseException:
         outcome = "internal_error"
         raise
-    else:
-        charged = result[1]
-        return result[0]
     finally:
-        services.metrics.observe(spec.name, outcome, time.perf_counter() - started, charged)
+        # Credits are counted by the meter when a reservation settles (here or in a job later).
+        services.metrics.observe(spec.name, outcome, time.perf_counter() - started)
 
 
 async def _invoke(
