@@ -178,7 +178,8 @@ async def test_migration_keeps_outbox_rows_and_gives_up_old_failures(database_ur
                 await conn.execute(text(
                     "INSERT INTO email_outbox (id, recipient, subject, body, status, attempts, created_at)"
                     " VALUES (:s, 'x@example.com', 's', 'b', :s, 1, 5)"), {"s": status})
-        assert [m.version for m in await upgrade(db)][0] == 7  # then any later migrations
+        applied = [m.version for m in await upgrade(db)]
+        assert applied[0] == 7 and applied == sorted(applied)  # then any later migrations
         async with db.read() as conn:
             rows = (await conn.execute(text(
                 "SELECT id, status, attempts, created_at, next_attempt_at FROM email_outbox ORDER BY id"))).all()
