@@ -168,6 +168,25 @@ async def test_redis_down_refuses_with_a_stable_code_and_one_warning(caplog) -> 
     assert "s3cret-pw" not in caplog.text
 
 
+async def test_redis_down_refuses_unlimited_users_too() -> None:
+    """A user whose limits are 0 (no limit) has nothing to count, but the rule is one rule: while
+    Redis is down every call is refused, as the README says."""
+    unlimited = Settings(limits={"users": {"vip@example.com": {"requests_per_minute": 0, "tokens_per_minute": 0}}})
+    down = RateLimiter.from_settings(unlimited, closed_port_url())
+    try:
+        with pytest.raises(RateLimiterUnavailable):
+            await down.check(principal("vip@example.com"), "chat", 10)
+    finally:
+        await down.aclose()
+    await redis_probe()
+    up = RateLimiter.from_settings(unlimited, REDIS_URL)
+    try:
+        for _ in range(100):  # and with Redis up, no limit at all
+            await up.check(principal("vip@example.com"), "chat", 10)
+    finally:
+        await up.aclose()
+
+
 async def test_a_redis_that_never_answers_is_refused_within_the_timeout() -> None:
     """A server that accepts connections and never replies (a hung Redis, a black-holing proxy):
     refused after the default socket timeout, not left hanging."""

@@ -25,7 +25,8 @@ afterwards if you prefer exact counts; `record_tokens` never refuses (the work i
 the window up to its limit at most.
 
 When Redis does not answer (down, unreachable, slower than `REDIS_TIMEOUTS`), `check` fails
-closed: it raises `RateLimiterUnavailable` (503, `rate_limiter_unavailable`) and logs one warning
+closed for every caller, unlimited ones included (for them it pings Redis: there is nothing to
+count): it raises `RateLimiterUnavailable` (503, `rate_limiter_unavailable`) and logs one warning
 line. It runs before the meter reserves anything, so a refused call holds and charges nothing.
 Failing open instead would drop every user's limits at once on every replica for as long as the
 outage lasts, on a gateway whose calls spend credits and provider money: an outage of the limiter
@@ -134,6 +135,13 @@ class RateLimiter:
         tokens = max(0, int(tokens))
         strategy = self.strategy()
         uid = principal.user_id
+        if rpm is None and tpm is None and self.redis_url:
+            # Nothing to count for an unlimited user, but the rule stays one rule: while Redis is
+            # down every call is refused (one round trip, for unlimited users only).
+            assert self._storage is not None
+            if not await self._storage.check():
+                raise RedisError("Redis did not answer the health check")
+            return
         if tpm is not None and tokens > tpm.amount:
             raise InvalidRequest(
                 "This request needs more tokens than your per-minute limit allows",
