@@ -21,8 +21,15 @@ def bearer_value(request: Request) -> str:
     return value.strip()
 
 
-async def authenticate(request: Request) -> Principal:
-    """The caller's principal (cached on the request), or Unauthenticated."""
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def authenticate(request: Request, *, metered: bool = False) -> Principal:
+    """The caller's principal (cached on the request), or Unauthenticated.
+
+    A request that writes (or reaches Stripe) counts against the caller's requests-per-minute limit
+    here, once, like a tool call: RateLimited (429 with Retry-After) past it. `metered` routes (the
+    tool facade, /v1, template runs) skip this: the meter counts them, with their tokens."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -33,13 +40,15 @@ async def authenticate(request: Request) -> Principal:
     else:
         principal, claims = await verify_jwt(services, credential)
         request.state.token_exp = int(claims["exp"])
+    if request.method in WRITE_METHODS and not metered:
+        await services.rate_limiter.check(principal, f"{request.method} {request.url.path}"[:200], 0)
     request.state.principal = principal
     return principal
 
 
-async def require(request: Request, permission: str | None = None) -> Principal:
+async def require(request: Request, permission: str | None = None, *, metered: bool = False) -> Principal:
     """Authenticate, then check `permission` (Forbidden when the principal lacks it)."""
-    principal = await authenticate(request)
+    principal = await authenticate(request, metered=metered)
     if permission is not None:
         principal.require(permission)
     return principal

@@ -71,7 +71,7 @@ async def chat_completions(request: Request) -> Response:
 async def _chat_completions(request: Request) -> Response:
     services = request.app.state.services
     spec = all_tools()["chat"]
-    principal = await authenticate(request)
+    principal = await authenticate(request, metered=True)
     principal.require(spec.permission)
     body = await read_body(request)
     raw = parse_json(body) if body.strip() else None

@@ -146,7 +146,7 @@ async def stats(request: Request) -> Response:
 
 
 async def run(request: Request) -> Response:
-    principal = await require(request, RUN_PERMISSION)
+    principal = await require(request, RUN_PERMISSION, metered=True)
     body = await _body(request, ExecuteBody)
     result = await execute(
         request.app.state.services,
@@ -161,7 +161,7 @@ async def run(request: Request) -> Response:
 
 
 async def batch(request: Request) -> Response:
-    principal = await require(request, RUN_PERMISSION)
+    principal = await require(request, RUN_PERMISSION, metered=True)
     body = await _body(request, BatchBody)
     result = await execute_batch(
         request.app.state.services,

@@ -42,7 +42,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 async def call_tool(request: Request) -> JSONResponse:
     services = request.app.state.services
     name = request.path_params["name"]
-    principal = await authenticate(request)
+    principal = await authenticate(request, metered=True)
     spec = all_tools().get(name)
     if spec is None or not principal.can(spec.permission):
         raise NotFound(f"unknown tool: {name}")
