@@ -11,6 +11,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp.api import account_pages as identity_pages
@@ -38,6 +40,12 @@ def transport_security(server: ServerConfig) -> TransportSecuritySettings:
     hosts = _LOOPBACK_HOSTS + list(server.allowed_hosts)
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
     return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+
+async def no_event_stream(request: Request) -> Response:
+    """GET /mcp: the stateless transport has no server-initiated messages to stream, so it offers no
+    SSE stream (405, as the MCP spec allows) instead of holding an idle connection per client."""
+    raise HTTPException(405, headers={"Allow": "POST"})
 
 
 def api_routes(services: Services) -> list[BaseRoute]:
@@ -91,6 +99,7 @@ def build_app(
         *payment_pages.routes,
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
+        Route("/mcp", no_event_stream, methods=["GET"]),
         # The MCP app owns /mcp and the OAuth well-known documents; served at the root so the
         # protected-resource URL it advertises resolves, for its own paths only (see RootMount).
         RootMount(mcp_app),

@@ -67,3 +67,24 @@ async def test_mcp_initialize_over_real_http(services, live_server):
     async with Client(transport, mode="legacy") as client:
         assert client.server_info is not None and client.server_info.name == "smarthub"
         assert client.protocol_version == "2025-11-25"
+
+
+async def test_get_mcp_offers_no_idle_event_stream(services, live_server):
+    """The stateless transport has nothing to push: GET /mcp is 405 (Allow: POST), as the MCP spec
+    allows, so no client can pile up idle streams; the SDK's client carries on without one."""
+    import asyncio
+
+    import httpx2
+
+    from tests.factories import bearer, make_user_with_token
+
+    _, token = await make_user_with_token(services)
+    headers = {**bearer(token), "Accept": "text/event-stream"}
+    async with httpx2.AsyncClient(timeout=5) as http:
+        answers = await asyncio.gather(*(http.get(f"{live_server.url}/mcp", headers=headers) for _ in range(50)))
+    assert {r.status_code for r in answers} == {405}
+    assert answers[0].headers["allow"] == "POST"
+    assert answers[0].json()["error"]["code"] == "method_not_allowed"
+    transport = streamable_http_client(f"{live_server.url}/mcp", http_client=httpx2.AsyncClient(headers=bearer(token)))
+    async with Client(transport, mode="legacy") as client:
+        assert (await client.list_tools()).tools
