@@ -35,7 +35,9 @@ def build_services(
     Raises ConfigError (one line) when the signing keys are unusable. `rate_limiter` swaps the
     limiter for a custom policy (tests use one that refuses everything)."""
     settings, secrets = config.settings, config.secrets
-    db = db or Database(secrets.database_url)
+    pool = settings.database
+    db = db or Database(secrets.database_url, pool_size=pool.pool_size, pool_timeout=pool.pool_timeout_seconds,
+                        idle_seconds=pool.idle_seconds)
     limiter = rate_limiter or RateLimiter.from_settings(settings, secrets.redis_url)
     billing = settings.billing
     metrics = Metrics()

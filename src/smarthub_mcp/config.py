@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
@@ -24,189 +24,29 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from smarthub_mcp.credits import MICRO, Credits
+from smarthub_mcp.config_sections import (  # noqa: F401  (re-exported: config is where settings live)
+    AuthConfig,
+    BillingConfig,
+    DatabaseConfig,
+    EmailConfig,
+    LimitsConfig,
+    LoggingConfig,
+    ModelConfig,
+    PackageConfig,
+    PaymentsConfig,
+    PriceConfig,
+    PromoConfig,
+    ProviderConfig,
+    RateLimitConfig,
+    RouteConfig,
+    RouterConfig,
+    Section,
+    ServerConfig,
+    _default_models,
+    _default_providers,
+)
 from smarthub_mcp.errors import ConfigError
 from smarthub_mcp.redisurl import check_redis_url
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ServerConfig(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    public_base_url: str = "http://127.0.0.1:8000"
-    allowed_hosts: list[str] = Field(
-        default_factory=list,
-        description="Host headers the MCP endpoint accepts besides loopback; needed behind a proxy.",
-    )
-    max_body_bytes: int = Field(1_000_000, ge=1024)
-    forwarded_allow_ips: list[str] = Field(
-        default_factory=lambda: ["127.0.0.1"],
-        description="Proxies whose X-Forwarded-For gives the client IP (login throttle, sign-up cap); '*' trusts any.",
-    )
-
-
-class LoggingConfig(Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["text", "json"] = "text"
-
-
-class AuthConfig(Section):
-    dev_mode: bool = Field(True, description="Generate and persist a JWT secret when none is configured.")
-    issuer: str = "smarthub-mcp"
-    audience: str = "smarthub-mcp"
-    algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
-    private_key_file: str | None = None
-    public_key_file: str | None = None
-    access_token_ttl_seconds: int = Field(900, ge=30)
-    refresh_token_ttl_seconds: int = Field(30 * 86400, ge=60)
-    leeway_seconds: int = Field(10, ge=0, le=300)
-    password_min_length: int = Field(10, ge=8, le=128)
-    require_verified_email: bool = False
-    signup_grant: Credits = 1 * MICRO
-    verification_ttl_seconds: int = Field(2 * 86400, ge=60)
-    reset_ttl_seconds: int = Field(3600, ge=60)
-    login_max_failures: int = Field(5, ge=1)
-    login_lockout_seconds: int = Field(900, ge=1)
-    signups_per_ip_per_hour: int = Field(20, ge=0, description="Sign-ups from one client IP an hour (0: no limit).")
-    emails_per_address_per_hour: int = Field(
-        3, ge=0, description="Reset and resent verification emails to one address an hour (0: no limit)."
-    )
-
-
-class BillingConfig(Section):
-    hold_ttl_seconds: int = Field(
-        900, ge=5,
-        description="How long a call's hold survives unsettled: the safety net for a crashed process. A running"
-        " call keeps its hold alive; at least the router's budget plus the slowest provider's timeout plus 30 s.",
-    )
-    sweep_interval_seconds: float = Field(
-        30.0, gt=0, description="How often the sweeper releases holds past their own expiry."
-    )
-    low_balance_fixed: Credits = 0
-    low_balance_percent: int = Field(10, ge=0, le=100)
-
-
-class RouteConfig(Section):
-    provider: str
-    upstream: str
-    weight: int = Field(1, ge=0)
-    priority: int = 0
-
-
-class PriceConfig(Section):
-    input_per_million: Credits = 0
-    output_per_million: Credits = 0
-    per_call_minimum: Credits = 0
-    per_image: dict[str, Credits] = Field(default_factory=dict)
-    per_second: dict[str, Credits] = Field(default_factory=dict)
-    markup_percent: int = Field(0, ge=0, le=1000)
-
-
-class ModelConfig(Section):
-    kind: Literal["chat", "image", "video"]
-    description: str = ""
-    max_output_tokens: int = Field(4096, ge=1)
-    context_window: int = Field(128_000, ge=1)
-    enabled: bool = True
-    routes: list[RouteConfig] = Field(min_length=1)
-    price: PriceConfig = Field(default_factory=PriceConfig)
-
-
-class ProviderConfig(Section):
-    type: Literal["demo", "openai", "anthropic", "fal", "stability", "kling", "runway", "kie"]
-    base_url: str | None = None
-    api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
-    timeout_seconds: float = Field(60.0, gt=0)
-    max_retries: int = Field(0, ge=0, le=10)
-    max_concurrency: int = Field(64, ge=1)
-    enabled: bool = True
-
-
-class RateLimitConfig(Section):
-    requests_per_minute: int = Field(60, ge=0)
-    tokens_per_minute: int = Field(200_000, ge=0)
-
-
-class LimitsConfig(Section):
-    roles: dict[str, RateLimitConfig] = Field(
-        default_factory=lambda: {
-            "admin": RateLimitConfig(requests_per_minute=600, tokens_per_minute=2_000_000),
-            "manager": RateLimitConfig(requests_per_minute=300, tokens_per_minute=1_000_000),
-            "user": RateLimitConfig(),
-            "guest": RateLimitConfig(requests_per_minute=10, tokens_per_minute=20_000),
-        }
-    )
-    users: dict[str, RateLimitConfig] = Field(default_factory=dict, description="Overrides by user email.")
-
-
-class RouterConfig(Section):
-    """How hard the router tries before giving up, and when it takes a failing route out."""
-
-    max_attempts: int = Field(3, ge=1, le=20, description="Routes tried per call, the first included.")
-    budget_seconds: float = Field(60.0, gt=0, description="No new attempt starts after this long.")
-    circuit_failures: int = Field(3, ge=1, description="Consecutive retryable failures that open a route's circuit.")
-    circuit_cooldown_seconds: float = Field(30.0, gt=0, description="How long an open route is skipped.")
-
-
-class PackageConfig(Section):
-    id: str
-    name: str
-    credits: Credits
-    price_minor: int = Field(ge=1)
-    currency: str = "usd"
-
-
-class PaymentsConfig(Section):
-    success_url: str = "http://127.0.0.1:8000/payments/success?session_id={CHECKOUT_SESSION_ID}"
-    cancel_url: str = "http://127.0.0.1:8000/payments/cancel"
-    stripe_api_base: str | None = None
-    webhook_tolerance_seconds: int = Field(300, ge=0)
-
-
-class PromoConfig(Section):
-    new_user_days: int = Field(
-        30, ge=0, description="A 'new users only' code is for accounts younger than this that never bought credits."
-    )
-    max_failures: int = Field(10, ge=1, description="Refused redemptions a user may make per window.")
-    failure_window_seconds: int = Field(900, ge=1)
-
-
-class EmailConfig(Section):
-    sender: str = "SmartHub MCP <no-reply@localhost>"
-    retry_interval_seconds: float = Field(
-        30.0, gt=0, description="How often each replica looks for failed emails due a retry."
-    )
-    retry_backoff_seconds: float = Field(
-        30.0, gt=0, description="Wait before the first retry; each later wait is four times the one before."
-    )
-    max_attempts: int = Field(
-        5, ge=1, le=20, description="Sends tried per email, the first included, before giving up."
-    )
-    pending_grace_seconds: float = Field(
-        300.0,
-        ge=60,
-        description="Age at which an email still 'pending' (its sender stopped before recording an"
-        " outcome) is taken over by the retry worker. Keep it well above the longest SMTP send"
-        " (15 s per SMTP step): a live first send overtaken by it may go out twice.",
-    )
-
-
-def _default_models() -> dict[str, ModelConfig]:
-    return {
-        "demo-chat": ModelConfig(
-            kind="chat",
-            description="Deterministic offline chat model, for trying SmartHub without any keys.",
-            routes=[RouteConfig(provider="demo", upstream="demo-chat-1")],
-            price=PriceConfig(input_per_million=1, output_per_million=2, per_call_minimum="0.0001"),  # in credits
-        ),
-    }
-
-
-def _default_providers() -> dict[str, ProviderConfig]:
-    return {"demo": ProviderConfig(type="demo")}
 
 
 class Settings(BaseSettings):
@@ -223,6 +63,7 @@ class Settings(BaseSettings):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     billing: BillingConfig = Field(default_factory=BillingConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     models: dict[str, ModelConfig] = Field(default_factory=_default_models)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

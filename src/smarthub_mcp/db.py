@@ -26,10 +26,11 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
-from smarthub_mcp.errors import ConfigError
+from smarthub_mcp.errors import ConfigError, DatabaseBusy
 from smarthub_mcp.pgpool import HotPool
 from smarthub_mcp.walcheckpoint import BackgroundCheckpoint
 
@@ -137,7 +138,18 @@ def _transaction(dbapi: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T
 class Database:
     """The engine plus the two ways into it."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 16,
+        pool_timeout: float = 5.0,
+        idle_seconds: float = 60.0,
+        echo: bool = False,
+    ) -> None:
+        """`pool_size` connections per pool, two pools on PostgreSQL (transactions through the engine,
+        and the hot path's): at most 2 x pool_size connections. A request that finds none free within
+        `pool_timeout` seconds gets DatabaseBusy (503, Retry-After)."""
         parsed = make_url(normalize_url(url))
         # `?search_path=NAME` (PostgreSQL) runs everything in one schema: tests give each test
         # its own, and operators can share a database between deployments.
@@ -163,7 +175,8 @@ class Database:
                 self.url,
                 echo=echo,
                 pool_size=pool_size,
-                max_overflow=pool_size,  # room for concurrency 32 and more per replica
+                max_overflow=0,  # the setting is the bound: an operator sizes replicas x connections
+                pool_timeout=pool_timeout,
                 pool_recycle=PG_POOL_RECYCLE_S,
                 pool_reset_on_return=None,
                 connect_args=connect_args,
@@ -171,9 +184,8 @@ class Database:
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._hot: HotPool | None = None
         if self.dialect == "postgresql":
-            # As many connections as the engine may open (pool_size + max_overflow): concurrent commits
-            # share WAL flushes, so capping the hot path below the load it gets costs throughput.
-            self._hot = HotPool(self.url, schema=self.schema, max_size=2 * pool_size, recycle_s=PG_POOL_RECYCLE_S)
+            self._hot = HotPool(self.url, schema=self.schema, max_size=pool_size, idle_s=idle_seconds,
+                                acquire_timeout=pool_timeout)
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._checkpoints: BackgroundCheckpoint | None = None
@@ -183,19 +195,31 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """An engine connection; DatabaseBusy when the pool stays dry past its timeout."""
+        try:
+            conn = await self.engine.connect()
+        except PoolTimeout:
+            raise DatabaseBusy() from None
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a short read transaction."""
-        async with self.engine.connect() as conn, conn.begin():
+        async with self._connect() as conn, conn.begin():
             yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: committed when the block ends, rolled back on any exception."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            async with self._connect() as conn, conn.begin():
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
+        async with self._write_lock, self._connect() as conn:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn

@@ -20,6 +20,8 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from smarthub_mcp.errors import DatabaseBusy
+
 
 @functools.cache
 def dollar_params(statement: str) -> tuple[str, tuple[str, ...]]:
@@ -50,11 +52,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 class HotPool:
     """A lazily opened asyncpg pool on the engine's URL and schema."""
 
-    def __init__(self, sqlalchemy_url: str, *, schema: str | None, max_size: int, recycle_s: float) -> None:
+    def __init__(
+        self, sqlalchemy_url: str, *, schema: str | None, max_size: int, idle_s: float, acquire_timeout: float
+    ) -> None:
         self._dsn = make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._settings = {"search_path": schema} if schema else None
         self._max_size = max_size
-        self._recycle_s = recycle_s
+        self._idle_s = idle_s
+        self._acquire_timeout = acquire_timeout
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
 
@@ -66,7 +71,7 @@ class HotPool:
                         self._dsn,
                         min_size=0,  # no floor to maintain: a pool that outlives its database stays quiet
                         max_size=self._max_size,
-                        max_inactive_connection_lifetime=self._recycle_s,
+                        max_inactive_connection_lifetime=self._idle_s,  # idle ones go back promptly
                         server_settings=self._settings,
                         reset=_keep_session,
                     )
@@ -74,9 +79,17 @@ class HotPool:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection outside any transaction: each statement commits by itself."""
-        async with (await self._get()).acquire() as conn:
+        """A pooled connection outside any transaction: each statement commits by itself.
+        DatabaseBusy when none comes free within the acquire timeout."""
+        pool = await self._get()
+        try:
+            conn = await pool.acquire(timeout=self._acquire_timeout)
+        except TimeoutError:
+            raise DatabaseBusy() from None
+        try:
             yield conn
+        finally:
+            await pool.release(conn)
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[asyncpg.Record]:
         """asyncpg's records (`Database.fetch` gives them the same shape as SQLite's rows)."""

@@ -1,0 +1,58 @@
+"""A dry connection pool is a 503 `database_busy` with Retry-After on every transport, not a 500,
+and the pool size is a setting (a replica opens at most 2 x pool_size PostgreSQL connections)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import pytest
+from mcp import Client
+
+from smarthub_mcp.app import build_app
+from smarthub_mcp.compose import build_services
+from smarthub_mcp.tools.server import build_mcp_server
+from tests.conftest import running_app
+from tests.factories import bearer, make_api_key, make_user_with_token
+
+
+@contextlib.asynccontextmanager
+async def every_connection_taken(services):
+    """Hold the only connection of both pools (pool_size = 1)."""
+    async with services.db.engine.connect() as held, services.db.asyncpg_autocommit() as hot:
+        assert held is not None and hot is not None
+        yield
+
+
+async def test_a_dry_pool_answers_503_on_every_transport(make_config, db, backend):
+    if backend != "postgresql":
+        pytest.skip("the connection pools are PostgreSQL's; SQLite writers queue on the file lock")
+    config = make_config(SMARTHUB_DATABASE__POOL_SIZE="1", SMARTHUB_DATABASE__POOL_TIMEOUT_SECONDS="0.3")
+    services = build_services(config)
+    user_id, token = await make_user_with_token(services)
+    key = await make_api_key(services, user_id)
+    app = build_app(services=services)
+    async with running_app(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+            async with every_connection_taken(services):
+                answers = [
+                    await http.get("/api/v1/credits/balance", headers=bearer(token)),
+                    await http.post("/api/v1/tools/get_balance", json={}, headers=bearer(token)),
+                    await http.post("/v1/chat/completions", headers=bearer(token),
+                                    json={"model": "demo-chat", "messages": [{"role": "user", "content": "hi"}]}),
+                ]
+                async with Client(build_mcp_server(services, api_key=key)) as mcp:
+                    result = await mcp.call_tool("get_balance", {})
+            for r in answers:
+                assert r.status_code == 503, (r.request.url, r.text)
+                assert r.headers["retry-after"] == "1"
+                assert r.json()["error"]["code"] == "database_busy"
+            assert result.is_error and "database_busy" in str(result.model_dump())
+            # The pool is given back: the same calls work again.
+            assert (await http.get("/api/v1/credits/balance", headers=bearer(token))).status_code == 200
+
+
+def test_the_pool_size_is_a_setting(make_config):
+    config = make_config(SMARTHUB_DATABASE__POOL_SIZE="4")
+    services = build_services(config)
+    assert services.db.engine.pool.size() == 4
