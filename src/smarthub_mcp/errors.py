@@ -9,7 +9,9 @@ fail on a message that quotes a caller's input.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 
 class SmartHubError(Exception):
@@ -153,6 +155,19 @@ class RateLimiterUnavailable(SmartHubError):
         return "Rate limiting is unavailable right now: the call was refused and nothing was charged. Retry shortly."
 
 
+class DatabaseBusy(SmartHubError):
+    """Every database connection this replica may open is in use and none came free in time."""
+
+    code = "database_busy"
+    status = 503
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(retry_after)})
+        details = {"retry_after_seconds": retry_after, **kw.pop("details", {})}
+        super().__init__(message or "The server is busy right now; retry in a moment.", details=details, **kw)
+        self.retry_after = retry_after
+
+
 # --- money ----------------------------------------------------------------------------------
 
 
@@ -226,3 +241,24 @@ class IdempotencyConflict(Conflict):
 
     code = "idempotency_conflict"
     status = 409
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validation_details(exc: ValidationError) -> dict[str, object]:
+    """Which fields failed and why, without echoing the input (it may be huge, or a secret)."""
+    fields = [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    return {"fields": fields}
+
+
+def validated(model: type[M], data: Any, message: str = "the request body is invalid") -> M:
+    """`data` as a `model` instance, or InvalidRequest naming each field: one rule for every way in
+    (an HTTP body, a tool's arguments), so the same input gets the same 400 everywhere."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(message, details=validation_details(exc)) from None

@@ -87,6 +87,12 @@ async def test_scopes_limit_a_key(client, services):
     for path, body in (("/api/v1/promo/redeem", {"code": "NOPE"}), ("/api/v1/credits/purchase", {"package_id": "x"})):
         r = await client.post(path, headers=bearer(scoped["key"]), json=body)
         assert r.status_code == 403, (path, r.text)
+    # Nor the account itself: changing the password (which answers an unscoped session pair),
+    # ending sessions, or sending account emails need a session or an unscoped key.
+    for path, body in (("/api/v1/auth/change-password", {"current_password": "x" * 12, "new_password": "y" * 12}),
+                       ("/api/v1/auth/logout", {}), ("/api/v1/auth/resend-verification", {})):
+        r = await client.post(path, headers=bearer(scoped["key"]), json=body)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", (path, r.text)
 
 
 async def test_expired_key_and_disabled_owner(client, services):

@@ -52,7 +52,8 @@ async def test_login_and_wrong_password(client):
     assert bad.json()["error"]["message"] == unknown.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("email", ["alice@example.com", "ALICE@EXAMPLE.COM", " Alice@example.com"])
+@pytest.mark.parametrize("email", ["alice@example.com", "ALICE@EXAMPLE.COM", " Alice@example.com",
+                                   "\uff41\uff4c\uff49\uff43\uff45@example.com"])  # full-width: the same address
 async def test_taken_email_in_any_case_is_409(client, services, email):
     assert (await register(client)).status_code == 201
     r = await register(client, email=email)
@@ -67,6 +68,9 @@ async def test_taken_email_in_any_case_is_409(client, services, email):
         ({"email": "not-an-email", "password": PASSWORD}, 400, "invalid_email"),
         ({"email": "a@b", "password": PASSWORD}, 400, "invalid_email"),
         ({"email": "a b@example.com", "password": PASSWORD}, 400, "invalid_email"),
+        # Look-alikes: a Cyrillic \u0430 among Latin letters, in the local part or in a domain label.
+        ({"email": "\u0430lice@example.com", "password": PASSWORD}, 400, "invalid_email"),
+        ({"email": "alice@ex\u0430mple.com", "password": PASSWORD}, 400, "invalid_email"),
         ({"email": "x@example.com", "password": "short"}, 400, "weak_password"),
         ({"email": "x@example.com", "password": "\uff41\uff42\uff43\uff44\uff45"}, 400, "weak_password"),
         ({"email": "x@example.com", "password": "p" * 2000}, 400, "invalid_request"),
@@ -95,6 +99,9 @@ async def test_unicode_emails_are_normalized_once(client):
     assert first.json()["user"]["email"] == "jos\u00e9@example.com"
     again = await register(client, email="JOS\u00c9@example.com")
     assert again.status_code == 409
+    # One script throughout is an address like any other (Cyrillic, Japanese).
+    for email in ("\u0430\u043b\u0438\u0441\u0430@example.com", "\u3072\u3089\u304c\u306a\u6f22\u5b57@example.jp"):
+        assert (await register(client, email=email)).status_code == 201, email
 
 
 async def test_malformed_json_and_oversized_body(client):

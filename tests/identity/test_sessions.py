@@ -61,8 +61,12 @@ async def test_reused_refresh_token_revokes_the_family(client):
     second = (await refresh(client, first["refresh_token"])).json()
     reuse = await refresh(client, first["refresh_token"])  # the old one, replayed
     assert reuse.status_code == 401 and reuse.json()["error"]["code"] == "invalid_refresh_token"
-    # The legitimate holder's newer token died with the family.
+    # The legitimate holder's newer token died with the family, and so did every access token the
+    # family handed out: the attacker's (from the first refresh) and the first login's.
     assert (await refresh(client, second["refresh_token"])).status_code == 401
+    for access in (first["access_token"], second["access_token"]):
+        me = await client.get("/api/v1/auth/me", headers=bearer(access))
+        assert me.status_code == 401, me.text
     # Another login is another family, unaffected.
     other = await client.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
     assert (await refresh(client, other.json()["refresh_token"])).status_code == 200

@@ -220,3 +220,30 @@ async def test_concurrent_edits_make_distinct_versions_or_a_clean_conflict(db):
     final = await store.get(alice.user_id, t.id)
     assert final.current_version == 1 + len(saved)
     assert sorted(v.version for v in final.versions) == list(range(1, final.current_version + 1))
+
+
+async def test_a_demoted_owner_cannot_rewrite_a_public_template(db):
+    """A manager publishes, is demoted to user: the public template's body, name or history can no
+    longer change under them (everyone sees it in the gallery and prompts/list); taking it down can."""
+    import dataclasses
+
+    from smarthub_mcp.errors import Forbidden
+    from tests.templates.helpers import USER_PERMISSIONS
+
+    store = TemplateStore(db)
+    manager = await principal(db, publisher=True)
+    made = await store.create(manager, spec(visibility="public"))
+    await store.update(manager, made.id, TemplateUpdate(body="Hi {{ who }}!"))
+    demoted = dataclasses.replace(manager, role="user", permissions=USER_PERMISSIONS)
+    for patch in (TemplateUpdate(body="Buy crypto, {{ who }}!"), TemplateUpdate(name="Scam"),
+                  TemplateUpdate(visibility="public")):
+        with pytest.raises(Forbidden):
+            await store.update(demoted, made.id, patch)
+    with pytest.raises(Forbidden):
+        await store.restore(demoted, made.id, 1)
+    after = await store.get(manager.user_id, made.id)
+    assert (after.name, after.current_version) == ("Greeter", 2)
+    # Unpublishing is allowed; once private, it is theirs to edit again.
+    await store.update(demoted, made.id, TemplateUpdate(visibility="private"))
+    edited = await store.update(demoted, made.id, TemplateUpdate(body="Hey {{ who }}!"))
+    assert edited.visibility == "private" and edited.current_version == 3

@@ -112,3 +112,34 @@ async def test_run_template_refuses_a_version_past_the_bound(services):
             assert error["code"] == "invalid_request"
             assert error["details"]["errors"][0]["field"] == "version"
             assert "less than or equal to 1000000" in error["details"]["errors"][0]["problem"]
+
+
+BAD_TEMPLATES = [
+    {"body": "", "name": "n", "variables": []},
+    {"body": "Hi", "name": "n", "variables": [], "category": "c" * 5000},
+    {"body": "Hi", "name": "n", "variables": [], "tags": ["t" * 5000]},
+    {"body": "Hi", "name": "n", "variables": [], "tags": [f"t{i}" for i in range(1000)]},
+    {"body": "Hi", "name": "n", "variables": [], "default_model": "m" * 5000},
+    {"body": "Hi", "name": "n", "variables": [], "description": "d" * 100_000},
+    {"body": "b" * 990_000, "name": "n", "variables": []},
+]
+
+
+async def test_save_template_refuses_what_the_route_refuses(services, client):
+    """The tool validates exactly as POST /api/v1/templates does: the same 400, never a 500."""
+    from tests.factories import bearer
+
+    alice = await _caller(services)
+    _, token = await make_user_with_token(services)
+    async with Client(server_for(services, alice)) as mcp:
+        for bad in BAD_TEMPLATES:
+            route = await client.post("/api/v1/templates", json=bad, headers=bearer(token))
+            facade = await client.post("/api/v1/tools/save_template", json=bad, headers=bearer(token))
+            tool = await mcp.call_tool("save_template", bad)
+            assert route.status_code == facade.status_code == 400, (route.text[:200], facade.text[:200])
+            assert tool.is_error and "internal_error" not in str(tool.content)[:2000], str(tool.content)[:300]
+            assert facade.json()["error"]["code"] in ("invalid_request", "template_invalid")
+    async with services.db.read() as conn:
+        from sqlalchemy import text
+
+        assert (await conn.execute(text("SELECT COUNT(*) FROM templates WHERE owner_id IS NOT NULL"))).scalar() == 0

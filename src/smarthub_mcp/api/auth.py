@@ -99,6 +99,7 @@ async def refresh(request: Request) -> JSONResponse:
 
 async def logout(request: Request) -> JSONResponse:
     principal = await authenticate(request)
+    principal.require_unscoped("Ending sessions")
     body = await read_json(request, LogoutBody, max_bytes=BODY_LIMIT)
     jti = principal.token_id if principal.auth_method == "jwt" else None
     token_exp = getattr(request.state, "token_exp", None)
@@ -128,6 +129,7 @@ async def verify_email(request: Request) -> JSONResponse:
 
 async def resend_verification(request: Request) -> JSONResponse:
     principal = await authenticate(request)
+    principal.require_unscoped("Sending account emails")
     sent = await flows.resend_verification(_services(request), principal)
     return JSONResponse({"status": "sent" if sent else "already_verified"})
 
@@ -157,6 +159,7 @@ async def reset_password(request: Request) -> JSONResponse:
 
 async def change_password(request: Request) -> JSONResponse:
     principal = await authenticate(request)
+    principal.require_unscoped("Changing the password")  # it answers an unscoped session pair
     body = await read_json(request, ChangePasswordBody, max_bytes=BODY_LIMIT)
     pair = await flows.change_password(_services(request), principal, body.current_password, body.new_password)
     return JSONResponse(pair.to_json())

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 
-from smarthub_mcp.errors import ClientClosedRequest, InvalidRequest, PayloadTooLarge
+from smarthub_mcp.errors import ClientClosedRequest, InvalidRequest, PayloadTooLarge, validated
 from smarthub_mcp.safetext import refuse_flawed
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,14 +43,6 @@ async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
     return b"".join(chunks)
 
 
-def validation_details(exc: ValidationError) -> dict[str, object]:
-    fields = [
-        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"], "type": err["type"]}
-        for err in exc.errors(include_url=False, include_input=False)
-    ]
-    return {"fields": fields}
-
-
 def parse_json(raw: bytes) -> Any:
     """`raw` as JSON, with no string (value or key, at any depth) holding a NUL or a lone surrogate.
 
@@ -74,8 +66,4 @@ async def read_json_value(request: Request, max_bytes: int | None = None) -> Any
 
 async def read_json(request: Request, model: type[M], *, max_bytes: int | None = None) -> M:
     """The request's JSON body as a validated `model` instance (an empty body counts as `{}`)."""
-    data = await read_json_value(request, max_bytes)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest("the request body is invalid", details=validation_details(exc)) from None
+    return validated(model, await read_json_value(request, max_bytes))

@@ -44,16 +44,20 @@ class TokenPair:
         }
 
 
-async def _new_refresh(conn: AsyncConnection, services: Services, user_id: str, family_id: str) -> str:
+async def _new_refresh(
+    conn: AsyncConnection, services: Services, user_id: str, family_id: str, access_jti: str, access_ttl: int
+) -> str:
     value = secrets.token_urlsafe(32)
     now = now_ms()
+    auth = services.settings.auth
     await conn.execute(
         text(
-            "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, status, expires_at, created_at)"
-            " VALUES (:id, :u, :f, :h, 'active', :exp, :now)"
+            "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, status, expires_at, created_at,"
+            " access_jti, access_expires_at) VALUES (:id, :u, :f, :h, 'active', :exp, :now, :j, :jexp)"
         ),
         {"id": new_id("rft"), "u": user_id, "f": family_id, "h": hash_token(value),
-         "exp": now + services.settings.auth.refresh_token_ttl_seconds * 1000, "now": now},
+         "exp": now + auth.refresh_token_ttl_seconds * 1000, "now": now,
+         "j": access_jti, "jexp": now + (access_ttl + auth.leeway_seconds) * 1000},
     )
     return value
 
@@ -66,7 +70,7 @@ async def issue_pair(
     access = services.identity.codec.issue(
         user_id=user.id, role=user.role, scope=scope, generation=user.token_generation
     )
-    refresh = await _new_refresh(conn, services, user.id, family_id or new_id("fam"))
+    refresh = await _new_refresh(conn, services, user.id, family_id or new_id("fam"), access.jti, access.expires_in)
     return TokenPair(access.token, refresh, access.expires_in, access.jti)
 
 
@@ -132,10 +136,18 @@ async def refresh(services: Services, presented: str) -> TokenPair:
 
 
 async def revoke_family(conn: AsyncConnection, family_id: str) -> None:
+    """Revoke every refresh token of the family and every access token issued with one of them."""
     await conn.execute(
         text("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = :f AND status <> 'revoked'"),
         {"f": family_id},
     )
+    issued = await conn.execute(
+        text("SELECT access_jti, user_id, access_expires_at FROM refresh_tokens"
+             " WHERE family_id = :f AND access_jti IS NOT NULL AND access_expires_at > :now"),
+        {"f": family_id, "now": now_ms()},
+    )
+    for jti, user_id, expires_at in issued.all():
+        await revoke_jti(conn, jti, user_id, expires_at)
 
 
 async def revoke_jti(conn: AsyncConnection, jti: str, user_id: str | None, expires_at_ms: int) -> None:

@@ -52,13 +52,40 @@ class UserRecord:
 
 
 def normalize_email(raw: str) -> str:
-    """Trim, validate, NFC and lower-case: the one form stored and compared, so lookups ignore case."""
-    candidate = unicodedata.normalize("NFC", raw.strip())
+    """Trim, NFKC, validate and lower-case: the one form stored and compared, so lookups ignore case
+    and width (full-width "alice" is alice). A local part or domain label that mixes letters of two
+    scripts (alice with a Cyrillic "a", U+0430) is refused: it exists to look like another address."""
+    candidate = unicodedata.normalize("NFKC", raw.strip())
     try:
         info = validate_email(candidate, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
         raise InvalidEmail(f"not a valid email address: {exc}", details={"field": "email"}) from None
-    return info.normalized.lower()
+    normalized = info.normalized.lower()
+    local, _, domain = normalized.rpartition("@")
+    for part in (local, *domain.split(".")):
+        if len(_scripts(part)) > 1:
+            raise InvalidEmail(
+                "not a valid email address: it mixes letters of different scripts (" + ", ".join(
+                    sorted(_scripts(part))) + "), as look-alike addresses do",
+                details={"field": "email"},
+            )
+    return normalized
+
+
+def _scripts(text: str) -> set[str]:
+    """The scripts of the letters in `text` (LATIN, CYRILLIC, GREEK...), by their Unicode names;
+    digits and punctuation belong to none."""
+    found = set()
+    for ch in text:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "")
+            script = name.split(" ", 1)[0] if name else "UNKNOWN"
+            found.add(_WRITTEN_TOGETHER.get(script, script))
+    return found
+
+
+# Scripts written together in one language (Japanese, Korean) count as one.
+_WRITTEN_TOGETHER = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK"}
 
 
 def clean_display_name(raw: str | None) -> str:

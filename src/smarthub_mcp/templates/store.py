@@ -234,6 +234,11 @@ class TemplateStore:
     async def _update(self, caller: Principal, template_id: str, patch: TemplateUpdate, fields: dict[str, Any]) -> None:
         async with self.db.write() as conn:
             row = await self._owned_row(conn, caller.user_id, template_id)
+            unpublishing = fields.keys() == {"visibility"} and fields["visibility"] == "private"
+            if row.visibility == "public" and not unpublishing:
+                # What everyone sees changes only by someone who may still publish (a demoted owner
+                # can take it down, or delete it, but not rewrite it in public).
+                caller.require(PUBLISH_PERMISSION)
             now = now_ms()
             sets: dict[str, Any] = {}
             for key in ("name", "description", "category", "visibility", "default_model"):
@@ -270,6 +275,8 @@ class TemplateStore:
     async def _restore(self, caller: Principal, template_id: str, version: int) -> None:
         async with self.db.write() as conn:
             row = await self._owned_row(conn, caller.user_id, template_id)
+            if row.visibility == "public":
+                caller.require(PUBLISH_PERMISSION)
             old = version_info(await version_row(conn, template_id, version))
             new, now = row.current_version + 1, now_ms()
             await add_version(

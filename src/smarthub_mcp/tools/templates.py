@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from smarthub_mcp.errors import validated
 from smarthub_mcp.templates.runner import RUN_PERMISSION, RunResult, execute
 from smarthub_mcp.templates.schemas import TemplateCreate, TemplateDetail, TemplateSummary, TemplateUpdate, Visibility
 from smarthub_mcp.templates.store import TemplateStore
@@ -124,8 +125,8 @@ async def save_template(
     if tags is not None:
         fields["tags"] = tags
     if template_id is None:
-        return await store.create(tc.principal, TemplateCreate.model_validate(fields))
-    return await store.update(tc.principal, template_id, TemplateUpdate.model_validate(fields))
+        return await store.create(tc.principal, validated(TemplateCreate, fields, "the template is invalid"))
+    return await store.update(tc.principal, template_id, validated(TemplateUpdate, fields, "the template is invalid"))
 
 
 @tool(
