@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from smarthub_mcp.billing import promo_admin
-from smarthub_mcp.cli import config_option, handles_errors, run_with_services
+from smarthub_mcp.cli.common import config_option, handles_errors, run_with_services
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.services import Services
 

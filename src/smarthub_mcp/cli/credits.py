@@ -10,7 +10,7 @@ from sqlalchemy import text
 from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.reports import write_audit
-from smarthub_mcp.cli import config_option, handles_errors, load, run_async, with_db
+from smarthub_mcp.cli.common import config_option, handles_errors, load, run_async, with_db
 from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import InvalidRequest, NotFound

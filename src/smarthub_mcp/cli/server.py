@@ -1,0 +1,95 @@
+"""`smarthub serve` (HTTP) and `smarthub stdio`."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from smarthub_mcp import __version__
+from smarthub_mcp.cli.common import (
+    config_option,
+    fail,
+    handles_errors,
+    load,
+    require_existing_database,
+    run_async,
+)
+from smarthub_mcp.db import Database
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to bind (default from config: 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default from config: 8000).")
+@config_option
+@handles_errors
+def serve(host: str | None, port: int | None, config_path: str | None) -> None:
+    """Run the HTTP server: MCP at /mcp, the API at /api/v1."""
+    import uvicorn
+
+    from smarthub_mcp.app import build_app
+    from smarthub_mcp.migrations import ensure_ready
+
+    config = load(config_path)
+    server = config.settings.server
+    db_probe = Database(config.secrets.database_url, pool_size=1)
+
+    async def prepare() -> None:
+        try:
+            await ensure_ready(db_probe, auto_upgrade=db_probe.is_sqlite)
+        finally:
+            await db_probe.close()
+
+    run_async(prepare())
+    app = build_app(config, freeze_heap=True)
+    click.echo(
+        f"SmartHub MCP {__version__} on http://{host or server.host}:{port or server.port} "
+        f"(MCP at /mcp, API at /api/v1, database: {db_probe.dialect})",
+        err=True,
+    )
+    uvicorn.run(
+        app,
+        host=host or server.host,
+        port=port if port is not None else server.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(server.forwarded_allow_ips),
+    )
+
+
+@click.command(short_help="Serve MCP over stdio as the owner of $SMARTHUB_API_KEY.")
+@config_option
+@handles_errors
+def stdio(config_path: str | None) -> None:
+    """Serve the MCP tools over stdio, as the owner of $SMARTHUB_API_KEY (for Claude Desktop and friends)."""
+
+    from smarthub_mcp.compose import build_services, serving
+    from smarthub_mcp.errors import Unauthenticated
+    from smarthub_mcp.identity.principals import principal_for_api_key
+    from smarthub_mcp.migrations import ensure_ready
+    from smarthub_mcp.tools.server import build_mcp_server
+
+    api_key = os.environ.get("SMARTHUB_API_KEY", "").strip()
+    if not api_key:
+        fail("SMARTHUB_API_KEY is not set: create one with `smarthub keys create EMAIL` and pass it in the environment")
+    config = load(config_path)
+    require_existing_database(config.secrets.database_url)
+    services = build_services(config)
+
+    async def go() -> None:
+        await ensure_ready(services.db, auto_upgrade=services.db.is_sqlite)
+        try:
+            principal = await principal_for_api_key(services, api_key)
+        except Unauthenticated:
+            await services.db.close()
+            fail("SMARTHUB_API_KEY is invalid, expired or revoked")
+            return
+        logging.getLogger("smarthub").info("stdio session for %s (%s)", principal.email, principal.role)
+        mcp = build_mcp_server(services, api_key=api_key)
+        async with serving(services):
+            await mcp.run_stdio_async()
+
+    run_async(go())
