@@ -14,4 +14,5 @@ if command -v npm >/dev/null 2>&1; then
 fi
 "$VENV/bin/ruff" check src tests bench
 "$VENV/bin/python" scripts/check_module_length.py
+"$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
 "$VENV/bin/python" -m pytest "$@"
