@@ -15,4 +15,5 @@ fi
 "$VENV/bin/ruff" check src tests bench
 "$VENV/bin/python" scripts/check_module_length.py
 "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
+"$VENV/bin/mypy"
 "$VENV/bin/python" -m pytest "$@"

@@ -92,7 +92,7 @@ def cached_text(statement: str) -> TextClause:
 
 @functools.cache
 def _record_type(names: tuple[str, ...]) -> type:
-    return collections.namedtuple("Record", names, rename=True)  # type: ignore[misc]
+    return collections.namedtuple("Record", names, rename=True)
 
 
 def _fetch_in_worker(sql: str, params: Mapping[str, Any]) -> Callable[[sqlite3.Connection], list[Any]]:
@@ -111,7 +111,7 @@ def _fetch_in_worker(sql: str, params: Mapping[str, Any]) -> Callable[[sqlite3.C
 async def _in_worker(conn: AsyncConnection, fn: Callable[[sqlite3.Connection], T]) -> T:
     # aiosqlite has no public "run this callable in your thread"; `_execute` is what each of its
     # own methods uses. Every ledger test on SQLite goes through here, so a change there fails loudly.
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver: Any = (await conn.get_raw_connection()).driver_connection
     return await driver._execute(_transaction, driver._conn, fn)
 
 
@@ -253,7 +253,7 @@ class Database:
         async with self._write_lock:
             done, result = self._write_in_loop(fn)
             if done:
-                return result
+                return result  # type: ignore[return-value]  # done means fn ran and returned a T
             async with self.engine.connect() as own:
                 return await _in_worker(own, fn)
 
@@ -323,7 +323,7 @@ class Database:
             if rows is not None:
                 return rows
             async with self.engine.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection
+                driver: Any = (await conn.get_raw_connection()).driver_connection
                 try:
                     return await driver._execute(_fetch_in_worker(sql, params), driver._conn)
                 except sqlite3.Error as exc:

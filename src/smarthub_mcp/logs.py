@@ -11,6 +11,7 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import IO
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -50,7 +51,7 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure(level: str = "INFO", fmt: str = "text", stream=None) -> None:  # type: ignore[no-untyped-def]
+def configure(level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None) -> None:
     """Install one handler on the root logger (idempotent). Logs go to stderr: stdout is MCP's on stdio."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

@@ -87,7 +87,8 @@ class RateLimiter:
             if self.redis_url:
                 uri = self.redis_url if self.redis_url.startswith("async+") else "async+" + self.redis_url
                 self._storage = RedisStorage(
-                    uri, implementation="redispy", key_prefix=self.key_prefix, **REDIS_TIMEOUTS
+                    uri, implementation="redispy", key_prefix=self.key_prefix,
+                    **REDIS_TIMEOUTS,  # type: ignore[arg-type]  # forwarded to redis-py, typed as **options
                 )
             else:
                 self._storage = MemoryStorage()

@@ -31,7 +31,7 @@ UserCreatedHook = Callable[[AsyncConnection, str], Awaitable[None]]
 user id: the ledger opens the credit account and grants the sign-up credits here, so a user never
 exists without an account."""
 
-Mailer = Callable[["Services", str, str, str], Awaitable[None]]
+Mailer = Callable[["Services", str, str, str], Awaitable[object]]
 """Sends one email (to, subject, body) through the outbox: identity's `send_email`."""
 
 

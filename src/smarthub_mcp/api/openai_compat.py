@@ -61,14 +61,14 @@ def sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-async def chat_completions(request: Request) -> Response:
+async def chat_completions(request: Request) -> Response | EventStream:
     try:
         return await _chat_completions(request)
     except Exception as exc:  # every failure in OpenAI's error shape, 5xx logged without the body
         return error_response(exc)
 
 
-async def _chat_completions(request: Request) -> Response:
+async def _chat_completions(request: Request) -> Response | EventStream:
     services = request.app.state.services
     spec = all_tools()["chat"]
     principal = await authenticate(request, metered=True)

@@ -7,6 +7,7 @@ these handlers only parse, call and shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -66,8 +67,8 @@ def _sort(request: Request, default: Literal["popular", "recent"]) -> Literal["p
     return sort  # type: ignore[return-value]
 
 
-def _json(model: BaseModel | list[BaseModel], status: int = 200) -> JSONResponse:
-    if isinstance(model, list):
+def _json(model: BaseModel | Sequence[BaseModel], status: int = 200) -> JSONResponse:
+    if not isinstance(model, BaseModel):
         return JSONResponse({"items": [m.model_dump(mode="json") for m in model]}, status_code=status)
     return JSONResponse(model.model_dump(mode="json"), status_code=status)
 

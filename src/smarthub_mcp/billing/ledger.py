@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -149,8 +149,9 @@ class Ledger(LedgerHolds, LedgerReads):
         await self._check_low_balance(conn, user_id, row)
         return tuple(row)
 
-    async def _raise_insufficient(self, conn: AsyncConnection, user_id: str, required: int) -> None:
+    async def _raise_insufficient(self, conn: AsyncConnection, user_id: str, required: int) -> NoReturn:
         await run_async(insufficient_steps(user_id, required), conn)
+        raise AssertionError("unreachable: insufficient_steps raises")
 
     async def _check_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
         self.alerts.send(await run_async(self.alerts.steps(user_id, row), conn))

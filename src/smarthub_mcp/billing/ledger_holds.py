@@ -165,4 +165,4 @@ def require_positive(amount: int) -> None:
 
 
 def entry_params(e: Entry) -> dict[str, Any]:
-    return {f: getattr(e, f) for f in Entry.__slots__}  # type: ignore[attr-defined]
+    return {f: getattr(e, f) for f in Entry.__slots__}

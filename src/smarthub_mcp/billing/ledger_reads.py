@@ -41,7 +41,7 @@ class LedgerReads:
 
     async def find_entry(self, idempotency_key: str, *, conn: AsyncConnection | None = None) -> Entry | None:
         async with contextlib.AsyncExitStack() as stack:
-            c = conn or await stack.enter_async_context(self.db.read())
+            c = conn if conn is not None else await stack.enter_async_context(self.db.read())
             return await self._entry_by(c, "idempotency_key", idempotency_key)
 
     async def hold(self, hold_id: str) -> Hold | None:

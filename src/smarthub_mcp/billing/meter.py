@@ -326,6 +326,7 @@ class Meter:
         task.add_done_callback(self._settling.discard)
         with anyio.CancelScope(shield=True):
             return await asyncio.shield(task)
+        raise AssertionError("unreachable: a shielded scope is never cancelled")
 
     async def drain(self, retry_grace_seconds: float = 5.0) -> None:
         """Wait for settlements in flight, then (bounded) for background releases (shutdown)."""

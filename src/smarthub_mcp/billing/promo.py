@@ -108,7 +108,7 @@ async def _redeem(services: Services, user_id: str, code: str) -> Redemption:
         )).first()
         if counted is None:  # the last slot went to someone else (or the code was just disabled)
             raise PromoExhausted("This promo code has been fully redeemed.")
-        ledger = services.ledger  # type: ignore[attr-defined]
+        ledger = services.ledger
         await ledger.open_account(user_id, conn=conn)
         entry = await ledger.grant(
             user_id, row.credits, kind="promo", idempotency_key=f"promo:{row.id}:{user_id}",

@@ -191,4 +191,4 @@ def _same_hold(hold: Hold, user_id: str, amount: int) -> Hold:
 
 
 def _hold_params(h: Hold) -> dict[str, Any]:
-    return {f: getattr(h, f) for f in Hold.__slots__}  # type: ignore[attr-defined]
+    return {f: getattr(h, f) for f in Hold.__slots__}

@@ -52,6 +52,7 @@ class StripeGateway:
         self.ensure_configured()
         if self._client is None:
             base = self._payments.stripe_api_base
+            assert self._api_key is not None  # ensure_configured
             self._client = stripe.StripeClient(
                 self._api_key,
                 base_addresses={"api": base} if base else None,

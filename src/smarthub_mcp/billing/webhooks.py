@@ -192,7 +192,7 @@ async def _session_paid(services: Services, conn: AsyncConnection, session: dict
     if won is None:
         result.outcome = f"already_{payment.status}"
         return
-    ledger = services.ledger  # type: ignore[attr-defined]
+    ledger = services.ledger
     await ledger.open_account(payment.user_id, conn=conn)
     entry = await ledger.grant(
         payment.user_id, payment.credits, kind="purchase", idempotency_key=f"stripe:{payment.stripe_session_id}",

@@ -92,7 +92,7 @@ async def create_key(
             await conn.execute(
                 text("SELECT COUNT(*) FROM api_keys WHERE user_id = :u AND revoked_at IS NULL"), {"u": user_id}
             )
-        ).scalar()
+        ).scalar_one()
     if role is None:
         raise NotFound("no such user")
     if count >= MAX_KEYS_PER_USER:
@@ -124,7 +124,8 @@ async def list_keys(services: Services, user_id: str, *, include_revoked: bool =
 async def revoke_key(services: Services, *, key_id: str | None = None, prefix: str | None = None,
                      owner_id: str | None = None) -> ApiKeyInfo:
     """Revoke by id or prefix; `owner_id` limits it to that user's keys (None: an admin, any key)."""
-    clauses, params = ["revoked_at IS NULL"], {"now": now_ms()}
+    clauses: list[str] = ["revoked_at IS NULL"]
+    params: dict[str, Any] = {"now": now_ms()}
     if key_id is not None:
         clauses.append("id = :id")
         params["id"] = key_id

@@ -125,7 +125,7 @@ def load_signing_keys(auth: AuthConfig, secret_values: Secrets, db: Database) ->
     public_key = private_key.public_key()
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     kid = base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:12]).decode().rstrip("=")
-    if auth.algorithm == "RS256":
+    if isinstance(public_key, rsa.RSAPublicKey):
         jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
     else:
         jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)

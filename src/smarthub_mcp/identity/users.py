@@ -184,7 +184,8 @@ async def list_users(
     after: str | None = None,
 ) -> list[UserRecord]:
     """Users ordered by id (creation order), filtered by an email substring and role; cursor `after`."""
-    where, params = ["1 = 1"], {"limit": limit}  # type: ignore[var-annotated]
+    where: list[str] = ["1 = 1"]
+    params: dict[str, Any] = {"limit": limit}
     if query:
         escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("email LIKE :q ESCAPE '\\'")

@@ -88,7 +88,7 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest) -> ChatResult:
         started = time.monotonic()
         try:
-            message = await self.client.post(MESSAGES_PATH, body=self._params(request), cast_to=object)
+            message: Any = await self.client.post(MESSAGES_PATH, body=self._params(request), cast_to=object)
             blocks = message["content"]
             text = "".join(answer_text(block.get("text")) for block in blocks if block.get("type") == "text")
             usage = message["usage"]
@@ -110,7 +110,7 @@ class AnthropicProvider:
         input_tokens: int | None = None
         output_tokens: int | None = None
         finish: FinishReason = "stop"
-        stream = None
+        stream: Any = None
         try:
             stream = await self.client.post(
                 MESSAGES_PATH,

@@ -99,7 +99,7 @@ class OpenAIProvider:
     async def complete(self, request: ChatRequest) -> ChatResult:
         started = time.monotonic()
         try:
-            response = await self.client.post(CHAT_PATH, body=self._params(request), cast_to=object)
+            response: Any = await self.client.post(CHAT_PATH, body=self._params(request), cast_to=object)
             choice = response["choices"][0]
             text = answer_text(choice["message"].get("content"))
             input_tokens, output_tokens = _tokens(response.get("usage"), request, text)
@@ -120,7 +120,7 @@ class OpenAIProvider:
         model = request.upstream
         finish: FinishReason | None = None
         usage = None
-        stream = None
+        stream: Any = None
         try:
             stream = await self.client.post(
                 CHAT_PATH,

@@ -9,6 +9,7 @@ by migration. Making a template public needs `templates:publish`.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import re
@@ -195,7 +196,7 @@ class TemplateStore:
         return await self.get(caller.user_id, template_id)
 
     async def _insert(
-        self, caller: Principal, spec: TemplateCreate, variables: list[Variable], template_id: str, now: int
+        self, caller: Principal, spec: TemplateCreate, variables: builtins.list[Variable], template_id: str, now: int
     ) -> None:
         async with self.db.write() as conn:
             slug = await self._free_slug(conn, caller.user_id, spec.slug, spec.name)

@@ -125,9 +125,9 @@ def visibility_middleware(principal_source: PrincipalSource) -> Callable[..., An
                     return error_result(exc)
             return await call_next(ctx)
         result = await call_next(ctx)
-        listed = result.get("tools", []) if isinstance(result, dict) else None
-        if listed is None:
+        if not isinstance(result, dict):
             return result
+        listed = result.get("tools", [])
         allowed = {s.name for s in tools.values() if principal.can(s.permission)}
         return {**result, "tools": [t for t in listed if t.get("name") in allowed]}
 

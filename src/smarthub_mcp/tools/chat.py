@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from smarthub_mcp.billing import pricing
-from smarthub_mcp.billing.meter import Usage
+from smarthub_mcp.billing.meter import Metered, Usage
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.errors import InvalidRequest, UnknownModel
 from smarthub_mcp.providers.base import ChatMessage, ChatRequest, ChatResult
@@ -59,7 +59,7 @@ def build_request(
     return ChatRequest(messages=tuple(turns), system=system, max_tokens=max_tokens, temperature=temperature)
 
 
-async def run_chat(tc: ToolContext, model: str, request: ChatRequest) -> tuple[ChatResult, object]:
+async def run_chat(tc: ToolContext, model: str, request: ChatRequest) -> tuple[ChatResult, Metered[ChatResult]]:
     """Reserve, call the router (streaming when the client listens for progress), settle.
 
     Returns the router's result and the meter's record. Shared by `chat` and template runs.
