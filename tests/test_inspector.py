@@ -20,7 +20,7 @@ INSPECTOR = BIN / "mcp-inspector"
 REQUIRED = os.environ.get("SMARTHUB_TEST_REQUIRE_INSPECTOR") == "1"
 
 
-async def inspector(url: str, key: str, home: Path, *args: str) -> dict:
+async def inspector(url: str, key: str, home: Path, *args: str, error: bool = False) -> dict:
     if not INSPECTOR.exists():
         message = "MCP Inspector not installed: run `npm ci` in tests/inspector (it brings Node 22)"
         if REQUIRED:
@@ -34,7 +34,10 @@ async def inspector(url: str, key: str, home: Path, *args: str) -> dict:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode == 0, stderr.decode()[-2000:]
+    if error:  # the Inspector exits 5 (`tool_is_error`) after printing a valid isError result
+        assert process.returncode == 5 and b"tool_is_error" in stderr, (process.returncode, stderr.decode()[-2000:])
+    else:
+        assert process.returncode == 0, stderr.decode()[-2000:]
     return json.loads(stdout)
 
 
@@ -51,3 +54,39 @@ async def test_inspector_lists_tools_and_calls_one(services, live_server, tmp_pa
     assert not called.get("isError"), called
     assert called["structuredContent"]["provider"] == "demo"
     assert (await services.ledger.balance(user_id)).balance < 1_000_000
+
+
+@pytest.fixture
+def config(make_config):
+    """Three calls a minute for users: the rate-limited error path below reaches its limit fast."""
+    return make_config(SMARTHUB_LIMITS__ROLES__USER__REQUESTS_PER_MINUTE="3")
+
+
+async def test_inspector_reads_every_error_result(services, live_server, tmp_path):
+    """A strict client validates results against the tool's output schema: each error path comes
+    back as a valid isError result with the code in the text, not as a schema violation."""
+    user_id, _ = await make_user_with_token(services)
+    key = await make_api_key(services, user_id)
+    balance = (await services.ledger.balance(user_id)).balance
+    await services.ledger.debit(user_id, balance, kind="usage", idempotency_key=f"spend-all:{user_id}")
+
+    async def call(*args: str) -> dict:
+        return await inspector(live_server.url, key, tmp_path, "--method", "tools/call", "--tool-name", "chat", *args,
+                               error=True)
+
+    cases = [
+        (("--tool-arg", "prompt=hi"), "insufficient_credits"),
+        (("--tool-arg", "prompt=hi", "--tool-arg", "model=no-such-model"), "available: demo-chat"),
+        (("--tool-arg", "prompt=hi", "--tool-arg", "max_tokens=-5"), "max_tokens"),
+    ]
+    # Then paid calls until the limit of three a minute refuses one.
+    cases += [(("--tool-arg", "prompt=hi"), "insufficient_credits|rate_limited")] * 3
+    seen = []
+    for args, expected in cases:
+        result = await call(*args)
+        assert result.get("isError") is True, result
+        assert "structuredContent" not in result, result
+        text = result["content"][0]["text"]
+        assert any(e in text for e in expected.split("|")), (expected, text)
+        seen.append(text)
+    assert "Error [rate_limited]" in seen[-1], seen

@@ -28,6 +28,7 @@ from smarthub_mcp.services import Services
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.conftest import free_port, running_app
 from tests.factories import bearer, make_api_key, make_user_with_token
+from tests.tools.results import error_of
 
 REDIS_URL = os.environ.get("SMARTHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SETTINGS = Settings(limits={
@@ -228,7 +229,7 @@ async def test_redis_down_paid_calls_are_refused_and_nothing_is_held_or_charged(
             result = await client.call_tool("chat", {"prompt": "hi"})
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "rate_limiter_unavailable"
-    assert result.is_error and result.structured_content["error"]["code"] == "rate_limiter_unavailable"
+    assert result.is_error and error_of(result)["code"] == "rate_limiter_unavailable"
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "checks": {"database": "ok", "redis": "unreachable"}}
     after = await services.ledger.balance(user_id)

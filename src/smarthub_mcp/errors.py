@@ -9,6 +9,7 @@ fail on a message that quotes a caller's input.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -227,6 +228,14 @@ class ProviderUnavailable(ProviderError):
 class UnknownModel(SmartHubError):
     code = "unknown_model"
     status = 400
+
+
+def unknown_model(name: str, models: Mapping[str, Any]) -> UnknownModel:
+    """UnknownModel naming what is available (enabled models), so a model can pick one."""
+    available = sorted(k for k, m in models.items() if getattr(m, "enabled", True))
+    shown = ", ".join(available[:20]) or "none"
+    return UnknownModel(f"unknown model {name[:100]!r}; available: {shown}",
+                        details={"model": name[:100], "available": available})
 
 
 class EmailNotVerified(Forbidden):

@@ -12,6 +12,7 @@ from smarthub_mcp.tools.binding import register_tools, visibility_middleware
 from smarthub_mcp.tools.prompts import prompts_middleware
 from tests.factories import make_user_with_token
 from tests.templates.helpers import USER_PERMISSIONS
+from tests.tools.results import error_of
 
 
 async def _caller(services, credits: int = 0) -> Principal:
@@ -52,7 +53,7 @@ async def test_template_tools_over_mcp(services):
             charged = ran.structured_content["charged_micro"]
             assert charged > 0 and (await services.ledger.balance(alice.user_id)).balance == before - charged
             refused = await client.call_tool("run_template", {"template_id": tid, "variables": {"nope": "x"}})
-            assert refused.is_error and refused.structured_content["error"]["code"] == "template_undeclared_variable"
+            assert refused.is_error and error_of(refused)["code"] == "template_undeclared_variable"
             assert (await services.ledger.balance(alice.user_id)).balance == before - charged
             listed = await client.call_tool("list_templates", {"scope": "mine"})
             assert [t["id"] for t in listed.structured_content["templates"]] == [tid]
@@ -65,7 +66,7 @@ async def test_template_tools_over_mcp(services):
                 ("save_template", {"template_id": tid, "name": "x", "body": "x", "variables": []}),
             ]:
                 result = await client.call_tool(name, args)
-                assert result.is_error and result.structured_content["error"]["code"] == "template_not_found", name
+                assert result.is_error and error_of(result)["code"] == "template_not_found", name
             everything = await client.call_tool("list_templates", {"scope": "all", "limit": 100})
             assert tid not in {t["id"] for t in everything.structured_content["templates"]}
             assert "shout" not in {p.name for p in (await client.list_prompts()).prompts}
@@ -96,7 +97,7 @@ async def test_run_template_refuses_numbers_too_long_and_text_nothing_can_store(
             ]
             for name, arguments, code in calls:
                 result = await client.call_tool(name, arguments)
-                assert result.is_error and result.structured_content["error"]["code"] == code, (name, arguments, result)
+                assert result.is_error and error_of(result)["code"] == code, (name, arguments, result)
             assert (await services.ledger.balance(alice.user_id)).balance == before
 
 
@@ -108,7 +109,7 @@ async def test_run_template_refuses_a_version_past_the_bound(services):
                 "run_template", {"template_id": "tpl_starter_summarize", "variables": {"text": "x"}, "version": 2**70}
             )
             assert result.is_error and "internal_error" not in str(result.content), result.content
-            error = result.structured_content["error"]
+            error = error_of(result)
             assert error["code"] == "invalid_request"
             assert error["details"]["errors"][0]["field"] == "version"
             assert "less than or equal to 1000000" in error["details"]["errors"][0]["problem"]

@@ -8,6 +8,7 @@ from smarthub_mcp.billing.promo_admin import PromoCreate, create_code
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.factories import make_api_key, make_user_with_token
+from tests.tools.results import error_of
 
 
 async def client_for(services, role: str = "user") -> tuple[str, Client]:
@@ -25,8 +26,8 @@ async def test_redeem_promo_adds_credits_once(services):
         unknown = await client.call_tool("redeem_promo", {"code": "NOPE"})
     assert not first.is_error
     assert first.structured_content == {"code": "WELCOME5", "credits_added": "5.000000", "balance": "6.000000"}
-    assert again.structured_content["error"]["code"] == "promo_already_redeemed"
-    assert unknown.structured_content["error"]["code"] == "promo_not_found"
+    assert error_of(again)["code"] == "promo_already_redeemed"
+    assert error_of(unknown)["code"] == "promo_not_found"
     assert (await services.ledger.balance(user_id)).balance == 6 * MICRO
 
 
@@ -42,6 +43,6 @@ async def test_buy_credits_lists_packages_then_opens_a_checkout(services, fake_s
     out = checkout.structured_content
     assert out["package_id"] == "starter" and out["checkout_url"].startswith("https://")
     assert out["checkout_url"] in checkout.content[0].text
-    assert bad.is_error and bad.structured_content["error"]["code"] == "unknown_package"
+    assert bad.is_error and error_of(bad)["code"] == "unknown_package"
     # Nothing is credited before Stripe says the payment completed.
     assert (await services.ledger.balance(user_id)).balance == MICRO

@@ -19,6 +19,7 @@ from tests.factories import bearer, make_api_key, make_user_with_token
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import BreakStream, Fail, Reply
+from tests.tools.results import error_of
 
 TOML = """
 [providers.oai]
@@ -114,7 +115,7 @@ async def test_every_route_failing_charges_nothing(chat_services, fakes):
     async with client:
         result = await client.call_tool("chat", {"model": "smart", "prompt": "hi", "max_tokens": 100})
     assert result.is_error
-    assert result.structured_content["error"]["code"] in {"provider_error", "provider_unavailable"}
+    assert error_of(result)["code"] in {"provider_error", "provider_unavailable"}
     text = result.content[0].text
     assert "fake failure" not in text and "oai-key" not in text  # no provider body, no key
     balance = await chat_services.ledger.balance(user_id)

@@ -18,6 +18,7 @@ from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.factories import bearer, make_api_key, make_user_with_token
+from tests.tools.results import error_of
 
 ACCOUNT_TOOLS = {"list_models", "get_balance", "get_usage"}
 
@@ -75,7 +76,7 @@ async def test_insufficient_credits_charges_nothing(make_config, db):
         async with Client(build_mcp_server(services, api_key=key)) as client:
             result = await client.call_tool("chat", {"prompt": "hi"})
         assert result.is_error
-        assert result.structured_content["error"]["code"] == "insufficient_credits"
+        assert error_of(result)["code"] == "insufficient_credits"
         assert "[insufficient_credits]" in result.content[0].text
         assert await balance_of(services, user_id) == 0
         assert (await services.ledger.balance(user_id)).held == 0
@@ -244,7 +245,7 @@ async def test_rate_limited_call_says_when_to_retry_and_reserves_nothing(make_co
         async with Client(build_mcp_server(services, api_key=key)) as client:
             results = [await client.call_tool("chat", {"prompt": "hi", "max_tokens": 8}) for _ in range(3)]
         assert [r.is_error for r in results] == [False, False, True]
-        error = results[2].structured_content["error"]
+        error = error_of(results[2])
         assert error["code"] == "rate_limited" and error["details"]["retry_after_seconds"] >= 1
         spent = sum(
             int(r.structured_content["credits_charged"].replace(".", "")) for r in results[:2]
@@ -285,7 +286,7 @@ async def test_key_revoked_mid_session_stops_the_session_cleanly(services):
         call = await client.call_tool("get_balance", {})
         with pytest.raises(MCPError) as refused:
             await client.list_tools()
-    assert call.is_error and call.structured_content["error"]["code"] == "unauthenticated"
+    assert call.is_error and error_of(call)["code"] == "unauthenticated"
     assert refused.value.error.code == -32001
     assert refused.value.error.data["code"] == "unauthenticated"
 
@@ -302,7 +303,7 @@ async def test_bad_arguments_get_the_facades_code_and_unknown_ones_are_refused(s
                                        ("get_usage", {"limit": "abc"}, "limit")):
             result = await client.call_tool(name, arguments)
             assert result.is_error, (name, arguments)
-            error = result.structured_content["error"]
+            error = error_of(result)
             assert error["code"] == "invalid_request", error
             assert [e["field"] for e in error["details"]["errors"]] == [field], error
             assert "pydantic" not in result.content[0].text

@@ -15,7 +15,7 @@ import math
 
 from smarthub_mcp.config import ModelConfig, PriceConfig
 from smarthub_mcp.credits import MICRO
-from smarthub_mcp.errors import InvalidRequest, UnknownModel
+from smarthub_mcp.errors import InvalidRequest, unknown_model
 
 _WILDCARD = "*"  # a per_image/per_second key that prices any size or mode not listed
 
@@ -93,7 +93,7 @@ class Pricing:
     def price(self, model: str) -> PriceConfig:
         config = self.models.get(model)
         if config is None or not config.enabled:
-            raise UnknownModel(f"unknown model {model!r}", details={"model": model})
+            raise unknown_model(model, self.models)
         return config.price
 
     def chat_estimate(self, model: str, max_input_tokens: int, max_output_tokens: int | None = None) -> int:

@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from smarthub_mcp.config import ModelConfig, RouteConfig, Settings
-from smarthub_mcp.errors import InvalidRequest, ProviderError, ProviderUnavailable, UnknownModel
+from smarthub_mcp.errors import InvalidRequest, ProviderError, ProviderUnavailable, unknown_model
 from smarthub_mcp.providers.base import (
     Attempt,
     ChatRequest,
@@ -122,7 +122,7 @@ class Router:
     def model(self, name: str) -> ModelConfig:
         model = self.settings.models.get(name)
         if model is None:
-            raise UnknownModel(f"unknown model '{name}'", details={"model": name})
+            raise unknown_model(name, self.settings.models)
         return model
 
     def _unavailable_reason(self, model: ModelConfig) -> str | None:

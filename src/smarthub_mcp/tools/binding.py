@@ -36,14 +36,21 @@ PrincipalSource = Callable[[], Awaitable[Principal]]
 """Who is calling this request: from the verified bearer token over HTTP, from the API key on stdio."""
 
 
+ERROR_META_KEY = "smarthub/error"
+"""Where an error result carries `{"code", "message", "details"}` for programs (`_meta`)."""
+
+
 def error_result(exc: BaseException) -> CallToolResult:
+    """An isError result every client can read: the code and message in the text (what a model and
+    a person see), and the whole error in `_meta`. No structuredContent: a tool's output schema
+    describes its success, and strict clients (the MCP Inspector) reject an error object there."""
     err = error_payload(exc)
-    payload = err.to_dict()
     text = f"Error [{err.code}]: {err.message}"
     hint = err.details.get("how_to_top_up") if isinstance(err.details, dict) else None
     if hint:
         text += f" {hint}"
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=payload, is_error=True)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True,
+                          meta={ERROR_META_KEY: err.to_dict()["error"]})
 
 
 def _wrapper(spec: ToolSpec, services: Services, principal_source: PrincipalSource) -> Callable[..., Any]:

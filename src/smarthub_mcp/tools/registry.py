@@ -162,7 +162,8 @@ def validate_arguments(spec: ToolSpec, raw: Any) -> dict[str, Any]:
         problems = [
             {"field": ".".join(str(p) for p in err["loc"]) or "(root)", "problem": err["msg"]} for err in exc.errors()
         ]
-        raise InvalidRequest("invalid tool arguments", details={"errors": problems}) from None
+        named = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
+        raise InvalidRequest(f"invalid tool arguments: {named}"[:500], details={"errors": problems}) from None
     return {name: getattr(parsed, name) for name in spec.arguments.model_fields}
 
 
