@@ -42,9 +42,15 @@ async def test_in_memory_lists_and_calls_every_account_tool(services):
         assert not models.is_error
         demo = next(m for m in models.structured_content["models"] if m["name"] == "demo-chat")
         assert demo["available"] is True and demo["kind"] == "chat"
+        # Prices read as people write them, not as a Python dict.
+        listing = models.content[0].text
+        assert "per million input tokens" in listing and "{" not in listing, listing
         balance = await client.call_tool("get_balance", {})
         assert balance.structured_content["balance"] == "1.000000"  # the sign-up grant
         assert "1 credits" in balance.content[0].text
+        await client.call_tool("chat", {"prompt": "hi", "max_tokens": 8})
+        usage = await client.call_tool("get_usage", {})
+        assert " UTC chat demo-chat ok:" in usage.content[0].text, usage.content[0].text  # with the time
 
 
 async def test_chat_over_http_charges_exactly_the_priced_amount(services, live_server):

@@ -3,7 +3,8 @@ but authorized and rate limited like every tool."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -28,11 +29,28 @@ class ModelList(BaseModel):
     models: list[ModelEntry]
 
 
+def price_text(price: dict[str, Any]) -> str:
+    """A model's price as people read it: "0.5 credits per million input tokens, 1.5 per million
+    output tokens" (from `describe`'s decimal strings)."""
+    parts = []
+    if "input_per_million" in price:
+        parts.append(f"{people(price['input_per_million'])} per million input tokens, "
+                     f"{people(price['output_per_million'])} per million output tokens")
+    for key, unit in (("per_image", "image"), ("per_second", "second")):
+        for size, amount in (price.get(key) or {}).items():
+            parts.append(f"{people(amount)} per {unit} ({size})")
+    if "per_call_minimum" in price:
+        parts.append(f"at least {people(price['per_call_minimum'])} a call")
+    if "markup_percent" in price:
+        parts.append(f"plus {price['markup_percent']}%")
+    return "; ".join(parts) or "free"
+
+
 def _models_summary(out: ModelList) -> str:
     lines = []
     for m in out.models:
         state = "available" if m.available else f"unavailable ({m.reason})"
-        lines.append(f"- {m.name} [{m.kind}] {state}: {m.description} Price: {m.price}")
+        lines.append(f"- {m.name} [{m.kind}] {state}: {m.description} Price: {price_text(m.price)}")
     return "Models:\n" + "\n".join(lines)
 
 
@@ -103,11 +121,16 @@ class UsageOut(BaseModel):
     total_spent: str = Field(description="Credits charged over the calls listed.")
 
 
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _usage_summary(out: UsageOut) -> str:
     if not out.calls:
         return "No calls yet."
     lines = [
-        f"- {r.tool} {r.model or ''} {r.status}{' ' + r.error_code if r.error_code else ''}: {people(r.credits)}"
+        f"- {_when(r.at)} {r.tool} {r.model or ''} {r.status}{' ' + r.error_code if r.error_code else ''}:"
+        f" {people(r.credits)}"
         for r in out.calls
     ]
     return f"Last {len(out.calls)} calls, {people(out.total_spent)} in all:\n" + "\n".join(lines)
