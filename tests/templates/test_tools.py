@@ -144,3 +144,21 @@ async def test_save_template_refuses_what_the_route_refuses(services, client):
         from sqlalchemy import text
 
         assert (await conn.execute(text("SELECT COUNT(*) FROM templates WHERE owner_id IS NOT NULL"))).scalar() == 0
+
+
+async def test_run_template_takes_the_name_prompts_list_gives(services):
+    """prompts/list names templates by slug; run_template accepts that name as well as the id."""
+    alice = await _caller(services, credits=5)
+    async with Client(server_for(services, alice)) as client:
+        saved = await client.call_tool(
+            "save_template", {"name": "Shout", "body": "Shout {{ word }}", "variables": [{"name": "word"}]}
+        )
+        tid, slug = saved.structured_content["id"], saved.structured_content["slug"]
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        assert slug in prompts
+        for ref in (tid, slug):
+            ran = await client.call_tool("run_template", {"template_id": ref, "variables": {"word": "hey"}})
+            assert not ran.is_error, ran.content
+            assert ran.structured_content["template_id"] == tid
+        missing = await client.call_tool("run_template", {"template_id": "no-such-slug", "variables": {}})
+        assert error_of(missing)["code"] == "template_not_found"

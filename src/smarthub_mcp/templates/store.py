@@ -95,12 +95,19 @@ class TemplateStore:
 
     # --- reading --------------------------------------------------------------------------------
 
-    async def _visible_row(self, conn: AsyncConnection, caller_id: str, template_id: str) -> Any:
+    async def _visible_row(
+        self, conn: AsyncConnection, caller_id: str, template_id: str, *, by_name: bool = True
+    ) -> Any:
+        """A template the caller may see, by id or by the name prompts/list gives it: its slug (the
+        caller's own first, then a starter, then the oldest public one) or `slug-<id's last 6>`."""
         row = (
             await conn.execute(
                 text(
-                    f"SELECT {_COLUMNS} FROM templates t WHERE t.id = :id"
-                    " AND (t.owner_id = :caller OR t.visibility = 'public')"
+                    f"SELECT {_COLUMNS} FROM templates t WHERE (t.id = :id"
+                    + (" OR t.slug = :id OR t.slug || '-' || substr(t.id, length(t.id) - 5) = :id)" if by_name else ")")
+                    + " AND (t.owner_id = :caller OR t.visibility = 'public')"
+                    " ORDER BY CASE WHEN t.id = :id THEN 0 WHEN t.owner_id = :caller THEN 1"
+                    " WHEN t.owner_id IS NULL THEN 2 ELSE 3 END, t.id LIMIT 1"
                 ),
                 {"id": template_id, "caller": caller_id},
             )
@@ -110,7 +117,7 @@ class TemplateStore:
         return row
 
     async def _owned_row(self, conn: AsyncConnection, caller_id: str, template_id: str) -> Any:
-        row = await self._visible_row(conn, caller_id, template_id)
+        row = await self._visible_row(conn, caller_id, template_id, by_name=False)  # changes go by id
         if row.owner_id != caller_id:
             raise TemplateNotEditable("only the owner can change this template", details={"template_id": template_id})
         return row
@@ -118,10 +125,10 @@ class TemplateStore:
     async def get(self, caller_id: str, template_id: str, *, with_versions: bool = True) -> TemplateDetail:
         async with self.db.read() as conn:
             row = await self._visible_row(conn, caller_id, template_id)
-            current = version_info(await version_row(conn, template_id, row.current_version))
+            current = version_info(await version_row(conn, row.id, row.current_version))
             # Only the owner sees the history: publishing shares what the template is now, not
             # what it was (an old version may hold text its owner has since taken out).
-            versions = await all_versions(conn, template_id) if with_versions and row.owner_id == caller_id else []
+            versions = await all_versions(conn, row.id) if with_versions and row.owner_id == caller_id else []
         return TemplateDetail(
             **_summary(row, caller_id), body=current.body, variables=current.variables, versions=versions
         )
@@ -136,7 +143,7 @@ class TemplateStore:
                 raise TemplateVersionNotFound(  # others run the current version only (see `get`)
                     f"template has no version {version}", details={"template_id": template_id, "version": version}
                 )
-            ver = await version_row(conn, template_id, version or row.current_version)
+            ver = await version_row(conn, row.id, version or row.current_version)
         return TemplateSummary(**_summary(row, caller_id)), version_info(ver)
 
     async def list(
@@ -304,7 +311,7 @@ class TemplateStore:
         now = now_ms()
         async with self.db.write() as conn:
             src = await self._visible_row(conn, caller.user_id, template_id)
-            ver = version_info(await version_row(conn, template_id, src.current_version))
+            ver = version_info(await version_row(conn, src.id, src.current_version))
             slug = await self._free_slug(conn, caller.user_id, None, name or src.slug)
             await conn.execute(
                 text(
