@@ -23,30 +23,46 @@ Extend = Callable[[str, int], Awaitable[bool]]
 
 
 class KeepAlive:
-    """While open, extend hold `hold_id` to now + ttl every ttl/3 seconds."""
+    """While open, extend hold `hold_id` to now + ttl every ttl/3 seconds.
+
+    A timer, not a task: most calls end long before the first beat, and cancelling a timer handle
+    costs nothing, where a task per call costs its creation, a cancellation and a loop turn."""
 
     def __init__(self, extend: Extend, hold_id: str, ttl_seconds: float) -> None:
         self._extend, self._hold_id, self._ttl = extend, hold_id, ttl_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._beat: asyncio.Task[None] | None = None
+        self._open = False
 
     async def __aenter__(self) -> KeepAlive:
-        self._task = asyncio.get_running_loop().create_task(self._beat(), name=f"keepalive-{self._hold_id}")
+        self._open = True
+        self._schedule()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._open = False
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._beat is not None and not self._beat.done():
+            self._beat.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await self._beat
 
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(self._ttl / 3)
-            try:
-                if not await self._extend(self._hold_id, now_ms() + int(self._ttl * 1000)):
-                    return  # resolved meanwhile: nothing left to keep alive
-            except Exception as exc:  # the next beat tries again; the TTL still has two thirds left
-                log.warning("could not extend hold %s (%s); retrying", self._hold_id, type(exc).__name__)
+    def _schedule(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(self._ttl / 3, self._fire)
+
+    def _fire(self) -> None:
+        if self._open:
+            self._beat = asyncio.get_running_loop().create_task(self._extend_once(), name=f"keepalive-{self._hold_id}")
+
+    async def _extend_once(self) -> None:
+        try:
+            if not await self._extend(self._hold_id, now_ms() + int(self._ttl * 1000)):
+                return  # resolved meanwhile: nothing left to keep alive
+        except Exception as exc:  # the next beat tries again; the TTL still has two thirds left
+            log.warning("could not extend hold %s (%s); retrying", self._hold_id, type(exc).__name__)
+        if self._open:
+            self._schedule()
 
 
 class Retrier:
