@@ -82,10 +82,15 @@ class HotPool:
         """A pooled connection outside any transaction: each statement commits by itself.
         DatabaseBusy when none comes free within the acquire timeout."""
         pool = await self._get()
-        try:
-            conn = await pool.acquire(timeout=self._acquire_timeout)
-        except TimeoutError:
-            raise DatabaseBusy() from None
+        if pool.get_idle_size() or pool.get_size() < self._max_size:
+            # A connection is free (or may be opened): no timeout, which would cost a wait_for
+            # task on every hot statement.
+            conn = await pool.acquire()
+        else:
+            try:
+                conn = await pool.acquire(timeout=self._acquire_timeout)
+            except TimeoutError:
+                raise DatabaseBusy() from None
         try:
             yield conn
         finally:
