@@ -157,7 +157,9 @@ class PaymentsConfig(Section):
     success_url: str = "http://127.0.0.1:8000/payments/success?session_id={CHECKOUT_SESSION_ID}"
     cancel_url: str = "http://127.0.0.1:8000/payments/cancel"
     stripe_api_base: str | None = None
-    webhook_tolerance_seconds: int = Field(300, ge=0)
+    webhook_tolerance_seconds: int = Field(
+        300, ge=1, description="Seconds a signed delivery's timestamp may be from our clock, past or future."
+    )
 
 
 class PromoConfig(Section):

@@ -52,7 +52,8 @@ class Outcome:
 
 
 async def handle_webhook(services: Services, payload: bytes, signature: str | None) -> Outcome:
-    """Verify and handle one delivery. Raises InvalidSignature (400), PaymentMismatch (400), WebhookFailed."""
+    """Verify and handle one delivery. Raises InvalidSignature or InvalidWebhookEvent (400, nothing stored),
+    PaymentMismatch (400), WebhookFailed (500, retried)."""
     tolerance = services.settings.payments.webhook_tolerance_seconds
     try:
         event = services.stripe.verify_event(payload, signature, tolerance=tolerance)
