@@ -169,6 +169,7 @@ def _serving(tmp_path, **extra_env: str):
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
+        process.stderr_text = stderr  # type: ignore[attr-defined]  # for the test to read afterwards
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "Application shutdown complete" in stderr
@@ -201,3 +202,26 @@ def test_serve_takes_the_client_ip_from_a_trusted_proxy(tmp_path):
     with _serving(tmp_path, SMARTHUB_AUTH__SIGNUPS_PER_IP_PER_HOUR="1",
                   SMARTHUB_SERVER__FORWARDED_ALLOW_IPS='["192.0.2.1"]') as (url, _):
         assert [register(url, 4, "10.0.0.3"), register(url, 5, "10.0.0.4")] == [201, 429]
+
+
+def test_serve_advertises_the_address_it_serves_and_reads_the_local_config(tmp_path):
+    """Without public_base_url set, the served port is what the metadata and challenges name (not
+    :8000); a config.toml in the working directory takes effect without --config, and the start-up
+    line says which file was read."""
+    import httpx
+
+    with _serving(tmp_path) as (url, process):
+        port = url.rsplit(":", 1)[1]
+        meta = httpx.get(f"{url}/.well-known/oauth-protected-resource/mcp", timeout=5)
+        assert meta.status_code == 200, meta.text
+        assert f":{port}/mcp" in meta.json()["resource"], meta.json()
+        challenge = httpx.post(f"{url}/mcp", json={}, timeout=5).headers.get("www-authenticate", "")
+        assert f":{port}/" in challenge, challenge
+    assert "config: built-in defaults" in process.stderr_text and f"public URL: http://127.0.0.1:{port}" in (
+        process.stderr_text)
+    (tmp_path / "s.db").unlink()
+    (tmp_path / "config.toml").write_text('[server]\npublic_base_url = "https://hub.example.com"\n')
+    with _serving(tmp_path) as (url, process):
+        meta = httpx.get(f"{url}/.well-known/oauth-protected-resource/mcp", timeout=5)
+        assert meta.json()["resource"].startswith("https://hub.example.com"), meta.json()
+    assert "config: config.toml" in process.stderr_text and "public URL: https://hub.example.com" in process.stderr_text

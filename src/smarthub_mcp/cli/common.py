@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -50,10 +51,22 @@ def handles_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+LOCAL_CONFIG = "config.toml"
+
+
 def load(config_path: str | None) -> AppConfig:
+    """The configuration: `--config`, else $SMARTHUB_CONFIG, else ./config.toml when there is one
+    (the file beside the README takes effect as people expect), else the built-in defaults."""
+    if config_path is None and not os.environ.get("SMARTHUB_CONFIG") and os.path.isfile(LOCAL_CONFIG):
+        config_path = LOCAL_CONFIG
     config = load_config(config_path)
     logs.configure(config.settings.logging.level, config.settings.logging.format)
     return config
+
+
+def config_source(config: AppConfig) -> str:
+    """For the start-up line: which file the settings came from."""
+    return str(config.config_path) if config.config_path else "built-in defaults"
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -10,6 +10,7 @@ import click
 from smarthub_mcp import __version__
 from smarthub_mcp.cli.common import (
     config_option,
+    config_source,
     fail,
     handles_errors,
     load,
@@ -33,6 +34,12 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
 
     config = load(config_path)
     server = config.settings.server
+    bind_host, bind_port = host or server.host, port if port is not None else server.port
+    if "public_base_url" not in server.model_fields_set:
+        # Not set by the operator: the address actually served, so the OpenAPI servers URL, the
+        # protected-resource metadata, WWW-Authenticate and emailed links point where we listen.
+        shown = "127.0.0.1" if bind_host in ("0.0.0.0", "::", "") else bind_host  # noqa: S104
+        server.public_base_url = f"http://{shown}:{bind_port}"
     db_probe = Database(config.secrets.database_url, pool_size=1)
 
     async def prepare() -> None:
@@ -44,14 +51,15 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     run_async(prepare())
     app = build_app(config, freeze_heap=True)
     click.echo(
-        f"SmartHub MCP {__version__} on http://{host or server.host}:{port or server.port} "
-        f"(MCP at /mcp, API at /api/v1, database: {db_probe.dialect})",
+        f"SmartHub MCP {__version__} on http://{bind_host}:{bind_port} "
+        f"(MCP at /mcp, API at /api/v1, database: {db_probe.dialect}, config: {config_source(config)},"
+        f" public URL: {server.public_base_url})",
         err=True,
     )
     uvicorn.run(
         app,
-        host=host or server.host,
-        port=port if port is not None else server.port,
+        host=bind_host,
+        port=bind_port,
         log_config=None,
         access_log=False,
         lifespan="on",
