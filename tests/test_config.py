@@ -103,3 +103,10 @@ def test_example_config_is_valid_and_documents_every_section():
     text_ = (ROOT / "config.toml").read_text()
     for section in type(cfg.settings).model_fields:
         assert f"[{section}" in text_ or f"[[{section}" in text_, f"config.toml does not document [{section}]"
+
+
+def test_the_example_config_leaves_the_public_url_to_the_served_address():
+    """`serve` from the repository root reads ./config.toml: it must not pin public_base_url to :8000,
+    or `--port` would advertise the wrong address."""
+    cfg = load_config(ROOT / "config.toml", env={})
+    assert "public_base_url" not in cfg.settings.server.model_fields_set
