@@ -79,14 +79,20 @@ async def test_inspector_reads_every_error_result(services, live_server, tmp_pat
         (("--tool-arg", "prompt=hi", "--tool-arg", "model=no-such-model"), "available: demo-chat"),
         (("--tool-arg", "prompt=hi", "--tool-arg", "max_tokens=-5"), "max_tokens"),
     ]
-    # Then paid calls until the limit of three a minute refuses one.
-    cases += [(("--tool-arg", "prompt=hi"), "insufficient_credits|rate_limited")] * 3
-    seen = []
     for args, expected in cases:
         result = await call(*args)
         assert result.get("isError") is True, result
         assert "structuredContent" not in result, result
         text = result["content"][0]["text"]
-        assert any(e in text for e in expected.split("|")), (expected, text)
-        seen.append(text)
-    assert "Error [rate_limited]" in seen[-1], seen
+        assert expected in text, (expected, text)
+    # Then paid calls until the limit of three a minute refuses one (the sliding window may let one
+    # or two more through at a window's edge, so keep calling, boundedly).
+    seen = []
+    for _ in range(8):
+        result = await call("--tool-arg", "prompt=hi")
+        assert result.get("isError") is True and "structuredContent" not in result, result
+        seen.append(result["content"][0]["text"])
+        assert seen[-1].startswith(("Error [insufficient_credits]", "Error [rate_limited]")), seen[-1]
+        if seen[-1].startswith("Error [rate_limited]"):
+            break
+    assert seen[-1].startswith("Error [rate_limited]"), seen
