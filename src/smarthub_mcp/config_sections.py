@@ -110,7 +110,11 @@ class ModelConfig(Section):
 
 
 class ProviderConfig(Section):
-    type: Literal["demo", "openai", "anthropic", "fal", "stability", "kling", "runway", "kie"]
+    type: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,39}$",
+        description="Adapter type (providers/adapters.py): demo, demo-image, openai, anthropic, ... A type "
+        "without an adapter yet (fal, stability, kling, runway, kie) is listed as unavailable.",
+    )
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
     timeout_seconds: float = Field(60.0, gt=0)
