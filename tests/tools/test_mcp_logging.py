@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import anyio
 import httpx2
@@ -17,41 +16,14 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import LoggingMessageNotificationParams
 
 from smarthub_mcp.app import build_app
-from smarthub_mcp.compose import build_services
 from tests.conftest import TEST_JWT_SECRET, LiveServer
 from tests.factories import bearer, make_api_key, make_user_with_token
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import Fail
+from tests.tools.conftest import OPENAI_KEY
 
 # The logging feature is deprecated by the 2026-07-28 protocol, and the SDK says so on every use.
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
-
-OPENAI_KEY = "sk-fake-provider-secret-123"
-
-TOML = """
-[providers.demo]
-type = "demo"
-
-[providers.oai]
-type = "openai"
-base_url = "{openai}/v1"
-api_key_env = "FAKE_OPENAI_KEY"
-
-[models.demo-chat]
-kind = "chat"
-routes = [{{ provider = "demo", upstream = "demo-chat-1" }}]
-price = {{ input_per_million = 2, output_per_million = 8 }}
-
-[models.smart]
-kind = "chat"
-max_output_tokens = 256
-routes = [
-  {{ provider = "oai", upstream = "gpt-fake", priority = 0 }},
-  {{ provider = "demo", upstream = "demo-chat-1", priority = 1 }},
-]
-price = {{ input_per_million = 2, output_per_million = 8 }}
-"""
-
 
 class Logs:
     """What the client's logging callback received."""
@@ -65,28 +37,6 @@ class Logs:
     def take(self) -> list[LoggingMessageNotificationParams]:
         seen, self.seen = self.seen, []
         return seen
-
-
-@pytest.fixture
-async def fake_openai():
-    async with FakeOpenAI(api_key=OPENAI_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def config_path(tmp_path: Path, fake_openai: FakeOpenAI) -> Path:
-    path = tmp_path / "logging.toml"
-    path.write_text(TOML.format(openai=fake_openai.url), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-async def log_services(make_config, db, config_path):
-    services = build_services(make_config(toml=config_path.read_text(), FAKE_OPENAI_KEY=OPENAI_KEY,
-                                          SMARTHUB_AUTH__SIGNUP_GRANT="10"))
-    yield services
-    await services.router.aclose()
-    await services.db.close()
 
 
 def assert_charge(note: LoggingMessageNotificationParams, result, model: str) -> None:
@@ -144,15 +94,17 @@ async def exercise(call, logs: Logs, set_level, fake_openai: FakeOpenAI) -> None
     assert_no_secrets(notes)
 
 
-async def test_stdio_honours_set_level_for_the_session(log_services, database_url, config_path, fake_openai, tmp_path):
-    user_id, _ = await make_user_with_token(log_services)
-    key = await make_api_key(log_services, user_id)
+async def test_stdio_honours_set_level_for_the_session(
+    fallback_services, database_url, fallback_config_path, fake_openai, tmp_path
+):
+    user_id, _ = await make_user_with_token(fallback_services)
+    key = await make_api_key(fallback_services, user_id)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "SMARTHUB_DATABASE_URL": database_url,
         "SMARTHUB_JWT_SECRET": TEST_JWT_SECRET,
         "SMARTHUB_AUTH__DEV_MODE": "false",
-        "SMARTHUB_CONFIG": str(config_path),
+        "SMARTHUB_CONFIG": str(fallback_config_path),
         "FAKE_OPENAI_KEY": OPENAI_KEY,
         "SMARTHUB_API_KEY": key,
     }
@@ -164,10 +116,10 @@ async def test_stdio_honours_set_level_for_the_session(log_services, database_ur
             await exercise(client.call_tool, logs, client.set_logging_level, fake_openai)
 
 
-async def test_http_2026_protocol_takes_the_level_from_each_request(log_services, fake_openai):
-    _, token = await make_user_with_token(log_services)
+async def test_http_2026_protocol_takes_the_level_from_each_request(fallback_services, fake_openai):
+    _, token = await make_user_with_token(fallback_services)
     logs = Logs()
-    async with LiveServer(build_app(services=log_services)) as server:
+    async with LiveServer(build_app(services=fallback_services)) as server:
         clients: dict[str, Client] = {}
         current = ["info"]
 
@@ -193,12 +145,12 @@ async def test_http_2026_protocol_takes_the_level_from_each_request(log_services
                 assert logs.take() == []  # no level on the request: no notifications (2026-07-28)
 
 
-async def test_stateless_http_handshake_answers_set_level_and_sends_the_default(log_services):
+async def test_stateless_http_handshake_answers_set_level_and_sends_the_default(fallback_services):
     """Our HTTP transport is stateless: a 2025-era setLevel has no session to stick to, so it is
     answered and every call gets the default level (info). Documented in docs/DESIGN-NOTES.md."""
-    _, token = await make_user_with_token(log_services)
+    _, token = await make_user_with_token(fallback_services)
     logs = Logs()
-    async with LiveServer(build_app(services=log_services)) as server:
+    async with LiveServer(build_app(services=fallback_services)) as server:
         http = httpx2.AsyncClient(headers=bearer(token))
         with anyio.fail_after(60):
             async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http), mode="legacy",

@@ -36,6 +36,8 @@ from smarthub_mcp.tools.prompts import visible_prompts
 MAX_VALUES = 100
 """The most values one completion may carry (the spec's limit)."""
 MODEL_ARGUMENT = "model"
+NOTHING = Completion(values=[], total=0, has_more=False)
+"""One answer for an unknown prompt or argument and for a template the caller cannot see."""
 
 
 async def _model_names(services: Services, principal: Principal, template: TemplateSummary) -> list[str]:
@@ -84,12 +86,12 @@ def completion_handler(services: Services, principal_source: PrincipalSource) ->
 
     async def complete(
         ref: Any, argument: CompletionArgument, context: CompletionContext | None
-    ) -> Completion | None:
+    ) -> Completion:
         if not isinstance(ref, PromptReference):
-            return None  # no resource templates here
+            return NOTHING  # no resource templates here
         try:
             principal = await principal_source()
-            return await complete_prompt_argument(services, principal, ref.name, argument)
+            return await complete_prompt_argument(services, principal, ref.name, argument) or NOTHING
         except SmartHubError as exc:
             raise MCPError(INVALID_PARAMS, exc.message, exc.to_dict()["error"]) from None
 
