@@ -93,6 +93,16 @@ async def exercise(call, logs: Logs, set_level, fake_openai: FakeOpenAI) -> None
     assert_charge(notes[1], again, "smart")
     assert_no_secrets(notes)
 
+    fake_openai.script(Fail(500))  # a template run is metered through the same path
+    run = await call("run_template", {"template_id": "tpl_starter_summarize", "variables": {"text": "Some text."},
+                                      "model": "smart"})
+    assert not run.is_error, run.content
+    notes = logs.take()
+    assert [n.level for n in notes] == ["warning", "info"], notes
+    assert_fallback(notes[0])
+    assert notes[1].data["tool"] == "run_template" and notes[1].data["model"] == "smart"
+    assert notes[1].data["credits_charged"] == run.structured_content["credits_charged"]
+
 
 async def test_stdio_honours_set_level_for_the_session(
     fallback_services, database_url, fallback_config_path, fake_openai, tmp_path
