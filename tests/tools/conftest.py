@@ -43,6 +43,16 @@ type = "openai"
 base_url = "{openai}/v1"
 api_key_env = "FAKE_OPENAI_KEY"
 
+[providers.nokey]  # its key is never set: models routed only here are unavailable
+type = "openai"
+base_url = "{openai}/v1"
+api_key_env = "SMARTHUB_TEST_NEVER_SET_KEY"
+
+[models.offline]
+kind = "chat"
+routes = [{{ provider = "nokey", upstream = "gpt-fake" }}]
+price = {{ input_per_million = 2, output_per_million = 8 }}
+
 [models.demo-chat]
 kind = "chat"
 routes = [{{ provider = "demo", upstream = "demo-chat-1" }}]

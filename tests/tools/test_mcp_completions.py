@@ -71,7 +71,7 @@ async def check(client: Client, bob_template: str) -> None:
     assert await values(client, "tone-writer", "short", "t") == ["true"]
     assert await values(client, "tone-writer", "lang", "") == ["English"]
     assert await values(client, "tone-writer", "text", "") == []
-    # Model names: the one used lately first, then the configured chat models.
+    # Model names: the one used lately first, then the chat models that can answer ("offline" has no key).
     assert await values(client, "tone-writer", "model", "") == ["smart", "demo-chat"]
     assert await values(client, "tone-writer", "model", "DEM") == ["demo-chat"]
     # A starter (public) template's enum.

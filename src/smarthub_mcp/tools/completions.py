@@ -7,8 +7,9 @@ so the answer tells nothing about what exists.
 
 What a variable offers, filtered by the typed prefix (case-insensitive):
 - `enum`: its allowed values, in declared order; `boolean`: `true`, `false`.
-- a variable named `model` (of any other type): the enabled chat models, the template's default model
-  first, then those the caller used lately (from their usage rows), then the rest as configured.
+- a variable named `model` (of any other type): the chat models that can answer now (enabled, with a
+  provider that has its key), the template's default model first, then those the caller used lately
+  (from their usage rows), then the rest as configured.
 - anything else: its default, when it has one. The values people typed before are not offered:
   runs do not keep them (they are the caller's text), and keeping them for this alone was not worth
   storing user text at rest.
@@ -41,13 +42,11 @@ NOTHING = Completion(values=[], total=0, has_more=False)
 
 
 async def _model_names(services: Services, principal: Principal, template: TemplateSummary) -> list[str]:
-    models = services.settings.models
-    enabled = [name for name, m in models.items() if m.kind == "chat" and m.enabled]
+    usable = [m.name for m in services.router.list_models() if m.kind == "chat" and m.available]
     async with services.db.read() as conn:
         recent = await recent_models(conn, principal.user_id)
     first = [template.default_model] if template.default_model else []
-    ordered = dict.fromkeys([*first, *recent, *enabled])
-    return [name for name in ordered if name in enabled]
+    return [name for name in dict.fromkeys([*first, *recent, *usable]) if name in usable]
 
 
 async def _candidates(services: Services, principal: Principal, template: TemplateSummary, var: Variable) -> list[str]:
