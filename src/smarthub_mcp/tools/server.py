@@ -8,12 +8,15 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.inbound import x_mcp_header_map
+from mcp.types import SetLevelRequestParams
 
 from smarthub_mcp import __version__
 from smarthub_mcp.errors import Unauthenticated
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.binding import PrincipalSource, register_tools, visibility_middleware
+from smarthub_mcp.tools.completions import completion_handler
+from smarthub_mcp.tools.mcplog import set_level
 from smarthub_mcp.tools.prompts import prompts_middleware
 
 INSTRUCTIONS = """\
@@ -40,6 +43,11 @@ class SmartHubMCPServer(MCPServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_schemas: dict[str, tuple[dict[str, Any], bool]] = {}
+
+    def enable_logging(self) -> None:
+        """Serve `logging/setLevel`, which also declares the logging capability. `MCPServer` has no
+        public way to add it; the SDK's docs point at the low-level server's `add_request_handler`."""
+        self._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
 
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
         schema = super()._tool_input_schema(name)
@@ -101,4 +109,6 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             middleware=[visibility_middleware(source), prompts_middleware(services, source)],
         )
     register_tools(mcp, services, source)
+    mcp.enable_logging()
+    mcp.completion()(completion_handler(services, source))
     return mcp
