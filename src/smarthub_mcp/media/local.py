@@ -78,7 +78,7 @@ class LocalStorage:
         learns nothing about which keys exist; only a genuine link can be `media_link_expired`."""
         if (
             not exp or not sig or len(sig) != SIGNATURE_CHARS
-            or not (exp.isascii() and exp.isdigit()) or len(exp) > len(str(MAX_EXP))
+            or not (exp.isascii() and exp.isdigit()) or exp.startswith("0") or len(exp) > len(str(MAX_EXP))
             or not self.signer.verify(method, key, int(exp), sig)
         ):
             raise MediaLinkInvalid("this media link is not valid")
