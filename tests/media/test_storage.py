@@ -96,3 +96,18 @@ async def test_s3_outage_is_storage_unavailable_not_a_crash(moto_url):
                                addressing_style="path", **S3_KEYS)
     with pytest.raises(StorageUnavailable):
         await missing_bucket.put("usr_a/med_1.png", b"x", "image/png")
+
+
+async def test_a_directory_that_cannot_be_written_is_storage_unavailable(tmp_path):
+    from smarthub_mcp.media.errors import StorageUnavailable
+    from smarthub_mcp.media.local import LocalStorage
+    from smarthub_mcp.media.signing import UrlSigner
+
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_bytes(b"")  # the configured root is a file: nothing can be created under it
+    store = LocalStorage(blocked, signer=UrlSigner(lambda: b"k" * 32), public_base_url="http://x")
+    with pytest.raises(StorageUnavailable):
+        await store.put("usr_a/med_1.png", b"x", "image/png")
+    with pytest.raises(MediaNotFound):
+        await store.get("usr_a/med_1.png")
+    await store.delete("usr_a/med_1.png")

@@ -116,13 +116,16 @@ async def store_output(storage: Storage, owner_id: str, data: bytes, content_typ
         content_type, width, height = facts.content_type, facts.width, facts.height
     key = f"{owner_id}/{media_id}.{extension_for(content_type)}"
     preview_key = None
-    await storage.put(key, data, content_type)
+    small: tuple[bytes, str] | None = None
     if content_type.startswith("image/"):
-        # Decoding and re-encoding an image is tens of milliseconds of CPU: off the event loop.
-        small, small_type = await anyio.to_thread.run_sync(preview, data, content_type)
-        preview_key = f"{owner_id}/{media_id}-preview.{extension_for(small_type)}"
+        # Before anything is written (a damaged image fails here), and off the event loop: decoding
+        # and re-encoding an image is tens of milliseconds of CPU.
+        small = await anyio.to_thread.run_sync(preview, data, content_type)
+        preview_key = f"{owner_id}/{media_id}-preview.{extension_for(small[1])}"
+    await storage.put(key, data, content_type)
+    if small is not None and preview_key is not None:
         try:
-            await storage.put(preview_key, small, small_type)
+            await storage.put(preview_key, small[0], small[1])
         except BaseException:
             await _forget(storage, key)
             raise

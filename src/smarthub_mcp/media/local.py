@@ -10,22 +10,26 @@ File I/O runs in a worker thread; the event loop never waits on the disk.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import anyio.to_thread
 
-from smarthub_mcp.media.errors import MediaLinkExpired, MediaLinkInvalid, MediaNotFound
+from smarthub_mcp.media.errors import MediaLinkExpired, MediaLinkInvalid, MediaNotFound, StorageUnavailable
 from smarthub_mcp.media.keys import check_key
 from smarthub_mcp.media.signing import SIGNATURE_CHARS, UrlSigner
 from smarthub_mcp.media.storage import check_expires_in
 
+log = logging.getLogger("smarthub.media")
+
 Clock = Callable[[], float]
 MAX_EXP = 10**11  # an expiry beyond year 5000 is not one we made
+_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 class LocalStorage:
@@ -47,23 +51,26 @@ class LocalStorage:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self.path_of(key)
-        await anyio.to_thread.run_sync(_write_atomically, path, data)
+        with _disk_errors("put"):
+            await anyio.to_thread.run_sync(_write_atomically, path, data)
 
     async def get(self, key: str) -> bytes:
         path = self.path_of(key)
         try:
-            return await anyio.to_thread.run_sync(path.read_bytes)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            with _disk_errors("get"):
+                return await anyio.to_thread.run_sync(path.read_bytes)
+        except _MISSING:
             raise MediaNotFound("no such media") from None
 
     async def delete(self, key: str) -> None:
         path = self.path_of(key)
 
         def remove() -> None:
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            with contextlib.suppress(*_MISSING):
                 path.unlink()
 
-        await anyio.to_thread.run_sync(remove)
+        with _disk_errors("delete"):
+            await anyio.to_thread.run_sync(remove)
 
     def url(self, key: str, *, expires_in: int) -> str:
         check_key(key)
@@ -89,6 +96,21 @@ class LocalStorage:
 
     async def aclose(self) -> None:
         return None
+
+
+@contextlib.contextmanager
+def _disk_errors(operation: str) -> Iterator[None]:
+    """A full disk or a permission problem is the store being unavailable, not a crash; on a read or
+    a delete, a missing file passes through for the caller to name."""
+    try:
+        yield
+    except _MISSING:
+        if operation == "put":
+            raise StorageUnavailable("the media store cannot be written; try again later") from None
+        raise
+    except OSError as exc:
+        log.warning("media directory %s failed: %s", operation, exc.strerror or type(exc).__name__)
+        raise StorageUnavailable("the media store cannot be written or read; try again later") from None
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
