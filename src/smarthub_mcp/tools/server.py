@@ -17,6 +17,7 @@ from smarthub_mcp.services import Services
 from smarthub_mcp.tools.binding import PrincipalSource, register_tools, visibility_middleware
 from smarthub_mcp.tools.completions import completion_handler
 from smarthub_mcp.tools.mcplog import set_level
+from smarthub_mcp.tools.media_resources import media_resources_middleware
 from smarthub_mcp.tools.prompts import prompts_middleware
 
 INSTRUCTIONS = """\
@@ -83,6 +84,12 @@ def api_key_principal_source(services: Services, api_key: str) -> PrincipalSourc
     return source
 
 
+def middleware(services: Services, source: PrincipalSource) -> list[Any]:
+    """Per-caller views: the tools they may call, their prompts, their media resources."""
+    return [visibility_middleware(source), prompts_middleware(services, source),
+            media_resources_middleware(services, source)]
+
+
 def build_mcp_server(services: Services, *, api_key: str | None = None) -> SmartHubMCPServer:
     """The server for HTTP (token auth) or, with `api_key`, for stdio and in-process clients."""
     if api_key is not None:
@@ -91,7 +98,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             name="smarthub",
             instructions=INSTRUCTIONS,
             version=__version__,
-            middleware=[visibility_middleware(source), prompts_middleware(services, source)],
+            middleware=middleware(services, source),
         )
     else:
         from smarthub_mcp.identity.verifier import SmartHubTokenVerifier
@@ -106,7 +113,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             # The verifier checks issuer and audience itself; the SDK's resource check would want
             # an RFC 8707 resource claim that our tokens (and API keys) do not carry.
             auth=AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", validate_token_resource=False),
-            middleware=[visibility_middleware(source), prompts_middleware(services, source)],
+            middleware=middleware(services, source),
         )
     register_tools(mcp, services, source)
     mcp.enable_logging()
