@@ -94,7 +94,13 @@ async def with_services(config: AppConfig, fn: Callable[[Services], Coroutine[An
     from smarthub_mcp.compose import build_services
 
     async def on(db: Database) -> T:
-        return await fn(build_services(config, db=db))
+        services = build_services(config, db=db)
+        try:
+            return await fn(services)
+        finally:  # what `serving` closes, but the store: `with_db` closes that
+            await services.ledger.drain_notifications()
+            await services.router.aclose()
+            await services.rate_limiter.aclose()
 
     return await with_db(config, on, ready=True)
 
