@@ -29,7 +29,7 @@ AMOUNT_SETTINGS = {"ignore_unknown_options": True}
 
 @click.group()
 def credits() -> None:
-    """Grant and deduct credits, read balances, history and usage, check the books."""
+    """Credits: grant, deduct, balance, history, usage, check."""
 
 
 async def _user_id(db: Database, email: str) -> str:
@@ -172,7 +172,7 @@ def history(email: str, limit: int, config_path: str | None) -> None:
         click.echo(line)
 
 
-@credits.command("usage")
+@credits.command("usage", short_help="EMAIL's metered calls, newest first (times in UTC).")
 @click.argument("email")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50)
 @config_option
