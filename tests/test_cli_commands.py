@@ -1,4 +1,5 @@
-"""The command line: db upgrade/status, one-line errors, group help, `serve` in a subprocess."""
+"""The command line: db upgrade/status, one-line errors, group help in process (tests/clirunner.py);
+`serve` for real in a subprocess."""
 
 from __future__ import annotations
 
@@ -10,19 +11,9 @@ from pathlib import Path
 import pytest
 
 from smarthub_mcp.config import load_config
+from tests.clirunner import cli as _cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "smarthub_mcp", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", **(env or {})},
-        cwd=cwd,
-    )
 
 
 def test_cli_db_upgrade_and_status(database_url, tmp_path):

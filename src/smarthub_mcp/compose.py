@@ -109,9 +109,14 @@ async def serving(services: Services) -> AsyncIterator[Services]:
         stop_retries.set()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(retries, SMTP_TIMEOUT_SECONDS + 5)
-        await services.meter.drain()
-        await services.ledger.drain_notifications()
-        await services.router.aclose()
-        await services.rate_limiter.aclose()
-        await services.storage.aclose()
-        await services.db.close()
+        await close_services(services)
+
+
+async def close_services(services: Services) -> None:
+    """Let work in flight finish (bounded), then close the providers, the limiter and the store."""
+    await services.meter.drain()
+    await services.ledger.drain_notifications()
+    await services.router.aclose()
+    await services.rate_limiter.aclose()
+    await services.storage.aclose()
+    await services.db.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 
@@ -53,3 +54,8 @@ a caller gives us (a larger number would not fit the database's BIGINT)."""
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def utc_text(ms: int) -> str:
+    """A stored time as people read it: `2026-01-02 03:04:05 UTC`."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -51,9 +51,21 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _StderrHandler(logging.StreamHandler[IO[str]]):
+    """Writes to whatever `sys.stderr` is when a record is emitted (like logging's last resort), so a
+    command run in process (click's test runner) logs to its own captured stderr, then to the real one."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> IO[str]:  # type: ignore[override]  # read-only on purpose: it follows sys.stderr
+        return sys.stderr
+
+
 def configure(level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None) -> None:
     """Install one handler on the root logger (idempotent). Logs go to stderr: stdout is MCP's on stdio."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.StreamHandler[IO[str]] = logging.StreamHandler(stream) if stream else _StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()

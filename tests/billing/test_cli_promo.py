@@ -1,15 +1,14 @@
-"""`smarthub promo create|list|disable` in a subprocess, on SQLite and PostgreSQL."""
+"""`smarthub promo create|list|disable` in process, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-from tests.test_cli_commands import _cli
+from tests.clirunner import acli
 
 
 async def cli(database_url: str, *args: str):
-    return await asyncio.to_thread(_cli, "promo", *args, env={"SMARTHUB_DATABASE_URL": database_url})
+    return await acli("promo", *args, env={"SMARTHUB_DATABASE_URL": database_url})
 
 
 async def test_create_list_disable(db, database_url):

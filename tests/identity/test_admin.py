@@ -66,7 +66,8 @@ async def test_patch_user_role_and_status_with_audit(client, services):
     assert me["role"] == "manager" and "promo:manage" in me["permissions"]
     r = await client.patch(f"/api/v1/admin/users/{user_id}", json={"status": "disabled"}, headers=bearer(admin))
     assert r.status_code == 200
-    assert (await client.get("/api/v1/auth/me", headers=bearer(token))).status_code == 401
+    refused = await client.get("/api/v1/auth/me", headers=bearer(token))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_disabled"
     async with services.db.read() as conn:
         rows = (await conn.execute(text("SELECT * FROM audit_log ORDER BY id"))).all()
     assert [(r.action, r.actor_id, r.target_id) for r in rows] == [

@@ -14,7 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from sqlalchemy import text
 
 from smarthub_mcp.app import transport_security
-from smarthub_mcp.errors import Unauthenticated
+from smarthub_mcp.identity.errors import AccountDisabled
 from smarthub_mcp.identity.principals import LAST_USED_GRANULARITY_MS, principal_for_api_key
 from smarthub_mcp.identity.verifier import SmartHubTokenVerifier, principal_from_access_token
 from tests.conftest import LiveServer
@@ -108,7 +108,7 @@ async def test_expired_key_and_disabled_owner(client, services):
     key = await make_api_key(services, user_id)
     async with services.db.write() as conn:
         await conn.execute(text("UPDATE users SET status = 'disabled'"))
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(AccountDisabled):
         await principal_for_api_key(services, key)
 
 

@@ -1,49 +1,40 @@
-"""From nothing to an API key with the CLI alone, through `python -m smarthub_mcp` subprocesses."""
+"""From nothing to an API key with the CLI alone, in process (tests/clirunner.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 
 from smarthub_mcp.compose import build_services
 from smarthub_mcp.errors import Unauthenticated
 from smarthub_mcp.identity.principals import principal_for_api_key, verify_jwt
+from tests.clirunner import acli, cli
 from tests.conftest import TEST_JWT_SECRET
-
-
-def cli(*args: str, env: dict[str, str], cwd, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "smarthub_mcp", *args],
-        capture_output=True, text=True, timeout=60, input=stdin,
-        env={"PATH": "/usr/bin:/bin", **env}, cwd=cwd,
-    )
 
 
 async def test_newcomer_to_api_key(database_url, tmp_path, make_config):
     env = {"SMARTHUB_DATABASE_URL": database_url, "SMARTHUB_JWT_SECRET": TEST_JWT_SECRET,
            "SMARTHUB_AUTH__DEV_MODE": "false"}
-    assert cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    assert (await acli("db", "upgrade", env=env, cwd=tmp_path)).returncode == 0
 
-    created = cli("users", "create", "Admin@Example.com", "--role", "admin", env=env, cwd=tmp_path,
-                  stdin="a long admin password\na long admin password\n")
+    created = await acli("users", "create", "Admin@Example.com", "--role", "admin", "--password-stdin", env=env,
+                         cwd=tmp_path, stdin="a long admin password\n")
     assert created.returncode == 0, created.stderr
     assert "created admin@example.com (admin)" in created.stdout
 
-    other = cli("users", "create", "bob@example.com", "--password", "bobs long password", env=env, cwd=tmp_path)
+    other = await acli("users", "create", "bob@example.com", "--password", "bobs long password", env=env,
+                       cwd=tmp_path)
     assert other.returncode == 0, other.stderr
-    listed = cli("users", "list", env=env, cwd=tmp_path)
+    listed = await acli("users", "list", env=env, cwd=tmp_path)
     assert "admin@example.com\tadmin" in listed.stdout and "bob@example.com\tuser" in listed.stdout
-    assert cli("users", "set-role", "BOB@example.com", "manager", env=env, cwd=tmp_path).returncode == 0
-    assert "bob@example.com\tmanager" in cli("users", "list", env=env, cwd=tmp_path).stdout
+    assert (await acli("users", "set-role", "BOB@example.com", "manager", env=env, cwd=tmp_path)).returncode == 0
+    assert "bob@example.com\tmanager" in (await acli("users", "list", env=env, cwd=tmp_path)).stdout
 
-    made = cli("keys", "create", "admin@example.com", "--name", "laptop", env=env, cwd=tmp_path)
+    made = await acli("keys", "create", "admin@example.com", "--name", "laptop", env=env, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     assert key.startswith("shk_") and "\n" not in key
 
-    tok = cli("token", "admin@example.com", "--ttl", "120", env=env, cwd=tmp_path)
+    tok = await acli("token", "admin@example.com", "--ttl", "120", env=env, cwd=tmp_path)
     assert tok.returncode == 0, tok.stderr
 
     services = build_services(make_config())
@@ -53,7 +44,7 @@ async def test_newcomer_to_api_key(database_url, tmp_path, make_config):
         from_token, claims = await verify_jwt(services, tok.stdout.strip())
         assert from_token.role == "admin" and claims["exp"] - claims["iat"] == 120
 
-        revoked = cli("keys", "revoke", key[:12], env=env, cwd=tmp_path)
+        revoked = await acli("keys", "revoke", key[:12], env=env, cwd=tmp_path)
         assert revoked.returncode == 0, revoked.stderr
         with pytest.raises(Unauthenticated):
             await principal_for_api_key(services, key)

@@ -115,7 +115,9 @@ async def test_disabled_user_and_revoked_jti(client, services):
     user_id, token = await make_user_with_token(services)
     async with services.db.write() as conn:
         await conn.execute(text("UPDATE users SET status = 'disabled' WHERE id = :id"), {"id": user_id})
-    await assert_refused(client, services, token)
+    r = await client.get("/api/v1/auth/me", headers=bearer(token))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "account_disabled", r.text
+    assert await SmartHubTokenVerifier(services).verify_token(token) is None
 
 
 async def test_verifier_returns_the_principal(services):

@@ -17,6 +17,7 @@ from smarthub_mcp.billing import pricing
 from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.server import build_mcp_server
+from tests.clirunner import cli
 from tests.factories import bearer, make_api_key, make_user_with_token
 from tests.tools.results import error_of
 
@@ -198,17 +199,7 @@ async def test_stdio_subprocess_serves_the_key_owner(services, database_url, tmp
 
 @pytest.mark.parametrize(("env_key", "fragment"), [("", "SMARTHUB_API_KEY is not set"), ("shk_bogus", "invalid")])
 def test_stdio_refuses_to_start_without_a_valid_key(db, database_url, tmp_path, env_key, fragment):
-    import subprocess
-
-    result = subprocess.run(
-        [sys.executable, "-m", "smarthub_mcp", "stdio"],
-        env={"PATH": "/usr/bin:/bin", "SMARTHUB_DATABASE_URL": database_url, "SMARTHUB_API_KEY": env_key},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        cwd=tmp_path,
-    )
+    result = cli("stdio", env={"SMARTHUB_DATABASE_URL": database_url, "SMARTHUB_API_KEY": env_key}, cwd=tmp_path)
     assert result.returncode == 2
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
@@ -223,17 +214,12 @@ def test_stdio_refuses_to_start_without_a_valid_key(db, database_url, tmp_path, 
     ],
 )
 def test_stdio_never_creates_a_database(tmp_path, database_env, looked_at):
-    import subprocess
-
     (tmp_path / "empty.db").touch()
     before = sorted(p.name for p in tmp_path.iterdir())
-    env = {"PATH": "/usr/bin:/bin", "SMARTHUB_API_KEY": "shk_anything"}
+    env = {"SMARTHUB_API_KEY": "shk_anything"}
     if database_env is not None:
         env["SMARTHUB_DATABASE_URL"] = database_env
-    result = subprocess.run(
-        [sys.executable, "-m", "smarthub_mcp", "stdio"],
-        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path,
-    )
+    result = cli("stdio", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert str(tmp_path.resolve() / looked_at) in result.stderr

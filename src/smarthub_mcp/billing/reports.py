@@ -57,6 +57,19 @@ async def usage_stats(conn: AsyncConnection, user_id: str, since: int, until: in
     }
 
 
+USAGE_COLUMNS = "created_at, tool, model, provider, status, error_code, input_tokens, output_tokens, cost"
+
+
+async def recent_usage(conn: AsyncConnection, user_id: str, limit: int) -> list[Any]:
+    """One user's latest metered calls, newest first (columns: USAGE_COLUMNS)."""
+    rows = await conn.execute(
+        text(f"SELECT {USAGE_COLUMNS} FROM usage_events WHERE user_id = :u ORDER BY created_at DESC, id DESC"
+             " LIMIT :n"),
+        {"u": user_id, "n": limit},
+    )
+    return list(rows)
+
+
 async def admin_report(conn: AsyncConnection, since: int, until: int) -> list[dict[str, Any]]:
     """Spend (usage_events) by user, model and day, and grants (ledger credits) by user, kind and day."""
     spend = await conn.execute(

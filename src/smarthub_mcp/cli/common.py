@@ -10,6 +10,7 @@ import asyncio
 import functools
 import os
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +20,7 @@ from smarthub_mcp import logs
 from smarthub_mcp.config import AppConfig, load_config
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import SmartHubError
+from smarthub_mcp.migrations import ensure_ready
 
 if TYPE_CHECKING:
     from smarthub_mcp.services import Services
@@ -70,7 +72,25 @@ def config_source(config: AppConfig) -> str:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run a command's async work on a loop of its own; every store it opened is closed by then."""
+
+    async def whole() -> T:
+        before = set(threading.enumerate())
+        try:
+            return await coro
+        finally:
+            await _join_sqlite_stragglers(before)
+
+    return asyncio.run(whole())
+
+
+async def _join_sqlite_stragglers(before: set[threading.Thread]) -> None:
+    """aiosqlite (0.22) stops the thread of a connection that failed to open without waiting for it;
+    that thread then posts to a closed loop and dies with a traceback (seen when commands run in
+    process, as the tests run them). Wait, bounded, for such threads this run started."""
+    for thread in set(threading.enumerate()) - before:
+        if thread.name.endswith("(_connection_worker_thread)"):
+            await asyncio.to_thread(thread.join, 5)
 
 
 async def with_db(
@@ -78,8 +98,6 @@ async def with_db(
 ) -> T:
     """Run `fn` on the configured database. `ready`: first make sure it answers and its schema is
     current (SQLite is upgraded, as `serve` does; a lagging PostgreSQL is refused in one line)."""
-    from smarthub_mcp.migrations import ensure_ready
-
     db = Database(config.secrets.database_url, pool_size=2)
     try:
         if ready:
@@ -90,13 +108,16 @@ async def with_db(
 
 
 async def with_services(config: AppConfig, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
-    """Run `fn` with the app's services on a database that answers and whose schema is current."""
-    from smarthub_mcp.compose import build_services
+    """Run `fn` with the app's services on a database that answers and whose schema is current;
+    everything they opened is closed afterwards (commands also run in process, in the tests)."""
+    from smarthub_mcp.compose import build_services, close_services
 
-    async def on(db: Database) -> T:
-        return await fn(build_services(config, db=db))
-
-    return await with_db(config, on, ready=True)
+    services = build_services(config, db=Database(config.secrets.database_url, pool_size=2))
+    try:
+        await ensure_ready(services.db, auto_upgrade=services.db.is_sqlite)
+        return await fn(services)
+    finally:
+        await close_services(services)
 
 
 def run_with_services(config_path: str | None, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:

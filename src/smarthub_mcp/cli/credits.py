@@ -1,25 +1,35 @@
-"""`smarthub credits ...`: the operator's money commands."""
+"""`smarthub credits ...`: the operator's money commands.
+
+Grants and deductions go through the ledger, each with an idempotency key (given, or made up for a
+single run): run again with the same key, a command says the movement was already applied and
+changes nothing. Every movement also leaves an audit row (actor: none, request id `cli`).
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import click
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
-from smarthub_mcp.billing.ledger import Ledger
+from smarthub_mcp.billing.ledger import Entry, Ledger
 from smarthub_mcp.billing.money import format_credits
-from smarthub_mcp.billing.reports import write_audit
+from smarthub_mcp.billing.reports import recent_usage, write_audit
 from smarthub_mcp.cli.common import config_option, handles_errors, load, run_async, with_db
 from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.db import Database
-from smarthub_mcp.errors import InvalidRequest, NotFound
-from smarthub_mcp.ids import new_id
+from smarthub_mcp.errors import InsufficientCredits, InvalidRequest, NotFound
+from smarthub_mcp.ids import new_id, utc_text
+
+# Negative amounts read as arguments, not as unknown options ("-0.5"): then they get a clear answer.
+AMOUNT_SETTINGS = {"ignore_unknown_options": True}
 
 
 @click.group()
 def credits() -> None:
-    """Grant credits, read balances and history, check the books."""
+    """Credits: grant, deduct, balance, history, usage, check."""
 
 
 async def _user_id(db: Database, email: str) -> str:
@@ -31,36 +41,101 @@ async def _user_id(db: Database, email: str) -> str:
     return found
 
 
-@credits.command("grant", short_help="Give EMAIL AMOUNT credits (decimals allowed: 2.5).")
-@click.argument("email")
-@click.argument("amount")
-@click.option("--reason", default="granted by an operator", help="Why (kept in the ledger and the audit log).")
-@click.option("--idempotency-key", "key", default=None, help="Makes a retried command grant once.")
-@config_option
-@handles_errors
-def grant(email: str, amount: str, reason: str, key: str | None, config_path: str | None) -> None:
-    """Give EMAIL AMOUNT credits (e.g. 2.5)."""
+def _amount(raw: str, *, negative_hint: str) -> int:
     try:
-        micro = parse_credits(amount)
+        micro = parse_credits(raw)
     except ValueError as exc:
         raise InvalidRequest(f"AMOUNT: {exc}") from None
     if micro <= 0:
-        raise InvalidRequest("AMOUNT must be positive (use the admin API to take credits back)")
+        raise InvalidRequest(f"AMOUNT must be positive; {negative_hint}")
+    return micro
 
-    async def go(db: Database) -> str:
-        user_id = await _user_id(db, email)
-        ledger = Ledger(db)
-        async with db.write() as conn:
-            await ledger.open_account(user_id, conn=conn)
-            entry = await ledger.grant(user_id, micro, kind="grant", idempotency_key=f"cli:{key or new_id('cli')}",
-                                       memo=reason, conn=conn)
-            await write_audit(conn, actor_id=None, action="credits.grant", target_id=user_id, before=None,
-                              after={"amount": format_credits(micro), "reason": reason, "entry_id": entry.id},
-                              ip=None, request_id="cli")
-        return format_credits(entry.balance_after)
 
-    balance = run_async(with_db(load(config_path), go, ready=True))
-    click.echo(f"granted {format_credits(micro)} to {email}; balance {balance}")
+@dataclass(frozen=True)
+class Moved:
+    entry: Entry
+    repeated: bool  # the key was applied before: nothing changed now
+    balance: int
+
+
+async def _move(db: Database, email: str, micro: int, *, deduct: bool, reason: str, key: str | None) -> Moved:
+    """Grant (or, `deduct`, take back) `micro` credits, once per idempotency key, with its audit row."""
+    user_id = await _user_id(db, email)
+    ledger = Ledger(db)
+    idempotency_key = f"cli:{key or new_id('cli')}"
+    for attempt in range(2):
+        try:
+            async with db.write() as conn:
+                await ledger.open_account(user_id, conn=conn)
+                repeated = await ledger.find_entry(idempotency_key, conn=conn) is not None
+                # A repeat returns the first entry, checked to be the same movement (else IdempotencyConflict).
+                if deduct:
+                    entry = await ledger.adjust(user_id, -micro, reason=reason, actor_id=None,
+                                                idempotency_key=idempotency_key, conn=conn)
+                else:
+                    entry = await ledger.grant(user_id, micro, kind="grant", idempotency_key=idempotency_key,
+                                               memo=reason, conn=conn)
+                if not repeated:
+                    await write_audit(conn, actor_id=None, action="credits.deduct" if deduct else "credits.grant",
+                                      target_id=user_id, before=None,
+                                      after={"amount": format_credits(entry.amount), "reason": reason,
+                                             "entry_id": entry.id}, ip=None, request_id="cli")
+            break
+        except IntegrityError:
+            if attempt:  # the same key, applied by a command that ran at the same moment, is seen now
+                raise
+        except InsufficientCredits:
+            available = (await ledger.balance(user_id)).available
+            raise InsufficientCredits(
+                f"cannot deduct {format_credits(micro)}: {email} has {format_credits(max(available, 0))} available"
+                " (a deduction never takes the available balance below zero)",
+                details={"available": format_credits(available), "required": format_credits(micro)},
+            ) from None
+    return Moved(entry, repeated, (await ledger.balance(user_id)).balance)
+
+
+def _said(verb: str, email: str, key: str | None, moved: Moved) -> str:
+    amount = format_credits(abs(moved.entry.amount))
+    if moved.repeated:
+        return (f"already {verb}: idempotency key {key!r} was applied before ({amount} for {email}, entry"
+                f" {moved.entry.id}); nothing changed; balance {format_credits(moved.balance)}")
+    return f"{verb} {amount} {'from' if verb == 'deducted' else 'to'} {email}; balance {format_credits(moved.balance)}"
+
+
+@credits.command("grant", short_help="Give EMAIL AMOUNT credits (decimals allowed: 2.5).",
+                 context_settings=AMOUNT_SETTINGS)
+@click.argument("email")
+@click.argument("amount")
+@click.option("--reason", default="granted by an operator", help="Why (kept in the ledger and the audit log).")
+@click.option("--idempotency-key", "key", default=None, help="Makes a repeated command grant once.")
+@config_option
+@handles_errors
+def grant(email: str, amount: str, reason: str, key: str | None, config_path: str | None) -> None:
+    """Give EMAIL AMOUNT credits (e.g. 2.5). To take credits away, use `credits deduct`."""
+    micro = _amount(amount, negative_hint=f"to take credits away: smarthub credits deduct {email} "
+                                          f"{amount.lstrip('-')} --reason '...'")
+    moved = run_async(with_db(load(config_path), lambda db: _move(db, email, micro, deduct=False, reason=reason,
+                                                                  key=key), ready=True))
+    click.echo(_said("granted", email, key, moved))
+
+
+@credits.command("deduct", short_help="Take AMOUNT credits from EMAIL (never below zero).",
+                 context_settings=AMOUNT_SETTINGS)
+@click.argument("email")
+@click.argument("amount")
+@click.option("--reason", required=True, help="Why (kept in the ledger and the audit log).")
+@click.option("--idempotency-key", "key", default=None, help="Makes a repeated command deduct once.")
+@config_option
+@handles_errors
+def deduct(email: str, amount: str, reason: str, key: str | None, config_path: str | None) -> None:
+    """Take AMOUNT credits (e.g. 0.5) from EMAIL's available balance, as an adjustment entry. Refused,
+    with nothing written, when EMAIL has less available: a deduction never goes below zero."""
+    if not reason.strip():
+        raise InvalidRequest("--reason must say why")
+    micro = _amount(amount, negative_hint="give the amount to take away, e.g. 0.5")
+    moved = run_async(with_db(load(config_path), lambda db: _move(db, email, micro, deduct=True, reason=reason,
+                                                                  key=key), ready=True))
+    click.echo(_said("deducted", email, key, moved))
 
 
 @credits.command("balance")
@@ -84,14 +159,36 @@ def balance(email: str, config_path: str | None) -> None:
 @config_option
 @handles_errors
 def history(email: str, limit: int, config_path: str | None) -> None:
-    """EMAIL's ledger entries, newest first."""
+    """EMAIL's ledger entries, newest first (times in UTC)."""
 
     async def go(db: Database) -> list[str]:
         entries, _ = await Ledger(db).history(await _user_id(db, email), limit=limit)
-        return [f"{e.id}\t{e.kind}\t{format_credits(e.amount)}\t{format_credits(e.balance_after)}\t{e.memo or ''}"
-                for e in entries]
+        return [f"{utc_text(e.created_at)}\t{e.id}\t{e.kind}\t{format_credits(e.amount)}\t"
+                f"{format_credits(e.balance_after)}\t{e.memo or ''}" for e in entries]
 
-    for line in run_async(with_db(load(config_path), go, ready=True)):
+    lines = run_async(with_db(load(config_path), go, ready=True))
+    click.echo("TIME\tID\tKIND\tAMOUNT\tBALANCE_AFTER\tMEMO")
+    for line in lines:
+        click.echo(line)
+
+
+@credits.command("usage", short_help="EMAIL's metered calls, newest first (times in UTC).")
+@click.argument("email")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50)
+@config_option
+@handles_errors
+def usage(email: str, limit: int, config_path: str | None) -> None:
+    """EMAIL's metered calls, newest first (times in UTC), with what each was charged."""
+
+    async def go(db: Database) -> list[str]:
+        async with db.read() as conn:
+            rows = await recent_usage(conn, await _user_id(db, email), limit)
+        return [f"{utc_text(r.created_at)}\t{r.tool}\t{r.model or '-'}\t{r.status}\t{r.error_code or '-'}\t"
+                f"{r.input_tokens}\t{r.output_tokens}\t{format_credits(r.cost)}" for r in rows]
+
+    lines = run_async(with_db(load(config_path), go, ready=True))
+    click.echo("TIME\tTOOL\tMODEL\tSTATUS\tERROR\tINPUT_TOKENS\tOUTPUT_TOKENS\tCREDITS")
+    for line in lines:
         click.echo(line)
 
 

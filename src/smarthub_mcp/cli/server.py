@@ -74,8 +74,8 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
 def stdio(config_path: str | None) -> None:
     """Serve the MCP tools over stdio, as the owner of $SMARTHUB_API_KEY (for Claude Desktop and friends)."""
 
-    from smarthub_mcp.compose import build_services, serving
-    from smarthub_mcp.errors import Unauthenticated
+    from smarthub_mcp.compose import build_services, close_services, serving
+    from smarthub_mcp.errors import SmartHubError, Unauthenticated
     from smarthub_mcp.identity.principals import principal_for_api_key
     from smarthub_mcp.migrations import ensure_ready
     from smarthub_mcp.tools.server import build_mcp_server
@@ -88,12 +88,13 @@ def stdio(config_path: str | None) -> None:
     services = build_services(config)
 
     async def go() -> None:
-        await ensure_ready(services.db, auto_upgrade=services.db.is_sqlite)
         try:
+            await ensure_ready(services.db, auto_upgrade=services.db.is_sqlite)
             principal = await principal_for_api_key(services, api_key)
-        except Unauthenticated:
-            await services.db.close()
-            fail("SMARTHUB_API_KEY is invalid, expired or revoked")
+        except SmartHubError as exc:
+            await close_services(services)
+            fail("SMARTHUB_API_KEY is invalid, expired or revoked" if isinstance(exc, Unauthenticated)
+                 else exc.message)
             return
         logging.getLogger("smarthub").info("stdio session for %s (%s)", principal.email, principal.role)
         mcp = build_mcp_server(services, api_key=api_key)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import text
 
 from smarthub_mcp.errors import Forbidden, InvalidRequest, NotFound
+from smarthub_mcp.identity.errors import AmbiguousKey
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.principals import API_KEY_PREFIX
 from smarthub_mcp.identity.roles import PERMISSION_RE
@@ -121,19 +122,74 @@ async def list_keys(services: Services, user_id: str, *, include_revoked: bool =
         return [ApiKeyInfo.from_row(r) for r in rows]
 
 
+@dataclass(frozen=True)
+class OwnedKey:
+    """A key with its owner's email, for operators."""
+
+    info: ApiKeyInfo
+    email: str
+
+
+_OWNED = ", ".join(f"k.{c.strip()}" for c in _COLUMNS.split(",")) + ", u.email"
+
+
+async def list_owned_keys(services: Services, *, user_id: str | None = None, include_revoked: bool = False,
+                          limit: int = 1000) -> list[OwnedKey]:
+    """Keys with their owners' emails, oldest first: one user's (`user_id`) or everyone's."""
+    where = ["1 = 1"] if include_revoked else ["k.revoked_at IS NULL"]
+    params: dict[str, Any] = {"limit": limit}
+    if user_id is not None:
+        where.append("k.user_id = :u")
+        params["u"] = user_id
+    sql = (f"SELECT {_OWNED} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE {' AND '.join(where)}"
+           " ORDER BY k.id LIMIT :limit")
+    async with services.db.read() as conn:
+        return [OwnedKey(ApiKeyInfo.from_row(r), r.email) for r in await conn.execute(text(sql), params)]
+
+
+MIN_PREFIX = len(API_KEY_PREFIX) + 4
+MAX_CANDIDATES_SHOWN = 5
+
+
+async def find_active_key(services: Services, ref: str) -> OwnedKey:
+    """The one active key `ref` names: its id (`key_...`), the whole key, or the start of its visible
+    prefix (`shk_` and at least 4 more characters). NotFound when none does; AmbiguousKey, naming
+    the candidates, when several do."""
+    ref = ref.strip()
+    if ref.startswith("key_"):
+        clause, params = "k.id = :ref", {"ref": ref}
+    elif ref.startswith(API_KEY_PREFIX) and len(ref) > PREFIX_CHARS:
+        clause, params = "k.key_hash = :ref", {"ref": hash_token(ref)}
+    elif ref.startswith(API_KEY_PREFIX) and len(ref) >= MIN_PREFIX:
+        # substr, not LIKE: the prefix itself holds `_`, a LIKE wildcard.
+        clause, params = f"substr(k.prefix, 1, {len(ref)}) = :ref", {"ref": ref}
+    else:
+        raise InvalidRequest(f"name a key by its id (key_...) or by at least {MIN_PREFIX} characters of its"
+                             f" prefix ({API_KEY_PREFIX}...)", details={"key": ref})
+    sql = (f"SELECT {_OWNED} FROM api_keys k JOIN users u ON u.id = k.user_id"
+           f" WHERE {clause} AND k.revoked_at IS NULL ORDER BY k.id LIMIT {MAX_CANDIDATES_SHOWN + 1}")
+    async with services.db.read() as conn:
+        found = [OwnedKey(ApiKeyInfo.from_row(r), r.email) for r in await conn.execute(text(sql), params)]
+    if not found:
+        raise NotFound("no such active key", details={"key": ref})
+    if len(found) > 1:
+        shown = ", ".join(f"{k.info.id} ({k.info.prefix}..., {k.email})" for k in found[:MAX_CANDIDATES_SHOWN])
+        more = " and more" if len(found) > MAX_CANDIDATES_SHOWN else ""
+        raise AmbiguousKey(f"{ref} matches more than one active key: {shown}{more}; give more of the prefix"
+                           " or the key id", details={"key": ref, "matches": [k.info.id for k in found]})
+    return found[0]
+
+
 async def revoke_key(services: Services, *, key_id: str | None = None, prefix: str | None = None,
                      owner_id: str | None = None) -> ApiKeyInfo:
-    """Revoke by id or prefix; `owner_id` limits it to that user's keys (None: an admin, any key)."""
-    clauses: list[str] = ["revoked_at IS NULL"]
-    params: dict[str, Any] = {"now": now_ms()}
-    if key_id is not None:
-        clauses.append("id = :id")
-        params["id"] = key_id
-    elif prefix is not None:
-        clauses.append("prefix = :prefix")
-        params["prefix"] = prefix
-    else:
+    """Revoke by id or by prefix (which must name one active key); `owner_id` limits it to that
+    user's keys (None: an admin, any key)."""
+    if key_id is None and prefix is not None:
+        key_id = (await find_active_key(services, prefix)).info.id
+    if key_id is None:
         raise InvalidRequest("a key id or prefix is required")
+    clauses: list[str] = ["revoked_at IS NULL", "id = :id"]
+    params: dict[str, Any] = {"now": now_ms(), "id": key_id}
     if owner_id is not None:
         clauses.append("user_id = :owner")
         params["owner"] = owner_id

@@ -47,10 +47,22 @@ class InvalidEmailToken(InvalidRequest):
 
 
 class AccountDisabled(Forbidden):
+    """A disabled account: its login, its keys and its tokens are refused with this code (403)."""
+
     code = "account_disabled"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "This account is disabled; ask an operator to enable it"
 
 
 class WrongPassword(InvalidRequest):
     """The current password given to change-password is wrong (400, not 401: the session is fine)."""
 
     code = "wrong_password"
+
+
+class AmbiguousKey(InvalidRequest):
+    """A key prefix that names more than one active key: nothing is revoked."""
+
+    code = "ambiguous_key"

@@ -4,7 +4,8 @@ A JWT costs one query (the user's status, role and verification, plus whether it
 revoked, in one statement); an API key costs one query (key joined with its owner), plus an update
 of `last_used_at` at most once a minute per key. Role permissions come from the in-process cache
 (`roles.RoleTable`, a few seconds old at most). Authorization uses the user's *current* role, so a
-demotion or a disabled account takes effect on the next request, not when the token expires.
+demotion or a disabled account takes effect on the next request, not when the token expires; a
+disabled account's key or token is refused as `account_disabled` (403).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 
 from smarthub_mcp.errors import EmailNotVerified, Unauthenticated
+from smarthub_mcp.identity.errors import AccountDisabled
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.sessions import hash_token
 from smarthub_mcp.ids import now_ms
@@ -33,8 +35,9 @@ async def verify_jwt(services: Services, token: str) -> tuple[Principal, dict[st
         " FROM users u WHERE u.id = :sub",
         {"sub": claims["sub"], "jti": claims["jti"]},
     )
-    if row is None or row.status != "active":
+    if row is None:
         raise Unauthenticated("Invalid access token")
+    _require_active(row.status)
     if row.revoked or claims.get("gen") != row.token_generation:
         raise Unauthenticated("The access token has been revoked")
     principal = Principal(
@@ -61,8 +64,9 @@ async def principal_for_api_key(services: Services, key: str) -> Principal:
         " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = :h",
         {"h": hash_token(key)},
     )
-    if row is None or row.revoked_at is not None or row.status != "active":
+    if row is None or row.revoked_at is not None:
         raise Unauthenticated("Invalid API key")
+    _require_active(row.status)
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthenticated("The API key has expired")
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY_MS:
@@ -77,6 +81,13 @@ async def principal_for_api_key(services: Services, key: str) -> Principal:
         token_id=row.id,
         email_verified=bool(row.email_verified),
     )
+
+
+def _require_active(status: str) -> None:
+    """A disabled account's credentials are refused with one code everywhere (login included), after
+    the credential itself checked out: only its holder learns why."""
+    if status != "active":
+        raise AccountDisabled()
 
 
 async def _touch(services: Services, key_id: str, now: int) -> None:

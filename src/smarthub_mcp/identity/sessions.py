@@ -91,7 +91,7 @@ async def login(services: Services, email: str, password: str, ip: str | None) -
     await throttle.succeeded(services.db, keys)
     user = UserRecord.from_row(row)
     if user.status != "active":
-        raise AccountDisabled("this account is disabled")
+        raise AccountDisabled()
     new_hash = await hash_password(password) if needs_rehash(row.password_hash) else None
     async with services.db.write() as conn:
         if new_hash:
