@@ -54,8 +54,11 @@ def operation_id(op: Operation) -> str:
 def error_statuses(op: Operation) -> list[int]:
     """What the operation can answer besides success: 400 always (the text guard reads every URL),
     401 and 403 when it needs credentials, 413 when it reads a body, 429 when a signed-in caller
-    writes (writes count against the rate limit), 503 always (the database busy, Redis down)."""
+    writes (writes count against the rate limit), 404 when the path has parameters (a value that
+    names nothing, or that does not fit a path segment), 503 always (the database busy, Redis down)."""
     found = {400, 503, *op.errors}
+    if "{" in op.path:
+        found.add(404)
     if op.auth != "public":
         found |= {401, 403}
         if op.writes:

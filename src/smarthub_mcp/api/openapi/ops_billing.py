@@ -39,10 +39,10 @@ OPERATIONS = [
               description="For Stripe only: the body is verified against `Stripe-Signature` (400 "
                           "`invalid_signature`) before anything is read."),
     Operation("POST", "/admin/credits/adjust", "Add or take away credits", ADMIN_CREDITS, b.AdjustBody, b.Entry,
-              permission="credits:adjust", errors=(404, 409),
+              permission="credits:adjust", errors=(402, 404, 409),
               description="One ledger entry, idempotent by `idempotency_key`, written to the audit log."),
     Operation("POST", "/admin/credits/bulk", "Many adjustments, all or nothing", ADMIN_CREDITS, b.BulkBody,
-              b.EntryList, permission="credits:adjust", errors=(404, 409)),
+              b.EntryList, permission="credits:adjust", errors=(402, 404, 409)),
     Operation("GET", "/admin/credits/audit", "Every admin money action, newest first", ADMIN_CREDITS,
               response=b.AuditPage, permission="reports:read", params=(CURSOR, limit(50, credits.MAX_PAGE))),
     Operation("GET", "/admin/credits/report", "Spend, grants and clawbacks by user and day", ADMIN_CREDITS,

@@ -14,10 +14,10 @@ OPERATIONS = [
               description="Answers a session (access and refresh token); the account gets the sign-up credits "
                           "and a verification email. Sign-ups are capped per client IP."),
     Operation("POST", "/auth/login", "Sign in with email and password", AUTH, auth.LoginBody, s.TokenPair,
-              auth="public", errors=(403, 429),
+              auth="public", errors=(401, 403, 429),
               description="Failed logins are throttled per email and per client IP."),
     Operation("POST", "/auth/refresh", "Trade a refresh token for a new session pair", AUTH, auth.RefreshBody,
-              s.TokenPair, auth="public",
+              s.TokenPair, auth="public", errors=(401, 403),
               description="Each refresh token works once; presenting a used one ends that whole session."),
     Operation("POST", "/auth/logout", "End a session", AUTH, auth.LogoutBody, s.Status, auth="unscoped",
               body_required=False,
