@@ -54,6 +54,8 @@ async def test_inspector_lists_tools_and_calls_one(services, live_server, tmp_pa
     assert not called.get("isError"), called
     assert called["structuredContent"]["provider"] == "demo"
     assert (await services.ledger.balance(user_id)).balance < 1_000_000
+    # A strict client accepts our logging/setLevel answer (the capability is declared).
+    assert await inspector(live_server.url, key, tmp_path, "--method", "logging/setLevel", "--log-level", "info") == {}
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
 from smarthub_mcp.api import auth as identity_routes
-from smarthub_mcp.api import docs, health, openai_compat, payment_pages
+from smarthub_mcp.api import docs, health, media, openai_compat, payment_pages
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
@@ -60,6 +60,7 @@ def api_routes(services: Services) -> list[BaseRoute]:
         *identity_admin.routes,
         *billing_http.routes(),
         *templates_api.routes(),
+        *media.routes(),
         *tools_http.routes,
         *payments.routes,
         *promo.routes,
@@ -97,6 +98,7 @@ def build_app(
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         *identity_pages.routes,  # /verify-email and /reset-password, where the emailed links land
         *payment_pages.routes,
+        *media.download_routes,  # where the local media store's signed links land
         *docs.routes,  # / and /docs (Swagger UI, its files served from here)
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1

@@ -20,6 +20,8 @@ from smarthub_mcp.db import Database
 from smarthub_mcp.identity.email import SMTP_TIMEOUT_SECONDS, send_email
 from smarthub_mcp.identity.email_retry import run_retry_worker
 from smarthub_mcp.identity.service import Identity
+from smarthub_mcp.media.storage import Storage
+from smarthub_mcp.media.wiring import build_storage
 from smarthub_mcp.metrics import Metrics
 from smarthub_mcp.providers.registry import ProviderRegistry
 from smarthub_mcp.providers.router import Router
@@ -28,12 +30,17 @@ from smarthub_mcp.services import Services
 
 
 def build_services(
-    config: AppConfig, *, db: Database | None = None, rate_limiter: RateLimiter | None = None
+    config: AppConfig,
+    *,
+    db: Database | None = None,
+    rate_limiter: RateLimiter | None = None,
+    storage: Storage | None = None,
 ) -> Services:
     """Everything a server, a CLI command or a test needs, on `config`'s database.
 
     Raises ConfigError (one line) when the signing keys are unusable. `rate_limiter` swaps the
-    limiter for a custom policy (tests use one that refuses everything)."""
+    limiter for a custom policy (tests use one that refuses everything); `storage` the media store
+    (tests hand one with their own clock)."""
     settings, secrets = config.settings, config.secrets
     pool = settings.database
     db = db or Database(secrets.database_url, pool_size=pool.pool_size, pool_timeout=pool.pool_timeout_seconds,
@@ -58,6 +65,11 @@ def build_services(
         rate_limiter=limiter,
         metrics=metrics,
     )
+    def media_link_secret() -> bytes:
+        if secrets.media_signing_secret:
+            return secrets.media_signing_secret.encode()
+        return services.identity.codec.keys.secret_material()
+
     services = Services(
         config=config,
         db=db,
@@ -71,6 +83,10 @@ def build_services(
         meter=meter,
         stripe=StripeGateway(config),
         mailer=send_email,
+        storage=storage or build_storage(
+            settings.storage, config.environ, public_base_url=settings.server.public_base_url,
+            link_secret=media_link_secret,
+        ),
     )
     services.user_created_hooks.append(signup_hook(ledger, settings.auth.signup_grant))
     return services
@@ -97,4 +113,5 @@ async def serving(services: Services) -> AsyncIterator[Services]:
         await services.ledger.drain_notifications()
         await services.router.aclose()
         await services.rate_limiter.aclose()
+        await services.storage.aclose()
         await services.db.close()

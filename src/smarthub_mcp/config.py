@@ -42,6 +42,7 @@ from smarthub_mcp.config_sections import (  # noqa: F401  (re-exported: config i
     RouterConfig,
     Section,
     ServerConfig,
+    StorageConfig,
     _default_models,
     _default_providers,
 )
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
     promo: PromoConfig = Field(default_factory=PromoConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -84,6 +86,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML file arrives as init kwargs; the environment must win over it.
         return (env_settings, init_settings)
+
+
+MIN_MEDIA_SECRET_CHARS = 32
+
+
+def _long_enough(value: str | None) -> str | None:
+    if value is not None and len(value) < MIN_MEDIA_SECRET_CHARS:
+        raise ValueError(f"use at least {MIN_MEDIA_SECRET_CHARS} characters")
+    return value
 
 
 class Secrets(BaseSettings):
@@ -105,6 +116,10 @@ class Secrets(BaseSettings):
     smtp_username: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_SMTP_USERNAME"))
     smtp_password: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_SMTP_PASSWORD"))
     smtp_starttls: bool = Field(False, validation_alias=AliasChoices("SMARTHUB_SMTP_STARTTLS"))
+    media_signing_secret: Annotated[str | None, AfterValidator(_long_enough)] = Field(
+        None, validation_alias=AliasChoices("SMARTHUB_MEDIA_SIGNING_SECRET")
+    )
+    """Signs the local backend's download links; without it, a key derived from the JWT signing key."""
 
 
 class AppConfig(BaseModel):
@@ -233,6 +248,8 @@ def _check_consistency(settings: Settings) -> None:
                 raise ConfigError(
                     f"invalid configuration: models.{name}.routes: unknown provider {route.provider!r}"
                 )
+    if settings.storage.backend == "s3" and not settings.storage.bucket:
+        raise ConfigError("invalid configuration: storage.bucket is required when storage.backend is \"s3\"")
     ids = [p.id for p in settings.packages]
     if len(ids) != len(set(ids)):
         raise ConfigError("invalid configuration: packages: duplicate package id")

@@ -110,7 +110,11 @@ class ModelConfig(Section):
 
 
 class ProviderConfig(Section):
-    type: Literal["demo", "openai", "anthropic", "fal", "stability", "kling", "runway", "kie"]
+    type: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,39}$",
+        description="Adapter type (providers/adapters.py): demo, demo-image, openai, anthropic, ... A type "
+        "without an adapter yet (fal, stability, kling, runway, kie) is listed as unavailable.",
+    )
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
     timeout_seconds: float = Field(60.0, gt=0)
@@ -188,6 +192,36 @@ class EmailConfig(Section):
         " outcome) is taken over by the retry worker. Keep it well above the longest SMTP send"
         " (15 s per SMTP step): a live first send overtaken by it may go out twice.",
     )
+
+
+class StorageConfig(Section):
+    """Where generated media is kept, and how long its download links stay valid."""
+
+    backend: Literal["local", "s3"] = Field(
+        "local", description="local: files under `directory`, served by this server through signed links;"
+        " s3: an S3-compatible bucket, with presigned links."
+    )
+    directory: str = Field("./media", description="The local backend's root directory (created on first write).")
+    url_ttl_seconds: int = Field(
+        3600, ge=60, le=7 * 24 * 3600, description="How long a download link works (S3 allows at most 7 days)."
+    )
+    bucket: str | None = Field(None, description="s3: the bucket (required for the s3 backend).")
+    prefix: str = Field("", description="s3: a folder inside the bucket for every object, e.g. 'smarthub/'.")
+    endpoint_url: str | None = Field(
+        None, description="s3: the endpoint of an S3-compatible store (MinIO, R2, B2...); unset for AWS."
+    )
+    region: str | None = Field(None, description="s3: the bucket's region, e.g. 'eu-west-1'.")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="s3: 'path' for most self-hosted stores (MinIO), 'virtual' or 'auto' for AWS."
+    )
+    access_key_id_env: str = Field(
+        "AWS_ACCESS_KEY_ID", description="s3: the environment variable holding the access key id; when it is"
+        " unset, boto3's own credential chain (profile, instance role) applies."
+    )
+    secret_access_key_env: str = Field(
+        "AWS_SECRET_ACCESS_KEY", description="s3: the environment variable holding the secret access key."
+    )
+    timeout_seconds: float = Field(30.0, gt=0, description="s3: read timeout of one request to the store.")
 
 
 def _default_models() -> dict[str, ModelConfig]:

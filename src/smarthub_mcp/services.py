@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the types only: the objects are made by compose.build_servi
     from smarthub_mcp.billing.meter import Meter
     from smarthub_mcp.billing.stripe_gateway import StripeGateway
     from smarthub_mcp.identity.service import Identity
+    from smarthub_mcp.media.storage import Storage
     from smarthub_mcp.metrics import Metrics
     from smarthub_mcp.providers.router import Router
     from smarthub_mcp.ratelimit import RateLimiter
@@ -47,6 +48,7 @@ class Services:
     meter: Meter
     stripe: StripeGateway
     mailer: Mailer
+    storage: Storage
     user_created_hooks: list[UserCreatedHook] = field(default_factory=list)
 
     @property

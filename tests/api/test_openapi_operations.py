@@ -136,6 +136,11 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("GET", f"{API}/templates/{{id}}/stats", user, params=tpl, status=200)
     await call("DELETE", f"{API}/templates/{{id}}", user, params=tpl, status=204)
 
+    # Media (none made yet: the library is empty, and an unknown id is the documented 404).
+    await call("GET", f"{API}/media", user, query={"limit": "5"}, status=200)
+    await call("GET", f"{API}/media/{{id}}", user, params={"id": "med_nope"}, status=404)
+    await call("DELETE", f"{API}/media/{{id}}", user, params={"id": "med_nope"}, status=404)
+
     # The tools, the documents, the probes.
     for name in sorted(p.rsplit("/", 1)[1] for p in document["paths"] if p.startswith(f"{API}/tools/")):
         if name == "openapi.json":

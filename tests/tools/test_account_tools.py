@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from mcp import Client
 
 from smarthub_mcp.billing.promo_admin import PromoCreate, create_code
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.credits import MICRO
 from smarthub_mcp.tools.server import build_mcp_server
+from tests.billing.conftest import PACKAGES_TOML, STRIPE_KEY
 from tests.factories import make_api_key, make_user_with_token
 from tests.tools.results import error_of
 
@@ -39,6 +42,8 @@ async def test_buy_credits_lists_packages_then_opens_a_checkout(services, fake_s
         bad = await client.call_tool("buy_credits", {"package_id": "gold"})
     assert [p["id"] for p in listing.structured_content["packages"]] == ["starter", "pro"]
     assert listing.structured_content["checkout_url"] is None
+    assert listing.structured_content["available"] is True
+    assert listing.structured_content["unavailable_reason"] is None
     assert "starter" in listing.content[0].text
     out = checkout.structured_content
     assert out["package_id"] == "starter" and out["checkout_url"].startswith("https://")
@@ -46,3 +51,29 @@ async def test_buy_credits_lists_packages_then_opens_a_checkout(services, fake_s
     assert bad.is_error and error_of(bad)["code"] == "unknown_package"
     # Nothing is credited before Stripe says the payment completed.
     assert (await services.ledger.balance(user_id)).balance == MICRO
+
+
+@pytest.mark.parametrize(
+    ("packages", "stripe", "why"),
+    [
+        (False, False, "no credit packages ([[packages]] in config.toml) and no Stripe key (STRIPE_API_KEY)"),
+        (False, True, "no credit packages ([[packages]] in config.toml)."),
+        (True, False, "no Stripe key (STRIPE_API_KEY)."),
+    ],
+)
+async def test_buy_credits_says_why_nothing_can_be_bought(make_config, db, packages, stripe, why):
+    env = {"STRIPE_API_KEY": STRIPE_KEY} if stripe else {}
+    services = build_services(make_config(toml=PACKAGES_TOML if packages else None, **env))
+    try:
+        _, client = await client_for(services)
+        async with client:
+            listing = await client.call_tool("buy_credits", {})
+    finally:
+        await services.db.close()
+    assert not listing.is_error, listing.content
+    out = listing.structured_content
+    assert out["available"] is False and why in out["unavailable_reason"]
+    assert len(out["packages"]) == (2 if packages else 0)
+    text = listing.content[0].text
+    assert text.startswith("Buying credits is not available on this server") and why in text
+    assert "redeem_promo" in text

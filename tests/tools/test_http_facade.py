@@ -33,8 +33,11 @@ EXAMPLES = {
     "run_template": {"template_id": "tpl_starter_summarize", "variables": {"text": "A long text."}},
     "save_template": {"name": "My note", "body": "Say {{ x }}", "variables": [{"name": "x"}]},
     "delete_template": {"template_id": "tpl_does_not_exist"},
+    "get_media": {"media_id": "med_does_not_exist"},
+    "delete_media": {"media_id": "med_does_not_exist"},
 }
-EXPECTED_ERRORS = {"redeem_promo": "promo_not_found", "delete_template": "template_not_found"}
+EXPECTED_ERRORS = {"redeem_promo": "promo_not_found", "delete_template": "template_not_found",
+                   "get_media": "media_not_found", "delete_media": "media_not_found"}
 
 
 async def test_every_operation_works_over_http(services, client):

@@ -134,3 +134,19 @@ async def money_audit(conn: AsyncConnection, cursor: str | None, limit: int) -> 
             "amount": after.get("amount"), "reason": after.get("reason"), "ip": ip, "created_at": created,
         })
     return items, next_cursor
+
+
+RECENT_USAGE_ROWS = 200
+"""How far back `recent_models` looks: the caller's newest usage rows, read through its index."""
+
+
+async def recent_models(conn: AsyncConnection, user_id: str) -> list[str]:
+    """The models a user called lately, most recent first (each once)."""
+    rows = await conn.execute(
+        text(
+            "SELECT model FROM usage_events WHERE user_id = :u AND model IS NOT NULL"
+            " ORDER BY created_at DESC LIMIT :n"
+        ),
+        {"u": user_id, "n": RECENT_USAGE_ROWS},
+    )
+    return list(dict.fromkeys(model for (model,) in rows))

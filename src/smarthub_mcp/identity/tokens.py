@@ -48,6 +48,15 @@ class SigningKeys:
     kid: str | None = None
     public_jwk: dict[str, Any] | None = field(default=None)
 
+    def secret_material(self) -> bytes:
+        """Bytes only this server knows (the HS256 secret, or the private key), from which other
+        keys are derived for purposes of their own (media download links)."""
+        if isinstance(self.signing_key, str):
+            return self.signing_key.encode()
+        return bytes(self.signing_key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ))
+
 
 @dataclass(frozen=True)
 class IssuedToken:

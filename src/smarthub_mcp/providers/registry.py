@@ -1,14 +1,14 @@
 """Every configured provider, built once from `settings.providers` and closed at shutdown.
 
     registry = ProviderRegistry.from_settings(settings)          # env defaults to os.environ
-    entry = registry.get("openai")       # ProviderEntry: .provider (or None), .reason, .slot()
+    entry = registry.get("openai")   # ProviderEntry: .provider (or None), .reason, .capabilities, .slot()
     await registry.aclose()
 
-Keys come only from the environment variable each provider names (`api_key_env`). A provider
-without its key, disabled, or of a type with no chat adapter yet is kept with `provider=None` and a
-`reason` a user may read ("OPENAI_API_KEY is not set"), so its models are listed as unavailable
-instead of hidden or crashing the server. An OpenAI-compatible provider with a `base_url` and no
-`api_key_env` (a local Ollama, vLLM, LM Studio) needs no key.
+Types map to adapters through the explicit table in adapters.py. Keys come only from the
+environment variable each provider names (`api_key_env`). A provider without its key, disabled, or
+of a type with no adapter yet is kept with `provider=None` and a `reason` a user may read
+("OPENAI_API_KEY is not set"), so its models are listed as unavailable instead of hidden or
+crashing the server.
 
 `entry.slot()` is the per-provider concurrency cap (`max_concurrency`, an asyncio semaphore per
 process): it protects the provider's own limits. Waiting for a slot is bounded by the provider's
@@ -22,10 +22,11 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from smarthub_mcp.config import ProviderConfig, Settings
 from smarthub_mcp.errors import ProviderError
-from smarthub_mcp.providers.base import ChatProvider
+from smarthub_mcp.providers.adapters import ADAPTERS, Capability
 
 PLACEHOLDER_KEY = "not-needed"  # local OpenAI-compatible servers ignore the key, the SDK wants one
 
@@ -34,8 +35,10 @@ PLACEHOLDER_KEY = "not-needed"  # local OpenAI-compatible servers ignore the key
 class ProviderEntry:
     name: str
     config: ProviderConfig
-    provider: ChatProvider | None
+    provider: Any
+    """The adapter: a ChatProvider (base.py) and/or a MediaProvider (media.py), as `capabilities` say."""
     reason: str | None = None
+    capabilities: frozenset[Capability] = frozenset()
     semaphore: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
 
     @property
@@ -60,31 +63,31 @@ class ProviderEntry:
             self.semaphore.release()
 
 
-def build_provider(name: str, config: ProviderConfig, env: Mapping[str, str]) -> ChatProvider | str:
+def provider_key(name: str, config: ProviderConfig, env: Mapping[str, str]) -> str | None:
+    """The key for one provider, or None when its adapter's key rule is not met."""
+    adapter = ADAPTERS[config.type]
+    if adapter.key == "none":
+        return ""
+    if config.api_key_env:
+        return env.get(config.api_key_env, "").strip() or None
+    if adapter.key == "base_url" and config.base_url:
+        return PLACEHOLDER_KEY
+    return None
+
+
+def build_provider(name: str, config: ProviderConfig, env: Mapping[str, str]) -> object | str:
     """The adapter for one provider config, or the reason it cannot be built."""
     if not config.enabled:
         return f"provider '{name}' is disabled"
-    if config.type == "demo":
-        from smarthub_mcp.providers.demo import DemoProvider
-
-        return DemoProvider(name, config)
-    if config.type not in ("openai", "anthropic"):
-        return f"provider type '{config.type}' has no chat adapter"
-    if config.api_key_env:
-        key = env.get(config.api_key_env, "").strip()
-        if not key:
+    adapter = ADAPTERS.get(config.type)
+    if adapter is None:
+        return f"provider type '{config.type}' has no adapter yet"
+    key = provider_key(name, config, env)
+    if key is None:
+        if config.api_key_env:
             return f"{config.api_key_env} is not set"
-    elif config.type == "openai" and config.base_url:
-        key = PLACEHOLDER_KEY
-    else:
         return f"provider '{name}' has no api_key_env configured"
-    if config.type == "openai":
-        from smarthub_mcp.providers.openai import OpenAIProvider
-
-        return OpenAIProvider(name, config, api_key=key)
-    from smarthub_mcp.providers.anthropic import AnthropicProvider
-
-    return AnthropicProvider(name, config, api_key=key)
+    return adapter.build(name, config, key)
 
 
 class ProviderRegistry:
@@ -98,7 +101,11 @@ class ProviderRegistry:
         for name, config in settings.providers.items():
             built = build_provider(name, config, environ)
             provider, reason = (None, built) if isinstance(built, str) else (built, None)
-            entries[name] = ProviderEntry(name, config, provider, reason, asyncio.Semaphore(config.max_concurrency))
+            adapter = ADAPTERS.get(config.type)
+            entries[name] = ProviderEntry(
+                name, config, provider, reason, adapter.capabilities if adapter else frozenset(),
+                asyncio.Semaphore(config.max_concurrency),
+            )
         return cls(entries)
 
     def get(self, name: str) -> ProviderEntry:

@@ -8,6 +8,9 @@
     router.list_models() -> list[ModelInfo];  router.model(name) -> ModelConfig (UnknownModel)
     await router.aclose()
 
+Media: `await router.call(name, "image", fn)` runs `fn(provider, route)` through the same attempt
+loop (attempts.py) and returns `Answered(value, route, attempts)`.
+
 Order: routes sorted by `priority` (lower first); among equal priorities, a weighted random order
 (`weight`; 0 means only after the weighted ones). Routes whose provider is unavailable (no key,
 disabled) or whose circuit is open are skipped. Budget: at most `router.max_attempts` calls and no
@@ -35,9 +38,12 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 from smarthub_mcp.config import ModelConfig, RouteConfig, Settings
 from smarthub_mcp.errors import InvalidRequest, ProviderError, ProviderUnavailable, unknown_model
+from smarthub_mcp.providers.adapters import Capability
+from smarthub_mcp.providers.attempts import Route, Tries, ms_since
 from smarthub_mcp.providers.base import (
     Attempt,
     ChatRequest,
@@ -46,11 +52,14 @@ from smarthub_mcp.providers.base import (
     StreamEnd,
     StreamInterrupted,
     TextDelta,
+    Usage,
 )
 from smarthub_mcp.providers.circuit import CircuitBreaker
 from smarthub_mcp.providers.registry import ProviderRegistry
 
-CHAT_KINDS = frozenset({"chat"})
+T = TypeVar("T")
+
+__all__ = ["Answered", "ModelInfo", "Route", "RouteDelta", "Router", "order_routes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +84,12 @@ class ModelInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
-    index: int
-    provider: str
-    upstream: str
+class Answered(Generic[T]):
+    """What one route answered through `Router.call`, and every call made to get it."""
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.provider, self.upstream)
+    value: T
+    route: Route
+    attempts: tuple[Attempt, ...]
 
 
 def order_routes(routes: list[RouteConfig], rng: random.Random) -> list[Route]:
@@ -128,14 +135,15 @@ class Router:
     def _unavailable_reason(self, model: ModelConfig) -> str | None:
         if not model.enabled:
             return "model is disabled"
-        if model.kind not in CHAT_KINDS:
-            return f"{model.kind} models are not supported yet"
         reasons = []
         for route in model.routes:
             entry = self.registry.get(route.provider)
-            if entry.available:
+            if entry.available and model.kind in entry.capabilities:
                 return None
-            reasons.append(entry.reason or f"provider '{route.provider}' is unavailable")
+            if entry.available:
+                reasons.append(f"provider '{route.provider}' has no {model.kind} adapter yet")
+            else:
+                reasons.append(entry.reason or f"provider '{route.provider}' is unavailable")
         return "; ".join(dict.fromkeys(reasons))
 
     def list_models(self) -> list[ModelInfo]:
@@ -146,97 +154,70 @@ class Router:
                                    model.max_output_tokens, model.context_window))
         return infos
 
-    def _plan(self, name: str, request: ChatRequest) -> tuple[ModelConfig, ChatRequest, list[Route]]:
+    def _routes(self, name: str, kind: Capability) -> tuple[ModelConfig, list[Route]]:
         model = self.model(name)
-        if model.kind not in CHAT_KINDS:
-            raise InvalidRequest(f"model '{name}' is not a chat model", details={"model": name, "kind": model.kind})
+        if model.kind != kind:
+            raise InvalidRequest(f"model '{name}' is not {_article(kind)} {kind} model",
+                                 details={"model": name, "kind": model.kind})
         reason = self._unavailable_reason(model)
         if reason is not None:
             raise ProviderUnavailable(f"model '{name}' is unavailable: {reason}", details={"model": name})
+        routes = [r for r in order_routes(model.routes, self.rng)
+                  if self.registry.get(r.provider).available and kind in self.registry.get(r.provider).capabilities]
+        return model, routes
+
+    def _tries(self, name: str, routes: list[Route]) -> Tries:
+        return Tries(name, routes, self.registry, self.circuit, self.settings.router, self.clock)
+
+    def _chat_plan(self, name: str, request: ChatRequest) -> tuple[ChatRequest, Tries]:
+        model, routes = self._routes(name, "chat")
         request = replace(request, max_tokens=max(1, min(request.max_tokens, model.max_output_tokens)))
-        routes = [r for r in order_routes(model.routes, self.rng) if self.registry.get(r.provider).available]
-        return model, request, routes
+        return request, self._tries(name, routes)
 
-    # --- attempts -------------------------------------------------------------------------------
+    # --- calls ----------------------------------------------------------------------------------
 
-    def _may_start(self, started: float, attempts: list[Attempt]) -> bool:
-        config = self.settings.router
-        if len(attempts) >= config.max_attempts:
-            return False
-        return not attempts or self.clock() - started < config.budget_seconds
-
-    def _failed(self, route: Route, error: ProviderError, began: float, attempts: list[Attempt]) -> None:
-        attempts.append(Attempt(
-            route.provider, route.upstream, route.index, ok=False, latency_ms=_ms_since(began),
-            error_code=error.code, upstream_status=error.upstream_status, retryable=error.retryable,
-        ))
-        if error.retryable and (error.details or {}).get("reason") != "busy":
-            self.circuit.record_failure(route.key)
-        else:
-            self.circuit.release(route.key)
-
-    def _give_up(self, name: str, routes: list[Route], attempts: list[Attempt],
-                 last: ProviderError | None) -> ProviderUnavailable:
-        if not attempts:
-            wait = min((self.circuit.retry_in(r.key) for r in routes), default=0.0)
-            return ProviderUnavailable(
-                f"model '{name}' is temporarily unavailable", retryable=True, retry_after=wait or None,
-                details={"model": name, "attempts": 0},
-            )
-        return ProviderUnavailable(
-            f"every route of model '{name}' failed", retryable=True,
-            retry_after=last.retry_after if last else None, attempts=tuple(attempts),
-            upstream_status=last.upstream_status if last else None,
-            details={"model": name, "attempts": len(attempts)},
-        )
+    async def call(self, name: str, kind: Capability,
+                   fn: Callable[[Any, Route], Awaitable[T]],
+                   usage: Callable[[T], Usage | None] = lambda _: None) -> Answered[T]:
+        """Run `fn(provider, route)` on the model's routes in order until one answers."""
+        _, routes = self._routes(name, kind)
+        tries = self._tries(name, routes)
+        for route, entry in tries:
+            began = time.monotonic()
+            try:
+                async with entry.slot():
+                    value = await fn(entry.provider, route)
+            except ProviderError as error:
+                tries.failed(route, error, began)
+                continue
+            except BaseException:
+                tries.abandon(route)
+                raise
+            return Answered(value, route, tries.succeeded(route, began, usage(value)))
+        raise tries.give_up()
 
     async def complete(self, name: str, request: ChatRequest) -> ChatResult:
-        _, request, routes = self._plan(name, request)
-        started = self.clock()
-        attempts: list[Attempt] = []
-        last: ProviderError | None = None
-        for route in routes:
-            if not self._may_start(started, attempts):
-                break
-            if not self.circuit.acquire(route.key):
-                continue
-            entry = self.registry.get(route.provider)
-            assert entry.provider is not None
+        request, tries = self._chat_plan(name, request)
+        for route, entry in tries:
             began = time.monotonic()
             try:
                 async with entry.slot():
                     result = await entry.provider.complete(request.for_upstream(route.upstream))
             except ProviderError as error:
-                self._failed(route, error, began, attempts)
-                if not error.retryable:
-                    error.attempts = tuple(attempts)
-                    raise
-                last = error
+                tries.failed(route, error, began)
                 continue
             except BaseException:
-                self.circuit.release(route.key)
+                tries.abandon(route)
                 raise
-            self.circuit.record_success(route.key)
-            attempts.append(Attempt(route.provider, route.upstream, route.index, ok=True,
-                                    latency_ms=_ms_since(began), input_tokens=result.input_tokens,
-                                    output_tokens=result.output_tokens))
-            return replace(result, model=name, route_index=route.index, attempts=tuple(attempts))
-        raise self._give_up(name, routes, attempts, last)
+            attempts = tries.succeeded(route, began, Usage(result.input_tokens, result.output_tokens))
+            return replace(result, model=name, route_index=route.index, attempts=attempts)
+        raise tries.give_up()
 
     async def stream(self, name: str, request: ChatRequest) -> AsyncIterator[RouteDelta | StreamDone]:
         """RouteDelta events (TextDeltas with their route), then exactly one StreamDone; raises
         ProviderError when nothing was delivered."""
-        _, request, routes = self._plan(name, request)
-        started = self.clock()
-        attempts: list[Attempt] = []
-        last: ProviderError | None = None
-        for route in routes:
-            if not self._may_start(started, attempts):
-                break
-            if not self.circuit.acquire(route.key):
-                continue
-            entry = self.registry.get(route.provider)
-            assert entry.provider is not None
+        request, tries = self._chat_plan(name, request)
+        for route, entry in tries:
             began = time.monotonic()
             produced: list[str] = []
             end: StreamEnd | None = None
@@ -250,47 +231,33 @@ class Router:
                             end = event
             except StreamInterrupted as error:
                 # Text already reached the user: no fallback (it would repeat or contradict it).
-                if error.retryable:
-                    self.circuit.record_failure(route.key)
-                else:
-                    self.circuit.release(route.key)
                 usage = error.partial_usage
-                attempts.append(Attempt(route.provider, route.upstream, route.index, ok=True,
-                                        latency_ms=_ms_since(began), error_code=error.code,
-                                        upstream_status=error.upstream_status, retryable=error.retryable,
-                                        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens))
+                attempts = tries.succeeded(route, began, usage, error=error)
                 yield StreamDone(ChatResult(
                     text="".join(produced), upstream_model=route.upstream, provider=route.provider,
                     input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                    finish_reason="interrupted", latency_ms=_ms_since(began), model=name,
-                    route_index=route.index, partial=True, attempts=tuple(attempts),
+                    finish_reason="interrupted", latency_ms=ms_since(began), model=name,
+                    route_index=route.index, partial=True, attempts=attempts,
                 ))
                 return
             except ProviderError as error:
-                self._failed(route, error, began, attempts)
-                if not error.retryable:
-                    error.attempts = tuple(attempts)
-                    raise
-                last = error
+                tries.failed(route, error, began)
                 continue
             except BaseException:
-                self.circuit.release(route.key)
+                tries.abandon(route)
                 raise
             if end is None:  # an adapter must end with StreamEnd; treat a silent end as malformed
-                self.circuit.release(route.key)
+                tries.abandon(route)
                 raise ProviderError("The AI provider ended its answer without usage", provider=route.provider)
-            self.circuit.record_success(route.key)
-            attempts.append(Attempt(route.provider, route.upstream, route.index, ok=True,
-                                    latency_ms=_ms_since(began), input_tokens=end.input_tokens,
-                                    output_tokens=end.output_tokens))
+            attempts = tries.succeeded(route, began, Usage(end.input_tokens, end.output_tokens))
             yield StreamDone(ChatResult(
                 text="".join(produced), upstream_model=end.upstream_model, provider=route.provider,
                 input_tokens=end.input_tokens, output_tokens=end.output_tokens,
-                finish_reason=end.finish_reason, latency_ms=_ms_since(began), model=name,
-                route_index=route.index, attempts=tuple(attempts),
+                finish_reason=end.finish_reason, latency_ms=ms_since(began), model=name,
+                route_index=route.index, attempts=attempts,
             ))
             return
-        raise self._give_up(name, routes, attempts, last)
+        raise tries.give_up()
 
     async def stream_to(
         self, name: str, request: ChatRequest, on_delta: Callable[[RouteDelta], Awaitable[None]]
@@ -311,5 +278,5 @@ class Router:
         await self.registry.aclose()
 
 
-def _ms_since(began: float) -> int:
-    return int((time.monotonic() - began) * 1000)
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"

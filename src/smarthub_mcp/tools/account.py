@@ -206,11 +206,18 @@ class Package(BaseModel):
 
 class CheckoutOut(BaseModel):
     packages: list[Package] = Field(description="Every credit package for sale.")
+    available: bool = Field(description="Whether credits can be bought here now.")
+    unavailable_reason: str | None = Field(
+        default=None, description="Why credits cannot be bought (no packages, or payments not set up)."
+    )
     package_id: str | None = Field(description="The package a checkout was opened for, if any.")
     checkout_url: str | None = Field(description="Open this link to pay; credits arrive when payment completes.")
 
 
 def _checkout_summary(out: CheckoutOut) -> str:
+    if not out.available:
+        listing = "\n".join(f"- {p.id}: {p.name} ({people(p.credits)}) for {p.price}" for p in out.packages)
+        return f"{out.unavailable_reason}" + (f"\nPackages (not for sale now):\n{listing}" if listing else "")
     listing = "\n".join(f"- {p.id}: {p.name} ({people(p.credits)}) for {p.price}" for p in out.packages)
     if out.checkout_url:
         return f"Pay for {out.package_id} here: {out.checkout_url}\nCredits are added once payment completes."
@@ -238,6 +245,18 @@ async def buy_credits(
     packages = [Package(**{k: v for k, v in p.items() if k in Package.model_fields})
                 for p in payments.list_packages(tc.services.settings)]
     if package_id is None:
-        return CheckoutOut(packages=packages, package_id=None, checkout_url=None)
+        reason = unavailable_reason(bool(packages), tc.services.stripe.configured)
+        return CheckoutOut(packages=packages, available=reason is None, unavailable_reason=reason,
+                           package_id=None, checkout_url=None)
     checkout = await payments.create_checkout(tc.services, tc.principal, package_id)
-    return CheckoutOut(packages=packages, package_id=checkout.package.id, checkout_url=checkout.url)
+    return CheckoutOut(packages=packages, available=True, package_id=checkout.package.id, checkout_url=checkout.url)
+
+
+def unavailable_reason(has_packages: bool, stripe_configured: bool) -> str | None:
+    """Why nothing can be bought, in words for the user (and the operator they will ask)."""
+    missing = [what for what, ok in (("no credit packages ([[packages]] in config.toml)", has_packages),
+                                     ("no Stripe key (STRIPE_API_KEY)", stripe_configured)) if not ok]
+    if not missing:
+        return None
+    return (f"Buying credits is not available on this server: the operator has configured {' and '.join(missing)}."
+            " Ask them to set it up, or redeem a promo code with redeem_promo.")

@@ -24,6 +24,7 @@ from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.catalog import all_tools
+from smarthub_mcp.tools.mcplog import client_log
 from smarthub_mcp.tools.registry import ProgressFn, ToolSpec, error_payload, invoke, validate_arguments
 
 log = logging.getLogger("smarthub.tools")
@@ -61,7 +62,8 @@ def _wrapper(spec: ToolSpec, services: Services, principal_source: PrincipalSour
         try:
             principal = await principal_source()
             progress = _progress_reporter(mcp_ctx)
-            result = await invoke(spec, services, principal, kwargs, request_id=request_id, progress=progress)
+            result = await invoke(spec, services, principal, kwargs, request_id=request_id, progress=progress,
+                                  client_log=client_log(mcp_ctx.request_context) if spec.paid else None)
         except Exception as exc:  # every failure becomes an isError result with a stable code
             return error_result(exc)
         finally:

@@ -16,12 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from mcp.types import ToolAnnotations
+from mcp.types import LoggingLevel, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from smarthub_mcp.billing.meter import Usage
+from smarthub_mcp.billing.money import credits_for_people, format_credits
 from smarthub_mcp.errors import InternalError, InvalidRequest, SmartHubError
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.providers.base import Attempt, ChatResult
 from smarthub_mcp.safetext import refuse_flawed
 from smarthub_mcp.services import Services
 
@@ -31,6 +33,8 @@ R = TypeVar("R", bound=BaseModel)
 T = TypeVar("T")
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+LogFn = Callable[[LoggingLevel, str, dict[str, Any]], Awaitable[None]]
+"""`(level, logger name, data)`: a log notification to the MCP client, filtered to its chosen level."""
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 """Reads the caller's own data; safe to repeat."""
@@ -50,6 +54,7 @@ class ToolContext:
     permission: str
     request_id: str
     progress: ProgressFn | None = None
+    client_log: LogFn | None = None
     charged: list[Any] = field(default_factory=list)
 
     async def report(self, done: float, total: float | None = None, message: str | None = None) -> None:
@@ -84,7 +89,40 @@ class ToolContext:
             delivered=delivered,
         )
         self.charged.append(metered)
+        if self.client_log is not None:  # a fallback (warning), then the charge (info), for a client that listens
+            result = metered.result
+            if isinstance(result, ChatResult) and (failed := [a for a in result.attempts if not a.ok]):
+                await self.client_log("warning", "smarthub.providers", fallback_data(model, result, failed))
+            await self.client_log("info", "smarthub.billing", charge_data(self.tool, model, metered, self.request_id))
         return metered
+
+
+def charge_data(tool: str, model: str | None, metered: Any, request_id: str) -> dict[str, Any]:
+    """What one settled call cost: tool, model, credits charged and the balance left."""
+    data: dict[str, Any] = {
+        "message": f"{tool} on {model or '-'}: charged {credits_for_people(metered.charged)}",
+        "tool": tool, "model": model, "credits_charged": format_credits(metered.charged), "request_id": request_id,
+    }
+    if metered.balance is not None:
+        data["balance"] = format_credits(metered.balance)
+    return data
+
+
+def fallback_data(model: str | None, result: ChatResult, failed: list[Attempt]) -> dict[str, Any]:
+    """Which routes failed (provider, upstream model, our error code, the upstream HTTP status)
+    and which answered: no provider body, no key."""
+    routes = [
+        {"provider": a.provider, "upstream_model": a.upstream, "error_code": a.error_code,
+         "upstream_status": a.upstream_status}
+        for a in failed
+    ]
+    named = ", ".join(f"{r['provider']} ({r['error_code']}"
+                      + (f", HTTP {r['upstream_status']})" if r["upstream_status"] else ")") for r in routes)
+    return {
+        "message": f"model {model}: {named} failed; answered by {result.provider} after fallback",
+        "model": model, "failed": routes,
+        "answered_by": {"provider": result.provider, "upstream_model": result.upstream_model},
+    }
 
 
 @dataclass(frozen=True)
@@ -175,6 +213,7 @@ async def invoke(
     *,
     request_id: str,
     progress: ProgressFn | None = None,
+    client_log: LogFn | None = None,
 ) -> BaseModel:
     """Run one tool call for `principal`: the single path behind MCP and HTTP alike.
 
@@ -186,7 +225,7 @@ async def invoke(
     started = time.perf_counter()
     outcome = "ok"
     try:
-        return (await _invoke(spec, services, principal, arguments, request_id, progress))[0]
+        return (await _invoke(spec, services, principal, arguments, request_id, progress, client_log))[0]
     except SmartHubError as exc:
         outcome = exc.code
         raise
@@ -205,12 +244,13 @@ async def _invoke(
     arguments: dict[str, Any],
     request_id: str,
     progress: ProgressFn | None,
+    client_log: LogFn | None = None,
 ) -> tuple[BaseModel, int]:
     principal.require(spec.permission)
     # Here, not in each tool: every call (MCP, the HTTP facade, /v1) passes, after the SDK or
     # `validate_arguments` has checked the types, and before any tool reaches the database.
     refuse_flawed(arguments, "the tool arguments")
-    tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress)
+    tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress, client_log)
     if spec.paid:
         result = await spec.fn(tc, **arguments)
         if not tc.charged:

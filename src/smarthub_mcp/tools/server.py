@@ -8,12 +8,16 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.inbound import x_mcp_header_map
+from mcp.types import SetLevelRequestParams
 
 from smarthub_mcp import __version__
 from smarthub_mcp.errors import Unauthenticated
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.binding import PrincipalSource, register_tools, visibility_middleware
+from smarthub_mcp.tools.completions import completion_handler
+from smarthub_mcp.tools.mcplog import set_level
+from smarthub_mcp.tools.media_resources import media_resources_middleware
 from smarthub_mcp.tools.prompts import prompts_middleware
 
 INSTRUCTIONS = """\
@@ -40,6 +44,11 @@ class SmartHubMCPServer(MCPServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_schemas: dict[str, tuple[dict[str, Any], bool]] = {}
+
+    def enable_logging(self) -> None:
+        """Serve `logging/setLevel`, which also declares the logging capability. `MCPServer` has no
+        public way to add it; the SDK's docs point at the low-level server's `add_request_handler`."""
+        self._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
 
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
         schema = super()._tool_input_schema(name)
@@ -75,6 +84,12 @@ def api_key_principal_source(services: Services, api_key: str) -> PrincipalSourc
     return source
 
 
+def middleware(services: Services, source: PrincipalSource) -> list[Any]:
+    """Per-caller views: the tools they may call, their prompts, their media resources."""
+    return [visibility_middleware(source), prompts_middleware(services, source),
+            media_resources_middleware(services, source)]
+
+
 def build_mcp_server(services: Services, *, api_key: str | None = None) -> SmartHubMCPServer:
     """The server for HTTP (token auth) or, with `api_key`, for stdio and in-process clients."""
     if api_key is not None:
@@ -83,7 +98,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             name="smarthub",
             instructions=INSTRUCTIONS,
             version=__version__,
-            middleware=[visibility_middleware(source), prompts_middleware(services, source)],
+            middleware=middleware(services, source),
         )
     else:
         from smarthub_mcp.identity.verifier import SmartHubTokenVerifier
@@ -98,7 +113,9 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             # The verifier checks issuer and audience itself; the SDK's resource check would want
             # an RFC 8707 resource claim that our tokens (and API keys) do not carry.
             auth=AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", validate_token_resource=False),
-            middleware=[visibility_middleware(source), prompts_middleware(services, source)],
+            middleware=middleware(services, source),
         )
     register_tools(mcp, services, source)
+    mcp.enable_logging()
+    mcp.completion()(completion_handler(services, source))
     return mcp

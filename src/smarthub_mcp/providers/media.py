@@ -1,0 +1,90 @@
+"""The media protocol image (and, next, video) adapters speak, and the values that cross it.
+
+Media generation is a job, not a call: many providers accept a request and answer later. So an
+adapter has two verbs and every provider fits them:
+
+    outcome = await provider.submit(request)      # -> Finished (synchronous APIs) or Pending(upstream_id)
+    outcome = await provider.poll(pending, request)  # -> Finished or Pending, for queue APIs (fal, kie)
+    await provider.cancel(pending)                # best effort; False when the provider cannot
+
+`submit` is called at most once per job: adapters never retry a submit (an unknown outcome must not
+become two billed jobs) and turn every failure into one `ProviderError`, as chat adapters do.
+`Finished.outputs` are the images actually produced; an output may carry its bytes or a URL the
+provider serves it at (the jobs engine copies it into our storage before it counts as delivered).
+`flagged` counts images the provider withheld under its content policy: they are not delivered and
+not charged. `usage` is the provider's own report (OpenAI Images bills by tokens), used to price the
+job when the model has token prices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
+
+from smarthub_mcp.providers.base import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """What a caller asks for. `size` is "WxH" (the model's configured sizes); `upstream` is set by
+    the router to the route's upstream model name."""
+
+    prompt: str
+    size: str
+    count: int = 1
+    negative_prompt: str | None = None
+    seed: int | None = None
+    upstream: str = ""
+
+    def for_upstream(self, upstream: str) -> ImageRequest:
+        return replace(self, upstream=upstream)
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        width, _, height = self.size.partition("x")
+        return int(width), int(height)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaOutput:
+    """One produced file: its bytes, or the provider's URL for it (fetched by the jobs engine)."""
+
+    content_type: str
+    data: bytes | None = None
+    url: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    outputs: tuple[MediaOutput, ...]
+    flagged: int = 0
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Accepted upstream, not done yet. `upstream_id` is all a later poll or cancel needs, so any
+    replica can take the job over after a restart; `state` is extra routing data (a status URL)."""
+
+    upstream_id: str
+    state: dict[str, str] = field(default_factory=dict)
+
+
+Outcome = Finished | Pending
+
+
+@runtime_checkable
+class MediaProvider(Protocol):
+    """An upstream that makes images (or videos). `name` is the provider's config key."""
+
+    name: str
+
+    async def submit(self, request: ImageRequest) -> Outcome: ...
+
+    async def poll(self, pending: Pending, request: ImageRequest) -> Outcome: ...
+
+    async def cancel(self, pending: Pending) -> bool: ...
+
+    async def aclose(self) -> None: ...
