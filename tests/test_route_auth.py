@@ -38,6 +38,10 @@ PUBLIC = {
     ("GET", "/api/v1/templates/public"),  # the gallery
     ("GET", "/api/v1/templates/popular"),
     ("GET", "/api/v1/tools/openapi.json"),  # a Custom GPT imports it before it has a key
+    ("GET", "/api/v1/openapi.json"),  # the whole API's document, and the pages that show it
+    ("GET", "/"),
+    ("GET", "/docs"),
+    ("GET", "/docs/init.js"),
     ("GET", "/api/v1/credits/packages"),  # prices are public
     ("POST", "/api/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature instead
     ("GET", "/media/{key:path}"),  # a media download link: its signature is the credential

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
 from smarthub_mcp.api import auth as identity_routes
-from smarthub_mcp.api import health, media, openai_compat, payment_pages
+from smarthub_mcp.api import docs, health, media, openai_compat, payment_pages
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
@@ -99,6 +99,7 @@ def build_app(
         *identity_pages.routes,  # /verify-email and /reset-password, where the emailed links land
         *payment_pages.routes,
         *media.download_routes,  # where the local media store's signed links land
+        *docs.routes,  # / and /docs (Swagger UI, its files served from here)
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
         Route("/mcp", no_event_stream, methods=["GET"]),

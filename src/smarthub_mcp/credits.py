@@ -7,7 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 MICRO = 1_000_000  # micro-credits per credit
 MAX_CREDITS = 1_000_000_000
@@ -57,5 +57,12 @@ def _bounded(micro: int, value: Any) -> int:
     return micro
 
 
-Credits = Annotated[int, BeforeValidator(parse_credits)]
-"""A config field written in credits and held as integer micro-credits."""
+CREDITS_JSON_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"},
+              {"type": "number"}],
+    "description": "Credits, as a decimal string (\"2.5\") or a number; at most six decimal places.",
+}
+
+Credits = Annotated[int, BeforeValidator(parse_credits), WithJsonSchema(CREDITS_JSON_SCHEMA)]
+"""A config field written in credits and held as integer micro-credits (its JSON schema says what
+callers write: credits, not micro-credits)."""

@@ -17,7 +17,8 @@ async def test_wrong_methods_at_the_root_are_a_json_405(client):
 
 
 async def test_unknown_paths_at_the_root_are_a_json_404(client):
-    for path in ("/", "/nope", "/mcpx", "/mcp/extra", "/.well-known/nope", "/api", "/healthzz"):
+    # Not "/": that is the home page.
+    for path in ("/nope", "/mcpx", "/mcp/extra", "/.well-known/nope", "/api", "/healthzz", "/docsx"):
         response = await client.get(path, headers={"x-request-id": "root-404"})
         assert response.status_code == 404, (path, response.status_code, response.text)
         assert response.json() == {"error": {"code": "not_found", "message": "Not Found", "details": {}}}, path

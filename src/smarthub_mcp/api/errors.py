@@ -12,7 +12,7 @@ from smarthub_mcp.errors import InternalError, SmartHubError
 
 log = logging.getLogger("smarthub.api")
 
-_HTTP_CODES = {
+HTTP_CODES = {
     400: "invalid_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -39,7 +39,7 @@ async def handle_smarthub_error(request: Request, exc: Exception) -> JSONRespons
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "error")
+    code = HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     body = {"error": {"code": code, "message": message, "details": {}}}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
