@@ -41,6 +41,12 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def echo_table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
+    """Tab-separated rows under a header row: easy to read and to `cut -f` in a script."""
+    for row in (header, *rows):
+        click.echo("\t".join(str(cell) for cell in row))
+
+
 def handles_errors(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:

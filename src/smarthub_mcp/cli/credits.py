@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from smarthub_mcp.billing.ledger import Entry, Ledger
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.reports import recent_usage, write_audit
-from smarthub_mcp.cli.common import config_option, handles_errors, load, run_async, with_db
+from smarthub_mcp.cli.common import config_option, echo_table, handles_errors, load, run_async, with_db
 from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import InsufficientCredits, InvalidRequest, NotFound
@@ -161,15 +161,13 @@ def balance(email: str, config_path: str | None) -> None:
 def history(email: str, limit: int, config_path: str | None) -> None:
     """EMAIL's ledger entries, newest first (times in UTC)."""
 
-    async def go(db: Database) -> list[str]:
+    async def go(db: Database) -> list[tuple[object, ...]]:
         entries, _ = await Ledger(db).history(await _user_id(db, email), limit=limit)
-        return [f"{utc_text(e.created_at)}\t{e.id}\t{e.kind}\t{format_credits(e.amount)}\t"
-                f"{format_credits(e.balance_after)}\t{e.memo or ''}" for e in entries]
+        return [(utc_text(e.created_at), e.id, e.kind, format_credits(e.amount), format_credits(e.balance_after),
+                 e.memo or "") for e in entries]
 
-    lines = run_async(with_db(load(config_path), go, ready=True))
-    click.echo("TIME\tID\tKIND\tAMOUNT\tBALANCE_AFTER\tMEMO")
-    for line in lines:
-        click.echo(line)
+    echo_table(("TIME", "ID", "KIND", "AMOUNT", "BALANCE_AFTER", "MEMO"),
+               run_async(with_db(load(config_path), go, ready=True)))
 
 
 @credits.command("usage", short_help="EMAIL's metered calls, newest first (times in UTC).")
@@ -180,16 +178,14 @@ def history(email: str, limit: int, config_path: str | None) -> None:
 def usage(email: str, limit: int, config_path: str | None) -> None:
     """EMAIL's metered calls, newest first (times in UTC), with what each was charged."""
 
-    async def go(db: Database) -> list[str]:
+    async def go(db: Database) -> list[tuple[object, ...]]:
         async with db.read() as conn:
             rows = await recent_usage(conn, await _user_id(db, email), limit)
-        return [f"{utc_text(r.created_at)}\t{r.tool}\t{r.model or '-'}\t{r.status}\t{r.error_code or '-'}\t"
-                f"{r.input_tokens}\t{r.output_tokens}\t{format_credits(r.cost)}" for r in rows]
+        return [(utc_text(r.created_at), r.tool, r.model or "-", r.status, r.error_code or "-", r.input_tokens,
+                 r.output_tokens, format_credits(r.cost)) for r in rows]
 
-    lines = run_async(with_db(load(config_path), go, ready=True))
-    click.echo("TIME\tTOOL\tMODEL\tSTATUS\tERROR\tINPUT_TOKENS\tOUTPUT_TOKENS\tCREDITS")
-    for line in lines:
-        click.echo(line)
+    echo_table(("TIME", "TOOL", "MODEL", "STATUS", "ERROR", "INPUT_TOKENS", "OUTPUT_TOKENS", "CREDITS"),
+               run_async(with_db(load(config_path), go, ready=True)))
 
 
 @credits.command("check", short_help="Recompute every balance; exit 1 on any drift.")

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from smarthub_mcp.cli.common import config_option, handles_errors, run_with_services
+from smarthub_mcp.cli.common import config_option, echo_table, handles_errors, run_with_services
 from smarthub_mcp.ids import utc_text
 from smarthub_mcp.services import Services
 
@@ -54,11 +54,11 @@ def keys_list(email: str | None, show_all: bool, limit: int, config_path: str | 
         user_id = (await user_by_email(services, email)).id if email else None
         return await list_owned_keys(services, user_id=user_id, include_revoked=show_all, limit=limit)
 
-    click.echo("ID\tPREFIX\tNAME\tOWNER\tCREATED\tLAST_USED\tEXPIRES\tREVOKED")
-    for owned in run_with_services(config_path, go):
-        k = owned.info
-        click.echo(f"{k.id}\t{k.prefix}\t{k.name or '-'}\t{owned.email}\t{utc_text(k.created_at)}\t"
-                   f"{_when(k.last_used_at)}\t{_when(k.expires_at)}\t{_when(k.revoked_at)}")
+    echo_table(("ID", "PREFIX", "NAME", "OWNER", "CREATED", "LAST_USED", "EXPIRES", "REVOKED"), [
+        (k.id, k.prefix, k.name or "-", owned.email, utc_text(k.created_at), _when(k.last_used_at),
+         _when(k.expires_at), _when(k.revoked_at))
+        for owned in run_with_services(config_path, go) for k in [owned.info]
+    ])
 
 
 @keys.command("revoke", short_help="Revoke a key by its id or its prefix (shk_...).")

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from smarthub_mcp.cli.common import config_option, handles_errors, run_with_services
+from smarthub_mcp.cli.common import config_option, echo_table, handles_errors, run_with_services
 from smarthub_mcp.cli.keys import keys
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.ids import utc_text
@@ -81,10 +81,10 @@ def users_list(query: str | None, limit: int, config_path: str | None) -> None:
         async with services.db.read() as conn:
             return await list_users(conn, query=query, limit=limit)
 
-    click.echo("ID\tEMAIL\tROLE\tSTATUS\tVERIFIED\tCREATED")
-    for user in run_with_services(config_path, go):
-        verified = "verified" if user.email_verified else "unverified"
-        click.echo(f"{user.id}\t{user.email}\t{user.role}\t{user.status}\t{verified}\t{utc_text(user.created_at)}")
+    echo_table(("ID", "EMAIL", "ROLE", "STATUS", "VERIFIED", "CREATED"), [
+        (u.id, u.email, u.role, u.status, "verified" if u.email_verified else "unverified", utc_text(u.created_at))
+        for u in run_with_services(config_path, go)
+    ])
 
 
 @users.command("set-role")

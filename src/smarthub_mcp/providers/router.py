@@ -162,8 +162,9 @@ class Router:
         reason = self._unavailable_reason(model)
         if reason is not None:
             raise ProviderUnavailable(f"model '{name}' is unavailable: {reason}", details={"model": name})
+        entries = self.registry.entries
         routes = [r for r in order_routes(model.routes, self.rng)
-                  if self.registry.get(r.provider).available and kind in self.registry.get(r.provider).capabilities]
+                  if entries[r.provider].available and kind in entries[r.provider].capabilities]
         return model, routes
 
     def _tries(self, name: str, routes: list[Route]) -> Tries:
