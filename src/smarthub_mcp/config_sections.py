@@ -112,12 +112,17 @@ class ModelConfig(Section):
 class ProviderConfig(Section):
     type: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,39}$",
-        description="Adapter type (providers/adapters.py): demo, demo-image, openai, anthropic, ... A type "
-        "without an adapter yet (fal, stability, kling, runway, kie) is listed as unavailable.",
+        description="Adapter type (providers/adapters.py): demo, demo-image, openai, anthropic, stability, ... A"
+        " type without an adapter yet (fal, kling, runway, kie) is listed as unavailable.",
     )
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
     timeout_seconds: float = Field(60.0, gt=0)
+    media_timeout_seconds: float = Field(
+        180.0, gt=0,
+        description="How long one image or video request may take to answer (they are slower than chat). A"
+        " request sent and not answered in time is not sent again: the provider may still make and bill it.",
+    )
     max_retries: int = Field(0, ge=0, le=10)
     max_concurrency: int = Field(64, ge=1)
     enabled: bool = True
