@@ -1,4 +1,4 @@
-"""Fixtures: loopback fake OpenAI and Anthropic servers, and provider configs pointing at them."""
+"""Fixtures: loopback fake OpenAI, Anthropic and Stability servers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.stability_server import FakeStability
 
 
 @pytest.fixture
@@ -29,4 +30,10 @@ async def fake_anthropic(tmp_path, monkeypatch) -> AsyncIterator[FakeAnthropic]:
     config_dir.mkdir()
     monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(config_dir))
     async with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_stability() -> AsyncIterator[FakeStability]:
+    async with FakeStability() as fake:
         yield fake
