@@ -50,6 +50,12 @@ def _openai(name: str, config: ProviderConfig, key: str) -> object:
     return OpenAIProvider(name, config, api_key=key)
 
 
+def _stability(name: str, config: ProviderConfig, key: str) -> object:
+    from smarthub_mcp.providers.stability import StabilityProvider
+
+    return StabilityProvider(name, config, api_key=key)
+
+
 def _anthropic(name: str, config: ProviderConfig, key: str) -> object:
     from smarthub_mcp.providers.anthropic import AnthropicProvider
 
@@ -59,8 +65,9 @@ def _anthropic(name: str, config: ProviderConfig, key: str) -> object:
 ADAPTERS: dict[str, Adapter] = {
     "demo": Adapter(frozenset({"chat"}), _demo, key="none"),
     "demo-image": Adapter(frozenset({"image"}), _demo_image, key="none"),
-    "openai": Adapter(frozenset({"chat"}), _openai, key="base_url"),
+    "openai": Adapter(frozenset({"chat", "image"}), _openai, key="base_url"),  # chat, and OpenAI Images
     "anthropic": Adapter(frozenset({"chat"}), _anthropic),
+    "stability": Adapter(frozenset({"image"}), _stability),
 }
-"""Provider types with an adapter. Types named in config without one (planned: fal, stability,
-kling, runway, kie) are listed as unavailable with the reason, never a crash."""
+"""Provider types with an adapter. Types named in config without one (planned: fal, kling, runway,
+kie) are listed as unavailable with the reason, never a crash."""
