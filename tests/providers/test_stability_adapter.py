@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from smarthub_mcp.config import Settings
-from smarthub_mcp.errors import ProviderError, ProviderRejected
+from smarthub_mcp.errors import InvalidRequest, ProviderError, ProviderRejected
 from smarthub_mcp.providers.media import OUTCOME_UNKNOWN, Finished, ImageRequest
 from smarthub_mcp.providers.registry import ProviderRegistry
 from smarthub_mcp.providers.stability import PARALLEL, aspect_ratio
@@ -191,3 +191,11 @@ async def test_slow_generations_run_side_by_side_and_are_awaited(fake_stability:
         with anyio.fail_after(10):
             outcome = await task
     assert len(outcome.outputs) == 2 and len(fake_stability.requests) == 2
+
+
+@pytest.mark.parametrize("size", ["0x10", "10x0", "wide", "x"])
+async def test_a_size_that_is_not_one_is_the_callers_error_and_sends_nothing(fake_stability: FakeStability,
+                                                                            size: str) -> None:
+    with pytest.raises(InvalidRequest):
+        await submit(fake_stability, request(size=size))
+    assert fake_stability.requests == []

@@ -33,7 +33,7 @@ import math
 import httpx2
 
 from smarthub_mcp.config import ProviderConfig
-from smarthub_mcp.errors import ProviderError
+from smarthub_mcp.errors import InvalidRequest, ProviderError
 from smarthub_mcp.providers import failures, image_facts, media_failures
 from smarthub_mcp.providers.media import OUTCOME_UNKNOWN, Finished, ImageRequest, MediaOutput, Outcome, Pending
 
@@ -47,9 +47,12 @@ FILTERED = "CONTENT_FILTERED"
 
 def aspect_ratio(size: str) -> str:
     """The supported aspect ratio nearest to "WxH" (compared as log ratios, so 2:1 is as far from 1:1
-    as 1:2 is)."""
+    as 1:2 is). A size that is not two positive whole numbers is the caller's error."""
     width, _, height = size.partition("x")
-    wanted = math.log(int(width) / int(height))
+    try:
+        wanted = math.log(int(width) / int(height))
+    except (ValueError, ZeroDivisionError):
+        raise InvalidRequest("size must be WIDTHxHEIGHT in pixels, e.g. 1024x1024", details={"size": size}) from None
 
     def distance(ratio: str) -> float:
         a, _, b = ratio.partition(":")
@@ -89,6 +92,7 @@ class StabilityProvider:
         )
 
     async def submit(self, request: ImageRequest) -> Outcome:
+        path, fields = self._form(request)
         gate = asyncio.Semaphore(PARALLEL)
         stopped = False
 
@@ -98,7 +102,7 @@ class StabilityProvider:
                 if stopped:
                     return None  # not sent
                 try:
-                    return await self._image(request, index)
+                    return await self._image(path, fields, request.seed, index)
                 except ProviderError as error:
                     stopped = stopped or _final(error)
                     return error
@@ -113,16 +117,20 @@ class StabilityProvider:
         flagged = filtered + refused
         return Finished(outputs, flagged=flagged, failed=request.count - len(outputs) - flagged)
 
-    async def _image(self, request: ImageRequest, index: int) -> MediaOutput | str:
-        """One request: its image, FILTERED, or a ProviderError raised."""
+    def _form(self, request: ImageRequest) -> tuple[str, dict[str, str]]:
+        """The path and the form fields every image of this request shares."""
         path, model = endpoint(request.upstream)
         fields = {"prompt": request.prompt, "aspect_ratio": aspect_ratio(request.size), "output_format": "png"}
         if request.negative_prompt:
             fields["negative_prompt"] = request.negative_prompt
-        if request.seed is not None:
-            fields["seed"] = str((request.seed + index) % SEED_RANGE)
         if model is not None:
             fields["model"] = model
+        return path, fields
+
+    async def _image(self, path: str, fields: dict[str, str], seed: int | None, index: int) -> MediaOutput | str:
+        """One request: its image, FILTERED, or a ProviderError raised."""
+        if seed is not None:
+            fields = {**fields, "seed": str((seed + index) % SEED_RANGE)}
         try:
             # The API takes multipart only, even with no file: an empty "none" part makes httpx2 send it.
             response = await self.client.post(path, data=fields, files={"none": ("", b"")})
