@@ -128,4 +128,5 @@ async def generate_image(
     or, when it takes longer, with a job_id to pass to get_job."""
     return await run_image_job(tc, prompt=prompt, model=model, size=size, aspect_ratio=aspect_ratio,
                                count=count, negative_prompt=negative_prompt, seed=seed,
-                               wait_seconds=tc.services.settings.jobs.wait_seconds)
+                               wait_seconds=tc.wait_seconds if tc.wait_seconds is not None
+                               else tc.services.settings.jobs.wait_seconds)

@@ -55,6 +55,8 @@ class ToolContext:
     request_id: str
     progress: ProgressFn | None = None
     client_log: LogFn | None = None
+    wait_seconds: float | None = None
+    """How long a job-backed tool may wait for its result; None: the configured default for MCP."""
     charged: list[Any] = field(default_factory=list)
 
     async def report(self, done: float, total: float | None = None, message: str | None = None) -> None:
@@ -232,6 +234,7 @@ async def invoke(
     request_id: str,
     progress: ProgressFn | None = None,
     client_log: LogFn | None = None,
+    wait_seconds: float | None = None,
 ) -> BaseModel:
     """Run one tool call for `principal`: the single path behind MCP and HTTP alike.
 
@@ -243,7 +246,8 @@ async def invoke(
     started = time.perf_counter()
     outcome = "ok"
     try:
-        return (await _invoke(spec, services, principal, arguments, request_id, progress, client_log))[0]
+        return (await _invoke(spec, services, principal, arguments, request_id, progress, client_log,
+                              wait_seconds))[0]
     except SmartHubError as exc:
         outcome = exc.code
         raise
@@ -263,12 +267,14 @@ async def _invoke(
     request_id: str,
     progress: ProgressFn | None,
     client_log: LogFn | None = None,
+    wait_seconds: float | None = None,
 ) -> tuple[BaseModel, int]:
     principal.require(spec.permission)
     # Here, not in each tool: every call (MCP, the HTTP facade, /v1) passes, after the SDK or
     # `validate_arguments` has checked the types, and before any tool reaches the database.
     refuse_flawed(arguments, "the tool arguments")
-    tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress, client_log)
+    tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress, client_log,
+                     wait_seconds)
     if spec.paid:
         result = await spec.fn(tc, **arguments)
         if not tc.charged:
