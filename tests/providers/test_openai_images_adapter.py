@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from smarthub_mcp.config import Settings
-from smarthub_mcp.errors import ProviderError, ProviderRejected
+from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown, ProviderRejected
 from smarthub_mcp.providers.base import ChatMessage, ChatRequest, Usage
-from smarthub_mcp.providers.media import OUTCOME_UNKNOWN, Finished, ImageRequest
+from smarthub_mcp.providers.media import Finished, ImageRequest
 from smarthub_mcp.providers.registry import ProviderRegistry
 from smarthub_mcp.providers.router import Router
 from tests.conftest import free_port
@@ -117,6 +117,7 @@ async def test_content_policy_refusal_is_final(fake_openai: FakeOpenAI, code: st
         (Fail(429, "requests", "rate_limit_exceeded", headers={"retry-after": "7"}), 429, True, None),
         (Fail(500), 500, True, None),
         (Fail(503), 503, True, None),
+        (Fail(504), 504, False, "gateway_timeout"),  # the gateway gave up; the generation may go on
         (Fail(400, "invalid_request_error", "invalid_size"), 400, False, None),
         (Fail(401, "invalid_request_error", "invalid_api_key"), 401, False, None),
         (Malformed(), None, True, "malformed"),
@@ -137,8 +138,9 @@ async def test_failures_are_classified_and_never_resent(fake_openai: FakeOpenAI,
 
 async def test_a_generate_that_times_out_after_it_was_sent_is_not_sent_again(fake_openai: FakeOpenAI) -> None:
     error = await failure_of(fake_openai, Hang(), media_timeout_seconds=0.5)
-    assert error.details["reason"] == OUTCOME_UNKNOWN and not error.retryable
-    assert error.code == "provider_error" and error.upstream_status is None
+    assert isinstance(error, ProviderOutcomeUnknown) and not error.retryable
+    assert (error.code, error.details["reason"], error.upstream_status) == ("provider_outcome_unknown", "no_answer",
+                                                                            None)
     assert len(fake_openai.requests) == 1
     assert_safe(error, fake_openai)
 
@@ -183,7 +185,7 @@ async def test_router_falls_back_on_a_5xx_but_never_after_an_unknown_outcome(
         fake_openai.script(Hang())
         with pytest.raises(ProviderError) as info:
             await router.call("pic", "image", lambda p, r: p.submit(request.for_upstream(r.upstream)))
-        assert info.value.details["reason"] == OUTCOME_UNKNOWN
+        assert isinstance(info.value, ProviderOutcomeUnknown)
         assert len(fake_openai.requests) == 2 and len(fake_stability.requests) == 1  # nothing sent elsewhere
     finally:
         await router.aclose()

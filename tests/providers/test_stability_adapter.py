@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from smarthub_mcp.config import Settings
-from smarthub_mcp.errors import InvalidRequest, ProviderError, ProviderRejected
-from smarthub_mcp.providers.media import OUTCOME_UNKNOWN, Finished, ImageRequest
+from smarthub_mcp.errors import InvalidRequest, ProviderError, ProviderOutcomeUnknown, ProviderRejected
+from smarthub_mcp.providers.media import Finished, ImageRequest
 from smarthub_mcp.providers.registry import ProviderRegistry
 from smarthub_mcp.providers.stability import PARALLEL, aspect_ratio
 from tests.fakes.script import Fail, Gate, Hang, Malformed, Shot
@@ -131,6 +131,7 @@ async def test_a_moderation_refusal_beside_delivered_images_counts_as_flagged(fa
         (Fail(403, "forbidden"), 403, False, None, False),
         (Fail(429, "rate_limit_exceeded", headers={"retry-after": "3"}), 429, True, None, False),
         (Fail(500), 500, True, None, False),
+        (Fail(504, "gateway_timeout"), 504, False, "gateway_timeout", False),
         (Malformed(), None, True, "malformed", False),
     ],
 )
@@ -140,7 +141,8 @@ async def test_errors_have_stable_codes_and_no_provider_text(fake_stability: Fak
     error = await failure_of(fake_stability, request(), behaviour)
     assert (error.upstream_status, error.retryable, error.details.get("reason")) == (status, retryable, reason)
     assert isinstance(error, ProviderRejected) == rejected
-    assert error.code == ("provider_rejected" if rejected else "provider_error")
+    assert error.code == ("provider_rejected" if rejected else
+                          "provider_outcome_unknown" if status == 504 else "provider_error")
     assert len(fake_stability.requests) == 1
 
 
@@ -156,6 +158,11 @@ async def test_when_nothing_is_produced_every_image_failing_raises_one_error(fak
     assert len(fake_stability.requests) == 3
 
 
+async def test_an_unknown_outcome_outranks_other_failures(fake_stability: FakeStability) -> None:
+    error = await failure_of(fake_stability, request(count=3), Fail(500), Fail(504), Fail(400, "bad_request"))
+    assert isinstance(error, ProviderOutcomeUnknown)  # one image may exist and be billed: keep the hold
+
+
 async def test_after_a_final_refusal_no_further_image_is_sent(fake_stability: FakeStability) -> None:
     """The first PARALLEL requests are refused; the remaining two would be too, and are never sent
     (without the bound or the stop they would be, and would succeed)."""
@@ -167,7 +174,8 @@ async def test_after_a_final_refusal_no_further_image_is_sent(fake_stability: Fa
 
 async def test_a_request_not_answered_in_time_is_not_sent_again(fake_stability: FakeStability) -> None:
     error = await failure_of(fake_stability, request(), Hang(), media_timeout_seconds=0.5)
-    assert error.details["reason"] == OUTCOME_UNKNOWN and not error.retryable
+    assert isinstance(error, ProviderOutcomeUnknown) and not error.retryable
+    assert (error.code, error.details["reason"]) == ("provider_outcome_unknown", "no_answer")
     assert len(fake_stability.requests) == 1
 
 

@@ -8,16 +8,12 @@ adapter has two verbs and every provider fits them:
     await provider.cancel(pending)                # best effort; False when the provider cannot
 
 `submit` is called at most once per job: adapters never retry a submit (an unknown outcome must not
-become two billed jobs) and turn every failure into one `ProviderError`, as chat adapters do. A
-submit that was sent but never answered (a read timeout, a dropped connection) fails with
-`details["reason"] == OUTCOME_UNKNOWN` and is not retryable, so the router does not send it again
-on another route either; the provider may still be making (and billing) it.
+become two billed jobs) and turn every failure into one `ProviderError`, as chat adapters do.
 `Finished.outputs` are the images actually produced; an output may carry its bytes or a URL the
 provider serves it at (the jobs engine copies it into our storage before it counts as delivered).
 `flagged` counts images the provider withheld under its content policy: they are not delivered and
-not charged. `failed` counts the other images asked for and not delivered (a provider that makes
-one image per request can deliver 3 of 4): not charged either. `usage` is the provider's own
-report (OpenAI Images bills by tokens), used to price the job when the model has token prices.
+not charged. `usage` is the provider's own report (OpenAI Images bills by tokens), used to price the
+job when the model has token prices.
 """
 
 from __future__ import annotations
@@ -62,6 +58,9 @@ class MediaOutput:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """`failed` counts the images asked for that are neither delivered nor flagged (a provider that
+    makes one image per request can deliver 3 of 4, one having failed): not charged either."""
+
     outputs: tuple[MediaOutput, ...]
     flagged: int = 0
     usage: Usage | None = None
@@ -78,9 +77,6 @@ class Pending:
 
 
 Outcome = Finished | Pending
-
-OUTCOME_UNKNOWN = "outcome_unknown"
-"""`ProviderError.details["reason"]` of a submit that may have been accepted upstream."""
 
 
 @runtime_checkable

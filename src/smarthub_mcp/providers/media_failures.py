@@ -4,28 +4,43 @@ A chat call that times out can be tried on another route: nothing was delivered,
 An image request that was sent and never answered may still be generating, and billing, upstream;
 sending it again (the SDK's retry, or the router's next route) is how peers made two billed jobs of
 one. So only failures where the request provably never left (connection refused, connect or pool
-timeout) stay retryable; a read or write timeout, or a connection dropped after sending, is
-`outcome_unknown` and final. HTTP error statuses are the provider's answer and keep the chat
-classification (failures.py).
+timeout) stay retryable; a read or write timeout, a connection dropped after sending, or a 504 from
+the provider's gateway (which gave up waiting, while the generation may go on) is
+`ProviderOutcomeUnknown`, final: the jobs engine keeps the credits held and reconciles. Other HTTP
+error statuses are the provider's answer and keep the chat classification (failures.py).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx2
 
-from smarthub_mcp.errors import ProviderError
+from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown
 from smarthub_mcp.providers import failures
-from smarthub_mcp.providers.media import OUTCOME_UNKNOWN
 
 NOT_SENT_TIMEOUTS = (httpx2.ConnectTimeout, httpx2.PoolTimeout)
 NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.UnsupportedProtocol, httpx2.ProxyError)
 
 
-def outcome_unknown(provider: str) -> ProviderError:
-    return ProviderError(
+GATEWAY_TIMEOUT = 504
+
+
+def outcome_unknown(provider: str, reason: str = "no_answer", status: int | None = None) -> ProviderOutcomeUnknown:
+    details: dict[str, Any] = {"provider": provider, "reason": reason}
+    if status is not None:
+        details["upstream_status"] = status
+    return ProviderOutcomeUnknown(
         "The AI provider did not answer; it may still make this request, so it was not sent again",
-        retryable=False, provider=provider, details={"provider": provider, "reason": OUTCOME_UNKNOWN},
+        upstream_status=status, provider=provider, details=details,
     )
+
+
+def from_status(status: int, *, provider: str, headers: Any = None, body: Any = None) -> ProviderError:
+    """A submit's HTTP error status: a gateway timeout leaves the outcome unknown, the rest is chat's rule."""
+    if status == GATEWAY_TIMEOUT:
+        return outcome_unknown(provider, "gateway_timeout", status)
+    return failures.from_status(status, provider=provider, headers=headers, body=body)
 
 
 def from_transport(exc: BaseException | None, provider: str) -> ProviderError:

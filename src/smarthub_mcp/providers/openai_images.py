@@ -19,7 +19,8 @@ negative prompt, so they are not sent. Answers: GPT Image models return `b64_jso
 when the model has token prices; DALL-E style answers (and compatible servers) return `url` images,
 which the jobs engine copies into storage. A refusal under the content policy (400
 `moderation_blocked` or `content_policy_violation`) is `provider_rejected` with reason
-`content_policy`, not retried.
+`content_policy`, not retried; a generate sent and not answered (a read timeout, a dropped connection,
+a 504) is `ProviderOutcomeUnknown` (media_failures.py).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class OpenAIImages:
             )
         except openai.APIConnectionError as exc:  # timeouts included: the SDK chains the transport's error
             raise media_failures.from_transport(exc.__cause__, self.name) from None
+        except openai.APIStatusError as exc:
+            raise media_failures.from_status(exc.status_code, provider=self.name, headers=exc.response.headers,
+                                             body=exc.body) from None
         except Exception as exc:
             raise failures.from_sdk(exc, openai, provider=self.name) from None
         try:

@@ -16,10 +16,10 @@ caller gets back (only delivered images are charged):
 - something was produced (an image delivered, or withheld as CONTENT_FILTERED): `Finished` with the
   delivered images; `flagged` counts CONTENT_FILTERED images and requests refused under the content
   policy (403 `content_moderation`), `failed` every other image not delivered;
-- nothing was produced: one `ProviderError`, the most telling one: outcome unknown first (a request
-  sent and not answered may still be billed, so the router must not send it elsewhere), then a final
-  refusal (content policy, bad request, credentials), else a retryable failure (429, 5xx), on which
-  the router may try the next route.
+- nothing was produced: one `ProviderError`, the most telling one: `ProviderOutcomeUnknown` first
+  (a request sent and not answered, or a 504, may still be billed: the router must not send it
+  elsewhere, the jobs engine keeps the credits held), then a final refusal (content policy, bad
+  request, credentials), else a retryable failure (429, other 5xx): the router may try the next route.
 After a final refusal, an unknown outcome or a 429, no further image request is started (they would
 fail alike); those images count as failed. Error bodies (`{"id", "name", "errors": [...]}`) give
 only their `name` to the classification; neither body nor key reaches a message.
@@ -33,9 +33,9 @@ import math
 import httpx2
 
 from smarthub_mcp.config import ProviderConfig
-from smarthub_mcp.errors import InvalidRequest, ProviderError
+from smarthub_mcp.errors import InvalidRequest, ProviderError, ProviderOutcomeUnknown
 from smarthub_mcp.providers import failures, image_facts, media_failures
-from smarthub_mcp.providers.media import OUTCOME_UNKNOWN, Finished, ImageRequest, MediaOutput, Outcome, Pending
+from smarthub_mcp.providers.media import Finished, ImageRequest, MediaOutput, Outcome, Pending
 
 DEFAULT_BASE_URL = "https://api.stability.ai"
 GENERATE_PATH = "/v2beta/stable-image/generate/"
@@ -76,7 +76,7 @@ def _final(error: ProviderError) -> bool:
 def _telling(errors: list[ProviderError]) -> ProviderError:
     """The error to raise when no image was produced: see the module's docstring for the order."""
     for error in errors:
-        if (error.details or {}).get("reason") == OUTCOME_UNKNOWN:
+        if isinstance(error, ProviderOutcomeUnknown):
             return error
     return next((e for e in errors if not e.retryable), errors[0])
 
@@ -159,8 +159,8 @@ class StabilityProvider:
             name = ""
         if name == "content_moderation":
             return failures.content_policy(response.status_code, provider=self.name)
-        return failures.from_status(response.status_code, provider=self.name, headers=response.headers,
-                                    body={"type": name})
+        return media_failures.from_status(response.status_code, provider=self.name, headers=response.headers,
+                                          body={"type": name})
 
     async def poll(self, pending: Pending, request: ImageRequest) -> Outcome:
         raise AssertionError("Stability answers at submit")  # pragma: no cover
