@@ -46,6 +46,30 @@ class ImageRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoRequest:
+    """A video to make. `duration_seconds` is what will be priced (the engine fills in the model's
+    default when the caller gave none); `mode` is the model's quality tier ("std", "pro"...);
+    `start_image_url` makes it image-to-video; `external_id` is our job id, for providers that take
+    one (Kling's `external_task_id`) so a lost answer can be looked up by it."""
+
+    prompt: str
+    duration_seconds: int
+    aspect_ratio: str = "16:9"
+    mode: str = "std"
+    start_image_url: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    external_id: str | None = None
+    upstream: str = ""
+
+    def for_upstream(self, upstream: str) -> VideoRequest:
+        return replace(self, upstream=upstream)
+
+
+MediaRequest = ImageRequest | VideoRequest
+
+
+@dataclass(frozen=True, slots=True)
 class MediaOutput:
     """One produced file: its bytes, or the provider's URL for it (fetched by the jobs engine)."""
 
@@ -61,6 +85,10 @@ class Finished:
     outputs: tuple[MediaOutput, ...]
     flagged: int = 0
     usage: Usage | None = None
+    seconds: float | None = None
+    """A video's length as the provider reports it (what a per-second price is charged on)."""
+    provider_charge: int | None = None
+    """What the provider says it billed, in its own units (Runway's credits), when it says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +109,9 @@ class MediaProvider(Protocol):
 
     name: str
 
-    async def submit(self, request: ImageRequest) -> Outcome: ...
+    async def submit(self, request: MediaRequest) -> Outcome: ...
 
-    async def poll(self, pending: Pending, request: ImageRequest) -> Outcome: ...
+    async def poll(self, pending: Pending, request: MediaRequest) -> Outcome: ...
 
     async def cancel(self, pending: Pending) -> bool: ...
 
