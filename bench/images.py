@@ -107,7 +107,7 @@ async def bench(name: str, url: str, calls: int, jobs: int, media: Path) -> list
 
     engine = services.jobs
     for i in range(jobs):
-        job = await engine.create_image(who, tool="generate_image", model="demo-image",
+        job = await engine.create(who, tool="generate_image", model="demo-image",
                                         ask=ImageAsk(f"job {i}", "512x512", 1), request_id=f"j{i}")
         await store.move(services.db, job.id, engine.owner, store.OPEN, lease_owner=None, lease_until=None)
     running: set[asyncio.Task[object]] = set()

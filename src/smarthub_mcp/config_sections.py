@@ -107,6 +107,13 @@ class ModelConfig(Section):
     enabled: bool = True
     routes: list[RouteConfig] = Field(min_length=1)
     price: PriceConfig = Field(default_factory=PriceConfig)
+    durations: list[int] = Field(
+        default_factory=list, description="Video: the lengths offered, in seconds; the first is the default (what a"
+        " request without a duration is priced for, being what the provider makes)."
+    )
+    aspect_ratios: list[str] = Field(
+        default_factory=list, description="Video: the aspect ratios offered (e.g. 16:9); the first is the default."
+    )
 
 
 class ProviderConfig(Section):
@@ -281,6 +288,14 @@ def _demo_image_models() -> dict[str, ModelConfig]:
             routes=[RouteConfig(provider="demo-image", upstream="demo-image-1")],
             price=PriceConfig(per_image=DEMO_IMAGE_PRICES),
         ),
+        "demo-video": ModelConfig(
+            kind="video",
+            description="Offline demo videos (a short MP4 with your prompt on it), to try video jobs without keys.",
+            routes=[RouteConfig(provider="demo-video", upstream="demo-video-1")],
+            price=PriceConfig(per_second={"std": "0.002", "pro": "0.004"}),
+            durations=[5, 10],
+            aspect_ratios=["16:9", "9:16", "1:1"],
+        ),
         "demo-image-slow": ModelConfig(
             kind="image",
             description="The demo images through a queue: a job that runs a few seconds, to try progress and jobs.",
@@ -291,4 +306,5 @@ def _demo_image_models() -> dict[str, ModelConfig]:
 
 
 def _default_providers() -> dict[str, ProviderConfig]:
-    return {"demo": ProviderConfig(type="demo"), "demo-image": ProviderConfig(type="demo-image")}
+    return {"demo": ProviderConfig(type="demo"), "demo-image": ProviderConfig(type="demo-image"),
+            "demo-video": ProviderConfig(type="demo-video")}

@@ -148,6 +148,7 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("GET", f"{API}/jobs", user, query={"limit": "5", "status": "succeeded"}, status=200)
     await call("GET", f"{API}/jobs/{{id}}", user, params=job, status=200)
     await call("POST", f"{API}/jobs/{{id}}/cancel", user, params={"id": "job_nope"}, status=404)
+    await call("POST", f"{API}/videos", user, json={"prompt": "waves", "model": "demo-video"}, status=200)
     await call("POST", f"{API}/images/batch", user, json={"items": [{"prompt": "a fox", "model": "demo-image"}]},
                status=200)
 

@@ -31,5 +31,5 @@ async def customer(services: Services, credits: int = 10, *, permissions: frozen
             await hook(conn, user)
     if credits:
         await services.ledger.grant(user, credits * MICRO, kind="purchase", idempotency_key=f"buy:{user}")
-    perms = permissions if permissions is not None else frozenset({"tools:image", "tools:chat"})
+    perms = permissions if permissions is not None else frozenset({"tools:image", "tools:video", "tools:chat"})
     return Principal(user, "u@example.com", "user", perms, "jwt", email_verified=True)

@@ -36,6 +36,7 @@ EXAMPLES = {
     "get_media": {"media_id": "med_does_not_exist"},
     "delete_media": {"media_id": "med_does_not_exist"},
     "generate_image": {"prompt": "a red fox", "model": "demo-image", "size": "512x512"},
+    "generate_video": {"prompt": "waves", "model": "demo-video"},
     "get_job": {"job_id": "job_does_not_exist"},
     "cancel_job": {"job_id": "job_does_not_exist"},
 }

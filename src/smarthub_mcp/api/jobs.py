@@ -2,7 +2,7 @@
 
 Jobs: `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/cancel`, the `get_job`/`list_jobs`/
 `cancel_job` tools over HTTP with the same permission (`tools:image`); another user's job is a 404.
-`POST /images` is `generate_image`; `POST /images/batch` runs several prompts, at most
+`POST /images` is `generate_image`, `POST /videos` `generate_video`; `POST /images/batch` runs several prompts, at most
 `BATCH_CONCURRENCY` at once, each one its own metered call (each held, charged or refused on its
 own: one that cannot pay does not stop the others).
 """
@@ -22,7 +22,7 @@ from smarthub_mcp.api.body import read_json_value
 from smarthub_mcp.api.params import int_param
 from smarthub_mcp.errors import InvalidRequest, SmartHubError, validated
 from smarthub_mcp.jobs import store
-from smarthub_mcp.jobs.engine import IMAGE_PERMISSION
+from smarthub_mcp.jobs.kinds import JOBS_PERMISSION
 from smarthub_mcp.jobs.views import show
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
@@ -49,7 +49,7 @@ def _ttl(services: Services) -> int:
 
 
 async def list_jobs(request: Request) -> Response:
-    principal = await require(request, IMAGE_PERMISSION)
+    principal = await require(request, JOBS_PERMISSION)
     services = _services(request)
     status = request.query_params.get("status") or None
     if status is not None and status not in (*store.OPEN, *store.FINAL):
@@ -64,23 +64,24 @@ async def list_jobs(request: Request) -> Response:
 
 
 async def get_job(request: Request) -> Response:
-    principal = await require(request, IMAGE_PERMISSION)
+    principal = await require(request, JOBS_PERMISSION)
     services = _services(request)
     job = await store.get_for(services.db, principal.user_id, request.path_params["id"])
     return JSONResponse((await show(services.db, services.storage, job, _ttl(services))).model_dump(mode="json"))
 
 
 async def cancel_job(request: Request) -> Response:
-    principal = await require(request, IMAGE_PERMISSION)
+    principal = await require(request, JOBS_PERMISSION)
     services = _services(request)
     job = await services.jobs.cancel(principal.user_id, request.path_params["id"])
     return JSONResponse((await show(services.db, services.storage, job, _ttl(services))).model_dump(mode="json"))
 
 
 async def generate(request: Request) -> Response:
+    """`POST /images` and `POST /videos`: the generate tool of the path's kind."""
     services = _services(request)
     principal = await authenticate(request, metered=True)
-    spec = all_tools()["generate_image"]
+    spec = all_tools()["generate_video" if request.url.path.endswith("/videos") else "generate_image"]
     principal.require(spec.permission)
     arguments = validate_arguments(spec, await read_json_value(request))
     result = await invoke(spec, services, principal, arguments, request_id=request_id_var.get(),
@@ -120,4 +121,5 @@ def routes() -> list[BaseRoute]:
         Route("/jobs/{id}/cancel", cancel_job, methods=["POST"]),
         Route("/images", generate, methods=["POST"]),
         Route("/images/batch", batch, methods=["POST"]),
+        Route("/videos", generate, methods=["POST"]),
     ]

@@ -1,6 +1,6 @@
 """The jobs engine: create a job with its hold, step it (submit once, poll), settle it once.
 
-    job = await engine.create_image(principal, tool=..., model=..., ask=ImageAsk(...), request_id=...)
+    job = await engine.create(principal, tool=..., model=..., ask=ImageAsk(...) or VideoAsk(...), request_id=...)
     job = await engine.wait(job, seconds, on_progress)     # steps it while the caller waits
     job = await engine.cancel(owner_id, job_id)
 
@@ -28,15 +28,15 @@ from typing import Any
 import httpx
 
 from smarthub_mcp.billing.meter import Meter, Usage
+from smarthub_mcp.billing.pricing import whole_seconds
 from smarthub_mcp.config import JobsConfig
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import new_id, now_ms
-from smarthub_mcp.jobs import images, settle, store
+from smarthub_mcp.jobs import images, kinds, settle, store
 from smarthub_mcp.jobs.delivery import deliver
 from smarthub_mcp.jobs.errors import JobNotCancellable
-from smarthub_mcp.jobs.images import ImageAsk
 from smarthub_mcp.jobs.store import Job
 from smarthub_mcp.media.library import MediaMeta
 from smarthub_mcp.media.storage import Storage
@@ -46,7 +46,6 @@ from smarthub_mcp.providers.router import Route, Router
 log = logging.getLogger("smarthub.jobs")
 
 Progress = Callable[[Job], Awaitable[None]]
-IMAGE_PERMISSION = "tools:image"
 
 
 class JobEngine:
@@ -65,14 +64,15 @@ class JobEngine:
 
     # --- creating -------------------------------------------------------------------------------
 
-    async def create_image(self, principal: Principal, *, tool: str, model: str, ask: ImageAsk,
-                           request_id: str | None) -> Job:
+    async def create(self, principal: Principal, *, tool: str, model: str, ask: kinds.Ask,
+                     request_id: str | None) -> Job:
         """Hold the price of `ask` and write the job, leased to us, in one transaction."""
         price = self.router.model(model).price
-        estimate = images.estimate(price, ask)
+        estimate = kinds.estimate(price, ask)
+        kind = kinds.kind_of(ask)
         now = now_ms()
         values: dict[str, Any] = {
-            "id": new_id("job"), "owner_id": principal.user_id, "kind": "image", "tool": tool, "model": model,
+            "id": new_id("job"), "owner_id": principal.user_id, "kind": kind, "tool": tool, "model": model,
             "status": "queued", "request": store.encode(ask.as_json()), "price": images.freeze_price(price),
             "estimate": estimate, "hold_id": None, "lease_owner": self.owner, "lease_until": now + self.lease_ms,
             "next_check_at": now, "deadline_at": now + self.config.deadline_seconds * 1000,
@@ -85,7 +85,7 @@ class JobEngine:
 
         # The hold outlives the deadline by the reconcile window, so an unknown outcome stays held.
         ttl = self.config.deadline_seconds + self.config.reconcile_seconds + 3600
-        await self.meter.reserve(principal, tool=tool, permission=IMAGE_PERMISSION, model=model,
+        await self.meter.reserve(principal, tool=tool, permission=kinds.PERMISSIONS[kind], model=model,
                                  estimate=estimate, request_id=request_id, ttl_seconds=ttl, then=write_job)
         job = await store.get(self.db, values["id"])
         assert job is not None
@@ -117,13 +117,13 @@ class JobEngine:
         if not await store.move(self.db, job.id, self.owner, ("queued",), status="submitting",
                                 submits=job.submits + 1):
             return
-        ask = ImageAsk.from_json(job.request_data())
+        request = kinds.provider_request(job)
 
         async def send(provider: Any, route: Route) -> Outcome:
             # Which provider it went to is written before it is sent: an unknown outcome must name it.
             await store.move(self.db, job.id, self.owner, ("submitting",), provider=route.provider,
                              upstream_model=route.upstream)
-            outcome: Outcome = await provider.submit(ask.provider_request().for_upstream(route.upstream))
+            outcome: Outcome = await provider.submit(request.for_upstream(route.upstream))
             return outcome
 
         try:
@@ -154,10 +154,10 @@ class JobEngine:
         if not entry.available:
             await self._reschedule(job, error="provider_unavailable")
             return
-        ask = ImageAsk.from_json(job.request_data())
         pending = Pending(job.upstream_id or "", job.state_data())
         try:
-            outcome = await entry.provider.poll(pending, ask.provider_request().for_upstream(job.upstream_model or ""))
+            outcome = await entry.provider.poll(pending,
+                                                kinds.provider_request(job).for_upstream(job.upstream_model or ""))
         except ProviderError as exc:
             if exc.retryable:
                 await self._reschedule(job, error=exc.code)
@@ -173,19 +173,20 @@ class JobEngine:
     async def finish(self, job: Job, outcome: Finished, *, provider: str, upstream: str) -> settle.Outcome:
         """Copy the outputs into storage, then settle: the poller's, the submitter's and a webhook's
         path alike (whoever settles first wins; the others change nothing)."""
-        ask = ImageAsk.from_json(job.request_data())
-        meta = MediaMeta(prompt=ask.prompt, model=job.model, provider=provider)
+        prompt = kinds.ask_of(job).prompt
+        meta = MediaMeta(prompt=prompt, model=job.model, provider=provider)
         done = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
                              outputs=outcome.outputs, meta=meta, max_bytes=self.config.fetch_max_bytes)
-        price = images.thaw_price(job.price)
         delivered = len(done.stored)
-        cost = images.cost(price, ask, delivered, outcome.usage)
-        usage = Usage(cost=cost, provider=provider, upstream_model=upstream, images=delivered,
+        cost = kinds.cost(job, outcome, delivered)
+        seconds = whole_seconds(outcome.seconds) if outcome.seconds is not None and delivered else 0
+        usage = Usage(cost=cost, provider=provider, upstream_model=upstream,
+                      images=delivered if job.kind == "image" else 0, seconds=seconds,
                       input_tokens=outcome.usage.input_tokens if outcome.usage else 0,
                       output_tokens=outcome.usage.output_tokens if outcome.usage else 0)
         result = await settle.succeed(self.db, self.meter, self.storage, job, stored=done.stored,
                                       flagged=outcome.flagged, lost=done.lost, cost=cost, usage=usage,
-                                      prompt=ask.prompt)
+                                      prompt=prompt)
         self._signal(job.id)
         return result
 
@@ -252,7 +253,7 @@ class JobEngine:
 
     async def wait(self, job: Job, seconds: float, progress: Progress | None = None) -> Job:
         """Step the job ourselves while we wait (up to `seconds`), or watch another worker do it.
-        The first step runs on the lease `create_image` took."""
+        The first step runs on the lease `create` took."""
         until = time.monotonic() + seconds
         if job.lease_owner == self.owner and not job.settled:
             job = await self.step(job)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from smarthub_mcp.api.jobs import BatchRequest
 from smarthub_mcp.api.openapi.spec import CURSOR, Operation, limit, path, query
 from smarthub_mcp.jobs import store
-from smarthub_mcp.jobs.engine import IMAGE_PERMISSION
+from smarthub_mcp.jobs.kinds import JOBS_PERMISSION, PERMISSIONS
 from smarthub_mcp.jobs.views import JobOut
 from smarthub_mcp.tools.catalog import all_tools
 from smarthub_mcp.tools.jobs import JobPage
@@ -31,22 +31,27 @@ class BatchAnswer(BaseModel):
 
 OPERATIONS = [
     Operation("POST", "/images", "Generate images (waits for them, up to a limit)", JOBS,
-              body=all_tools()["generate_image"].arguments, response=JobOut, permission=IMAGE_PERMISSION,
+              body=all_tools()["generate_image"].arguments, response=JobOut, permission=JOBS_PERMISSION,
               errors=(402, 404, 502), operation_id="generate_images",
               description="The generate_image tool: holds the price of every image asked for, charges only the"
               " delivered ones. Answers with the images, or with the job (status running) when they take longer."),
+    Operation("POST", "/videos", "Generate a video (usually answers with the running job)", JOBS,
+              body=all_tools()["generate_video"].arguments, response=JobOut, permission=PERMISSIONS["video"],
+              errors=(402, 404, 502), operation_id="generate_videos",
+              description="The generate_video tool: holds the per-second price of the duration asked (or the"
+              " model's default), charges the seconds made. Poll GET /jobs/{id} for progress and the video."),
     Operation("POST", "/images/batch", "Generate images for several prompts, each charged on its own", JOBS,
-              body=BatchRequest, response=BatchAnswer, permission=IMAGE_PERMISSION, operation_id="generate_batch",
+              body=BatchRequest, response=BatchAnswer, permission=JOBS_PERMISSION, operation_id="generate_batch",
               description="At most 10 items, 3 at once; one item that fails (or cannot pay) does not stop the"
               " others. A malformed item refuses the whole batch before anything runs."),
     Operation("GET", "/jobs", "Your generation jobs, newest first", JOBS, response=JobPage,
-              permission=IMAGE_PERMISSION, operation_id="list_generation_jobs",
+              permission=JOBS_PERMISSION, operation_id="list_generation_jobs",
               params=(limit(20, store.MAX_LIMIT), CURSOR,
                       query("status", "Only jobs in this status.", type="string",
                             enum=[*store.OPEN, *store.FINAL]))),
     Operation("GET", "/jobs/{id}", "One of your jobs: status, progress, credits, outputs", JOBS, response=JobOut,
-              params=(ID,), permission=IMAGE_PERMISSION, errors=(404,), operation_id="get_generation_job"),
+              params=(ID,), permission=JOBS_PERMISSION, errors=(404,), operation_id="get_generation_job"),
     Operation("POST", "/jobs/{id}/cancel", "Cancel a running job; what will not be delivered is returned", JOBS,
-              response=JobOut, params=(ID,), permission=IMAGE_PERMISSION, errors=(404, 409),
+              response=JobOut, params=(ID,), permission=JOBS_PERMISSION, errors=(404, 409),
               operation_id="cancel_generation_job", body_required=False),
 ]
