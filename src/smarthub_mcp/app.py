@@ -17,8 +17,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
+from smarthub_mcp.api import admin_jobs, docs, health, media, openai_compat, payment_pages
 from smarthub_mcp.api import auth as identity_routes
-from smarthub_mcp.api import docs, health, media, openai_compat, payment_pages
 from smarthub_mcp.api import jobs as jobs_api
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
@@ -63,6 +63,7 @@ def api_routes(services: Services) -> list[BaseRoute]:
         *templates_api.routes(),
         *media.routes(),
         *jobs_api.routes(),
+        *admin_jobs.routes(),
         *tools_http.routes,
         *payments.routes,
         *promo.routes,

@@ -148,6 +148,10 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("GET", f"{API}/jobs", user, query={"limit": "5", "status": "succeeded"}, status=200)
     await call("GET", f"{API}/jobs/{{id}}", user, params=job, status=200)
     await call("POST", f"{API}/jobs/{{id}}/cancel", user, params={"id": "job_nope"}, status=404)
+    await call("GET", f"{API}/admin/jobs", admin, query={"limit": "5", "status": "succeeded", "all": "true"},
+               status=200)
+    await call("POST", f"{API}/admin/jobs/{{id}}/settle", admin, params=job,
+               json={"action": "release", "reason": "checked with the provider"}, status=409)
     await call("POST", f"{API}/videos", user, json={"prompt": "waves", "model": "demo-video"}, status=200)
     await call("POST", f"{API}/images/batch", user, json={"items": [{"prompt": "a fox", "model": "demo-image"}]},
                status=200)

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from smarthub_mcp.api.admin_jobs import QueueItem, QueuePage, SettleBody
 from smarthub_mcp.api.jobs import BatchRequest
 from smarthub_mcp.api.openapi.spec import CURSOR, Operation, limit, path, query
 from smarthub_mcp.jobs import store
@@ -28,6 +29,8 @@ class BatchItem(BaseModel):
 class BatchAnswer(BaseModel):
     items: list[BatchItem]
 
+
+ADMIN = "admin"
 
 OPERATIONS = [
     Operation("POST", "/images", "Generate images (waits for them, up to a limit)", JOBS,
@@ -54,4 +57,12 @@ OPERATIONS = [
     Operation("POST", "/jobs/{id}/cancel", "Cancel a running job; what will not be delivered is returned", JOBS,
               response=JobOut, params=(ID,), permission=JOBS_PERMISSION, errors=(404, 409),
               operation_id="cancel_generation_job", body_required=False),
+    Operation("GET", "/admin/jobs", "The rendering queue: every user's open jobs (or all, with all=true)", ADMIN,
+              response=QueuePage, permission="reports:read", operation_id="admin_list_jobs",
+              params=(limit(50, store.MAX_LIMIT), CURSOR,
+                      query("status", "Only jobs in this status.", type="string", enum=[*store.OPEN, *store.FINAL]),
+                      query("all", "Settled jobs too.", type="boolean"))),
+    Operation("POST", "/admin/jobs/{id}/settle", "Settle a job whose outcome is unknown, after checking with its"
+              " provider (audited)", ADMIN, body=SettleBody, response=QueueItem, params=(ID,),
+              permission="credits:adjust", errors=(404, 409), operation_id="admin_settle_job"),
 ]
