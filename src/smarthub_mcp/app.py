@@ -102,6 +102,7 @@ def build_app(
         *identity_pages.routes,  # /verify-email and /reset-password, where the emailed links land
         *payment_pages.routes,
         *media.download_routes,  # where the local media store's signed links land
+        *jobs_api.webhook_routes,  # where providers post job results (the URL's HMAC is the credential)
         *docs.routes,  # / and /docs (Swagger UI, its files served from here)
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1

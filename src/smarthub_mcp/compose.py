@@ -92,7 +92,8 @@ def build_services(
         stripe=StripeGateway(config),
         mailer=send_email,
         storage=storage,
-        jobs=JobEngine(db, meter, router, storage, settings.jobs),
+        jobs=JobEngine(db, meter, router, storage, settings.jobs, webhook_base=settings.server.public_base_url,
+                       webhook_secret=media_link_secret),
     )
     services.user_created_hooks.append(signup_hook(ledger, settings.auth.signup_grant))
     return services

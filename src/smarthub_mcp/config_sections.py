@@ -230,6 +230,11 @@ class JobsConfig(Section):
     worker_interval_seconds: float = Field(1.0, gt=0, le=60, description="How often workers look for due jobs.")
     worker_concurrency: int = Field(4, ge=1, le=256, description="Jobs one replica steps at once.")
     workers: bool = Field(True, description="Run job workers in this process (any number of replicas may).")
+    webhooks: bool = Field(
+        False, description="Give providers that can post results (fal) a webhook URL on server.public_base_url,"
+        " so a finished job settles at once; polling goes on regardless. Only when that URL is reachable from"
+        " the internet."
+    )
     fetch_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest output file copied from a provider's URL into storage."
     )

@@ -18,11 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from smarthub_mcp.api.authn import authenticate, require
-from smarthub_mcp.api.body import read_json_value
+from smarthub_mcp.api.body import read_body, read_json_value
 from smarthub_mcp.api.params import int_param
 from smarthub_mcp.errors import InvalidRequest, SmartHubError, validated
-from smarthub_mcp.jobs import store
+from smarthub_mcp.jobs import store, webhooks
+from smarthub_mcp.jobs.errors import JobNotFound
 from smarthub_mcp.jobs.kinds import JOBS_PERMISSION
+from smarthub_mcp.jobs.tokens import PATH
 from smarthub_mcp.jobs.views import show
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
@@ -112,6 +114,21 @@ async def batch(request: Request) -> Response:
 
     results = await asyncio.gather(*(one(i, a) for i, a in enumerate(checked)))
     return JSONResponse({"items": results})
+
+
+async def provider_webhook(request: Request) -> Response:
+    """`POST /webhooks/jobs/{job_id}/{token}`: a provider posting a job's result (jobs/webhooks.py).
+    Served at the root, outside /api/v1: no bearer token, the URL's HMAC is the credential."""
+    services = _services(request)
+    if services.jobs.webhook_secret is None:
+        raise JobNotFound("no such job")
+    body = await read_body(request)
+    what = await webhooks.receive(services.jobs, services.jobs.webhook_secret(), request.path_params["job_id"],
+                                  request.path_params["token"], body, dict(request.headers))
+    return JSONResponse({"status": what})
+
+
+webhook_routes = [Route(f"{PATH}/{{job_id}}/{{token}}", provider_webhook, methods=["POST"])]
 
 
 def routes() -> list[BaseRoute]:

@@ -38,9 +38,10 @@ from smarthub_mcp.jobs import images, kinds, settle, store
 from smarthub_mcp.jobs.delivery import deliver
 from smarthub_mcp.jobs.errors import JobNotCancellable
 from smarthub_mcp.jobs.store import Job
+from smarthub_mcp.jobs.tokens import webhook_url
 from smarthub_mcp.media.library import MediaMeta
 from smarthub_mcp.media.storage import Storage
-from smarthub_mcp.providers.media import Finished, Outcome, Pending
+from smarthub_mcp.providers.media import Finished, MediaRequest, Outcome, Pending, WebhookParser
 from smarthub_mcp.providers.router import Route, Router
 
 log = logging.getLogger("smarthub.jobs")
@@ -50,7 +51,8 @@ Progress = Callable[[Job], Awaitable[None]]
 
 class JobEngine:
     def __init__(self, db: Database, meter: Meter, router: Router, storage: Storage, config: JobsConfig,
-                 *, owner: str | None = None) -> None:
+                 *, owner: str | None = None, webhook_base: str | None = None,
+                 webhook_secret: Callable[[], bytes] | None = None) -> None:
         self.db = db
         self.meter = meter
         self.router = router
@@ -59,6 +61,8 @@ class JobEngine:
         self.owner = owner or new_id("wrk")
         """This process's name on the leases it takes."""
         self.lease_ms = int(config.lease_seconds * 1000)
+        self.webhook_base = webhook_base if config.webhooks else None
+        self.webhook_secret = webhook_secret
         self._http: httpx.AsyncClient | None = None
         self._changed: dict[str, asyncio.Event] = {}
 
@@ -123,7 +127,8 @@ class JobEngine:
             # Which provider it went to is written before it is sent: an unknown outcome must name it.
             await store.move(self.db, job.id, self.owner, ("submitting",), provider=route.provider,
                              upstream_model=route.upstream)
-            outcome: Outcome = await provider.submit(request.for_upstream(route.upstream))
+            outcome: Outcome = await provider.submit(self._with_webhook(request, provider, job.id)
+                                                     .for_upstream(route.upstream))
             return outcome
 
         try:
@@ -189,6 +194,11 @@ class JobEngine:
                                       prompt=prompt)
         self._signal(job.id)
         return result
+
+    def _with_webhook(self, request: MediaRequest, provider: object, job_id: str) -> MediaRequest:
+        if self.webhook_base is None or self.webhook_secret is None or not isinstance(provider, WebhookParser):
+            return request
+        return request.with_webhook(webhook_url(self.webhook_base, self.webhook_secret(), job_id))
 
     def _give_up_at(self, job: Job) -> int:
         return job.created_at + (self.config.deadline_seconds + self.config.reconcile_seconds) * 1000

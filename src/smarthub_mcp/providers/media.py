@@ -35,9 +35,14 @@ class ImageRequest:
     negative_prompt: str | None = None
     seed: int | None = None
     upstream: str = ""
+    webhook_url: str | None = None
+    """Where the provider may post the result (adapters with `parse_webhook` pass it on)."""
 
     def for_upstream(self, upstream: str) -> ImageRequest:
         return replace(self, upstream=upstream)
+
+    def with_webhook(self, url: str | None) -> ImageRequest:
+        return replace(self, webhook_url=url)
 
     @property
     def dimensions(self) -> tuple[int, int]:
@@ -61,9 +66,13 @@ class VideoRequest:
     seed: int | None = None
     external_id: str | None = None
     upstream: str = ""
+    webhook_url: str | None = None
 
     def for_upstream(self, upstream: str) -> VideoRequest:
         return replace(self, upstream=upstream)
+
+    def with_webhook(self, url: str | None) -> VideoRequest:
+        return replace(self, webhook_url=url)
 
 
 MediaRequest = ImageRequest | VideoRequest
@@ -116,3 +125,12 @@ class MediaProvider(Protocol):
     async def cancel(self, pending: Pending) -> bool: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class WebhookParser(Protocol):
+    """An adapter whose provider can post a job's result (fal's `fal_webhook`). `parse_webhook`
+    reads a posted body into `(upstream_id, outcome)`; a failed job is a `ProviderError`. The
+    engine passes `request.webhook_url` at submit only to adapters that have this method."""
+
+    def parse_webhook(self, body: bytes, headers: dict[str, str]) -> tuple[str, Outcome | Exception]: ...
