@@ -78,6 +78,7 @@ async def settle_by_hand(engine: JobEngine, job_id: str, *, action: Literal["rel
                                                      code="settled_by_admin", message=message, also=audit)
     if not outcome.first:
         raise Conflict("the job was settled by something else meanwhile", details={"job_id": job.id})
+    await engine.changed(job.id)
     latest = await store.get(engine.db, job.id)
     assert latest is not None
     return latest

@@ -52,7 +52,8 @@ Progress = Callable[[Job], Awaitable[None]]
 class JobEngine:
     def __init__(self, db: Database, meter: Meter, router: Router, storage: Storage, config: JobsConfig,
                  *, owner: str | None = None, webhook_base: str | None = None,
-                 webhook_secret: Callable[[], bytes] | None = None) -> None:
+                 webhook_secret: Callable[[], bytes] | None = None,
+                 on_change: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.db = db
         self.meter = meter
         self.router = router
@@ -63,6 +64,8 @@ class JobEngine:
         self.lease_ms = int(config.lease_seconds * 1000)
         self.webhook_base = webhook_base if config.webhooks else None
         self.webhook_secret = webhook_secret
+        self.on_change = on_change
+        """Told each job id whose state may have changed (MCP clients listening for `job://{id}`)."""
         self._http: httpx.AsyncClient | None = None
         self._changed: dict[str, asyncio.Event] = {}
 
@@ -114,7 +117,7 @@ class JobEngine:
                 await store.move(self.db, job.id, self.owner, store.OPEN, lease_owner=None, lease_until=None)
         latest = await store.get(self.db, job.id)
         assert latest is not None
-        self._signal(job.id)
+        await self.changed(job.id)
         return latest
 
     async def _submit(self, job: Job) -> None:
@@ -192,7 +195,7 @@ class JobEngine:
         result = await settle.succeed(self.db, self.meter, self.storage, job, stored=done.stored,
                                       flagged=outcome.flagged, lost=done.lost, cost=cost, usage=usage,
                                       prompt=prompt)
-        self._signal(job.id)
+        await self.changed(job.id)
         return result
 
     def _with_webhook(self, request: MediaRequest, provider: object, job_id: str) -> MediaRequest:
@@ -256,7 +259,7 @@ class JobEngine:
                                         " you are charged only for what it delivers")
             await settle.fail(self.db, self.meter, job, code="cancelled", message="cancelled at the provider",
                               status="cancelled", from_status=("running", "unknown"))
-        self._signal(job.id)
+        await self.changed(job.id)
         return await store.get_for(self.db, owner_id, job_id)
 
     # --- waiting --------------------------------------------------------------------------------
@@ -289,6 +292,15 @@ class JobEngine:
         event = self._changed.pop(job_id, None)
         if event is not None:
             event.set()
+
+    async def changed(self, job_id: str) -> None:
+        """Wake whoever waits on the job here, and tell listening clients (best effort)."""
+        self._signal(job_id)
+        if self.on_change is not None:
+            try:
+                await self.on_change(job_id)
+            except Exception:  # a notice that cannot go out must not fail the job's step
+                log.warning("job %s: change notice failed", job_id, exc_info=True)
 
     # --- plumbing -------------------------------------------------------------------------------
 

@@ -45,5 +45,6 @@ async def receive(engine: JobEngine, secret: bytes, job_id: str, presented: str,
         if outcome.retryable:
             return "pending"
         result = await settle.fail(engine.db, engine.meter, job, code=outcome.code, message=outcome.message)
+        await engine.changed(job.id)
         return "settled" if result.first else "already settled"
     return "pending"
