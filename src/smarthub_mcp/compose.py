@@ -22,7 +22,9 @@ from smarthub_mcp.db import Database
 from smarthub_mcp.identity.email import SMTP_TIMEOUT_SECONDS, send_email
 from smarthub_mcp.identity.email_retry import run_retry_worker
 from smarthub_mcp.identity.service import Identity
+from smarthub_mcp.jobs import store as job_store
 from smarthub_mcp.jobs.engine import JobEngine
+from smarthub_mcp.jobs.notices import on_settled, run_deliveries
 from smarthub_mcp.jobs.worker import run_workers
 from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.media.wiring import build_storage
@@ -86,6 +88,9 @@ def build_services(
 
     async def job_changed(job_id: str) -> None:
         await events.publish(ResourceUpdated(f"job://{job_id}"))
+        job = await job_store.get(db, job_id)
+        if job is not None and job.settled:
+            await on_settled(services, job)
 
     services = Services(
         config=config,
@@ -117,6 +122,7 @@ async def serving(services: Services) -> AsyncIterator[Services]:
     stop_jobs = asyncio.Event()
     workers = (asyncio.create_task(run_workers(services.jobs, stop_jobs), name="job-workers")
                if services.settings.jobs.workers else None)
+    deliveries = asyncio.create_task(run_deliveries(services, stop_jobs), name="webhook-deliveries")
     try:
         yield services
     finally:
@@ -124,6 +130,7 @@ async def serving(services: Services) -> AsyncIterator[Services]:
         stop_jobs.set()
         if workers is not None:
             await workers
+        await deliveries
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper

@@ -235,6 +235,13 @@ class JobsConfig(Section):
         " so a finished job settles at once; polling goes on regardless. Only when that URL is reachable from"
         " the internet."
     )
+    email_on_completion: bool = Field(
+        False, description="Email a job's owner when it ends after its call stopped waiting (videos, mostly)."
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Let users' webhook URLs be http:// or resolve to private addresses. Tests only:"
+        " otherwise a user could make this server call into its own network."
+    )
     fetch_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest output file copied from a provider's URL into storage."
     )

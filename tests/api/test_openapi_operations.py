@@ -148,6 +148,9 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("GET", f"{API}/jobs", user, query={"limit": "5", "status": "succeeded"}, status=200)
     await call("GET", f"{API}/jobs/{{id}}", user, params=job, status=200)
     await call("POST", f"{API}/jobs/{{id}}/cancel", user, params={"id": "job_nope"}, status=404)
+    await call("GET", f"{API}/account/webhook", user, status=200)
+    await call("PUT", f"{API}/account/webhook", user, json={"url": "http://10.0.0.1/hook"}, status=400)
+    await call("DELETE", f"{API}/account/webhook", user, status=200)
     await call("GET", f"{API}/admin/jobs", admin, query={"limit": "5", "status": "succeeded", "all": "true"},
                status=200)
     await call("POST", f"{API}/admin/jobs/{{id}}/settle", admin, params=job,

@@ -2,9 +2,10 @@
 
 Jobs: `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/cancel`, the `get_job`/`list_jobs`/
 `cancel_job` tools over HTTP with the same permission (`tools:image`); another user's job is a 404.
-`POST /images` is `generate_image`, `POST /videos` `generate_video`; `POST /images/batch` runs several prompts, at most
-`BATCH_CONCURRENCY` at once, each one its own metered call (each held, charged or refused on its
-own: one that cannot pay does not stop the others).
+`GET/PUT/DELETE /account/webhook`: where the caller's job completion notices are POSTed
+(jobs/notices.py). `POST /images` is `generate_image`, `POST /videos` `generate_video`;
+`POST /images/batch` runs several prompts, at most `BATCH_CONCURRENCY` at once, each one its own
+metered call (each held, charged or refused on its own: one that cannot pay does not stop the others).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from smarthub_mcp.api.authn import authenticate, require
 from smarthub_mcp.api.body import read_body, read_json_value
 from smarthub_mcp.api.params import int_param
 from smarthub_mcp.errors import InvalidRequest, SmartHubError, validated
-from smarthub_mcp.jobs import store, webhooks
+from smarthub_mcp.jobs import notices, store, webhooks
 from smarthub_mcp.jobs.errors import JobNotFound
 from smarthub_mcp.jobs.kinds import JOBS_PERMISSION
 from smarthub_mcp.jobs.tokens import PATH
@@ -34,6 +35,15 @@ from smarthub_mcp.tools.registry import error_payload, invoke, validate_argument
 
 BATCH_MAX = 10
 BATCH_CONCURRENCY = 3
+
+
+class WebhookBody(BaseModel):
+    url: str = Field(min_length=8, max_length=2000, description="An https URL that accepts POSTed JSON.")
+
+
+class WebhookOut(BaseModel):
+    url: str | None
+    secret: str | None = Field(None, description="The signing secret: shown only when the webhook is set.")
 
 
 class BatchRequest(BaseModel):
@@ -116,6 +126,25 @@ async def batch(request: Request) -> Response:
     return JSONResponse({"items": results})
 
 
+async def get_account_webhook(request: Request) -> Response:
+    principal = await require(request, JOBS_PERMISSION)
+    hook = await notices.get_webhook(_services(request).db, principal.user_id)
+    return JSONResponse(WebhookOut(url=hook[0] if hook else None).model_dump(mode="json"))
+
+
+async def put_account_webhook(request: Request) -> Response:
+    principal = await require(request, JOBS_PERMISSION)
+    body = validated(WebhookBody, await read_json_value(request))
+    secret = await notices.set_webhook(_services(request), principal.user_id, body.url)
+    return JSONResponse(WebhookOut(url=body.url, secret=secret).model_dump(mode="json"))
+
+
+async def delete_account_webhook(request: Request) -> Response:
+    principal = await require(request, JOBS_PERMISSION)
+    await notices.delete_webhook(_services(request).db, principal.user_id)
+    return JSONResponse(WebhookOut(url=None).model_dump(mode="json"))
+
+
 async def provider_webhook(request: Request) -> Response:
     """`POST /webhooks/jobs/{job_id}/{token}`: a provider posting a job's result (jobs/webhooks.py).
     Served at the root, outside /api/v1: no bearer token, the URL's HMAC is the credential."""
@@ -139,4 +168,7 @@ def routes() -> list[BaseRoute]:
         Route("/images", generate, methods=["POST"]),
         Route("/images/batch", batch, methods=["POST"]),
         Route("/videos", generate, methods=["POST"]),
+        Route("/account/webhook", get_account_webhook, methods=["GET"]),
+        Route("/account/webhook", put_account_webhook, methods=["PUT"]),
+        Route("/account/webhook", delete_account_webhook, methods=["DELETE"]),
     ]

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from smarthub_mcp.api.admin_jobs import QueueItem, QueuePage, SettleBody
-from smarthub_mcp.api.jobs import BatchRequest
+from smarthub_mcp.api.jobs import BatchRequest, WebhookBody, WebhookOut
 from smarthub_mcp.api.openapi.spec import CURSOR, Operation, limit, path, query
 from smarthub_mcp.jobs import store
 from smarthub_mcp.jobs.kinds import JOBS_PERMISSION, PERMISSIONS
@@ -57,6 +57,14 @@ OPERATIONS = [
     Operation("POST", "/jobs/{id}/cancel", "Cancel a running job; what will not be delivered is returned", JOBS,
               response=JobOut, params=(ID,), permission=JOBS_PERMISSION, errors=(404, 409),
               operation_id="cancel_generation_job", body_required=False),
+    Operation("GET", "/account/webhook", "Where your job completion notices are sent", JOBS, response=WebhookOut,
+              permission=JOBS_PERMISSION, operation_id="get_account_webhook"),
+    Operation("PUT", "/account/webhook", "Set the https URL your job completion notices are POSTed to", JOBS,
+              body=WebhookBody, response=WebhookOut, permission=JOBS_PERMISSION, operation_id="set_account_webhook",
+              description="Answers the signing secret once. Each notice carries SmartHub-Event-Id and"
+              " SmartHub-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of 't.body'>; retried with backoff."),
+    Operation("DELETE", "/account/webhook", "Stop sending job completion notices", JOBS, response=WebhookOut,
+              permission=JOBS_PERMISSION, operation_id="delete_account_webhook"),
     Operation("GET", "/admin/jobs", "The rendering queue: every user's open jobs (or all, with all=true)", ADMIN,
               response=QueuePage, permission="reports:read", operation_id="admin_list_jobs",
               params=(limit(50, store.MAX_LIMIT), CURSOR,
