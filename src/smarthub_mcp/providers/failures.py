@@ -15,7 +15,7 @@ import email.utils
 import time
 from typing import Any
 
-from smarthub_mcp.errors import ProviderError, ProviderRejected
+from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown, ProviderRejected
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 CONTENT_POLICY_MARKERS = ("content_policy", "content_filter", "safety", "moderation")
@@ -92,6 +92,15 @@ def unreachable(provider: str) -> ProviderError:
     return ProviderError(
         "The AI provider could not be reached", retryable=True, provider=provider,
         details={"provider": provider, "reason": "connection"},
+    )
+
+
+def outcome_unknown(provider: str, reason: str) -> ProviderOutcomeUnknown:
+    """A create was sent and its answer never came (or came as a gateway timeout): the provider may
+    have the job and may bill it, so it is neither retried nor sent to another route."""
+    return ProviderOutcomeUnknown(
+        "The AI provider did not confirm the job; it may still run", provider=provider,
+        details={"provider": provider, "reason": reason},
     )
 
 
