@@ -182,10 +182,21 @@ async def test_a_failing_poll_is_retryable_and_the_next_one_goes_on(
     assert done.outputs
 
 
-async def test_a_task_kling_does_not_know_is_final(kling: KlingProvider) -> None:
-    with pytest.raises(ProviderRejected) as caught:
+@pytest.mark.parametrize(("status", "code"), [(404, 1203), (401, 1004), (400, 1201)])
+async def test_a_failed_status_request_never_ends_the_job(
+        kling: KlingProvider, fake_kling: FakeKling, status: int, code: int) -> None:
+    """Only Kling's task status ends a job: a refused status request (a task not visible, a key
+    rotated) is asked again later, never taken as a failure to refund while Kling may bill."""
+    pending = await kling.submit(REQUEST)
+    fake_kling.fail_polls(Refuse(status, code))
+    with pytest.raises(ProviderError) as caught:
+        await kling.poll(pending, REQUEST)
+    assert caught.value.code == "provider_error" and caught.value.retryable
+    assert caught.value.details["provider_code"] == code and caught.value.details["during"] == "poll"
+    with pytest.raises(ProviderError) as unknown:
         await kling.poll(Pending("404404", {"kind": "text2video"}), REQUEST)
-    assert not caught.value.retryable and caught.value.details["provider_code"] == 1203
+    assert unknown.value.retryable and unknown.value.details["provider_code"] == 1203
+    assert_safe(caught.value, *secrets_of(fake_kling))
 
 
 async def test_a_wrong_secret_is_refused_with_401_and_never_shown(fake_kling: FakeKling) -> None:

@@ -39,14 +39,14 @@ def sent(fake: FakeRunway, method: str) -> list[dict[str, Any]]:
 
 async def test_text_to_video_reports_progress_then_a_real_mp4_and_its_charge(
         runway: RunwayProvider, fake_runway: FakeRunway) -> None:
-    fake_runway.script(Accept(Task(waiting=1, running=(0.25, 0.6), cost=40)))
+    fake_runway.script(Accept(Task(waiting=1, running=(0.25, 0.6, 1.0), cost=40)))
     first = await runway.submit(REQUEST)
     assert isinstance(first, Pending) and first.state == {"status": "PENDING", "progress": "0"}
 
     done, seen = await poll_to_end(runway, first, REQUEST)
 
     assert [(p.state["status"], p.state["progress"]) for p in seen] == [
-        ("PENDING", "0"), ("PENDING", "0"), ("RUNNING", "25"), ("RUNNING", "60")]
+        ("PENDING", "0"), ("PENDING", "0"), ("RUNNING", "25"), ("RUNNING", "60"), ("RUNNING", "99")]
     assert done.provider_charge == 40 and done.seconds is None
     (output,) = done.outputs
     assert output.content_type == "video/mp4" and output.url and output.url.startswith(fake_runway.url)
@@ -57,7 +57,7 @@ async def test_text_to_video_reports_progress_then_a_real_mp4_and_its_charge(
                               "duration": 5, "seed": 7}
     assert create["headers"]["authorization"] == "Bearer key_test_runway"
     assert create["headers"]["x-runway-version"]
-    assert [r["path"] for r in sent(fake_runway, "GET")] == [f"/v1/tasks/{first.upstream_id}"] * 4
+    assert [r["path"] for r in sent(fake_runway, "GET")] == [f"/v1/tasks/{first.upstream_id}"] * 5
 
 
 async def test_a_start_image_makes_it_image_to_video(runway: RunwayProvider, fake_runway: FakeRunway) -> None:
@@ -210,6 +210,23 @@ async def test_reads_use_the_configured_retries(fake_runway: FakeRunway) -> None
         await providers.aclose()
     assert isinstance(outcome, Pending)
     assert caught.value.retryable and caught.value.upstream_status == 500
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+async def test_a_failed_status_request_never_ends_the_job(
+        runway: RunwayProvider, fake_runway: FakeRunway, status: int) -> None:
+    """Only Runway's task status ends a job: a refused status request is asked again later."""
+    pending = await runway.submit(REQUEST)
+    fake_runway.fail_polls(Refuse(status))
+    with pytest.raises(ProviderError) as caught:
+        await runway.poll(pending, REQUEST)
+    assert caught.value.code == "provider_error" and caught.value.retryable
+    assert caught.value.upstream_status == status and caught.value.details["during"] == "poll"
+    with pytest.raises(ProviderError) as unknown:
+        await runway.poll(Pending("no-such-task"), REQUEST)
+    assert unknown.value.retryable and unknown.value.upstream_status == 404
+    done, _ = await poll_to_end(runway, pending, REQUEST)
+    assert done.provider_charge == 50
 
 
 async def test_a_wrong_key_is_refused_and_never_shown(fake_runway: FakeRunway) -> None:

@@ -104,6 +104,19 @@ def outcome_unknown(provider: str, reason: str) -> ProviderOutcomeUnknown:
     )
 
 
+def poll_failed(error: ProviderError) -> ProviderError:
+    """A status request that failed says nothing about the job itself (a key rotated, a task not
+    visible yet, an outage): retryable, so the job is asked about again and, if it never answers,
+    reconciled rather than refunded while the provider may still bill it. Only the provider's own
+    task status (failed, cancelled) ends a job."""
+    if error.retryable:
+        return error
+    return ProviderError(
+        "The AI provider could not report on this job; it will be asked again", upstream_status=error.upstream_status,
+        retryable=True, provider=error.provider, details={**error.details, "during": "poll"},
+    )
+
+
 def malformed(provider: str) -> ProviderError:
     return ProviderError(
         "The AI provider sent an invalid response", retryable=True, provider=provider,

@@ -16,7 +16,8 @@ aspect ratio only applies to text-to-video (image-to-video follows the image).
 Errors arrive as an HTTP status and a non-zero JSON `code` (1000-1004 auth, 1100-1103 account,
 1200-1203 parameters, 1300-1301 content policy, 1302-1303 rate and concurrency limits, 5000-5002
 server); the code is kept in `details["provider_code"]`, Kling's message is not. A create whose
-answer never came (read timeout, connection cut, a 504) raises `ProviderOutcomeUnknown`. Kling
+answer never came (read timeout, connection cut, a 504) raises `ProviderOutcomeUnknown`. A failed
+status request is always retryable (`failures.poll_failed`): only the task's own `failed` ends it. Kling
 reports no progress percentage: a task is at "0" while `submitted` and has no figure while
 `processing`; `Pending.state["status"]` says which.
 """
@@ -161,7 +162,10 @@ class KlingProvider:
             raise failures.timeout(self.name) from None
         except httpx.HTTPError:
             raise failures.unreachable(self.name) from None
-        data = self._data(response)
+        try:
+            data = self._data(response)
+        except ProviderError as exc:
+            raise failures.poll_failed(exc) from None
         status = data.get("task_status")
         if status in ("submitted", "processing"):
             state = {"kind": kind, "status": status}

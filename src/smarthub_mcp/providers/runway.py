@@ -11,6 +11,8 @@ through one with `max_retries=0` (the SDK would otherwise resend a POST after a 
 
 Runway reports what it charged on every finished task (`cost.credits`, its own credits, 1 = $0.01):
 `Finished.provider_charge` on success, `details["provider_charge"]` on a failed or cancelled task.
+A failed status request is always retryable (`failures.poll_failed`): only the task's own FAILED or
+CANCELLED ends it.
 Ratios are Runway's pixel sizes; "16:9" style ratios are translated with `RATIOS`, a "1280:720"
 style ratio is sent as given. Runway takes no negative prompt.
 """
@@ -40,12 +42,12 @@ def ratio(aspect_ratio: str) -> str:
 
 
 def progress(value: Any) -> str:
-    """Runway's 0..1 progress as our "0".."100" string."""
+    """Runway's 0..1 progress as our "0".."99" string: 100 is for a task that has finished."""
     try:
         share = float(value)
     except (TypeError, ValueError):
         return "0"
-    return str(max(0, min(100, int(share * 100))))
+    return str(max(0, min(99, int(share * 100))))
 
 
 def _credits(task: Any) -> int | None:
@@ -67,11 +69,11 @@ class RunwayProvider:
             if isinstance(exc.__cause__, UNSENT):
                 return failures.unreachable(self.name)
             return failures.outcome_unknown(self.name, "no_answer")
-        if isinstance(exc, runwayml.APIStatusError) and exc.status_code == 504:
-            return failures.outcome_unknown(self.name, "gateway_timeout")
-        if isinstance(exc, runwayml.APIStatusError | runwayml.APIResponseValidationError):
+        if isinstance(exc, runwayml.APIStatusError):
+            if exc.status_code == 504:  # a gateway gave up waiting; the task may exist behind it
+                return failures.outcome_unknown(self.name, "gateway_timeout")
             return failures.from_sdk(exc, runwayml, provider=self.name)
-        # A 2xx whose body we could not read: the task may exist.
+        # A 2xx whose body we could not read (or validate): the task may exist.
         return failures.outcome_unknown(self.name, "unreadable_answer")
 
     async def submit(self, request: MediaRequest) -> Outcome:
@@ -102,7 +104,10 @@ class RunwayProvider:
             raise failures.from_sdk(exc, runwayml, provider=self.name) from None
 
     async def poll(self, pending: Pending, request: MediaRequest) -> Outcome:
-        task = await self._retrieve(pending.upstream_id)
+        try:
+            task = await self._retrieve(pending.upstream_id)
+        except ProviderError as exc:  # says nothing about the task itself: ask again later
+            raise failures.poll_failed(exc) from None
         status = getattr(task, "status", None)
         if status in WAITING:
             return Pending(pending.upstream_id, {"status": status, "progress": "0"})
