@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from tests.fakes.video_script import (
     Accept,
+    AcceptThenCut,
     AcceptThenHang,
     FakeVideoProvider,
     Garbage,
@@ -93,6 +94,8 @@ class FakeKling(FakeVideoProvider):
         live = self.new_task(kind, body, behaviour.task)
         if isinstance(behaviour, AcceptThenHang):
             return await self.hang()
+        if isinstance(behaviour, AcceptThenCut):
+            return self.cut(b'{"code": 0, "data": {"task_id": "')
         return JSONResponse(envelope(0, self.task_data(live, created=True)))
 
     def task_data(self, live: LiveTask, *, created: bool = False) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from tests.fakes.video_script import (
     Accept,
+    AcceptThenCut,
     AcceptThenHang,
     FakeVideoProvider,
     Garbage,
@@ -72,6 +73,8 @@ class FakeRunway(FakeVideoProvider):
         live = self.new_task(kind, body, behaviour.task)
         if isinstance(behaviour, AcceptThenHang):
             return await self.hang()
+        if isinstance(behaviour, AcceptThenCut):
+            return self.cut(b'{"id": "')
         return JSONResponse({"id": live.id, "estimatedCost": {"credits": live.task.cost}})
 
     def view(self, live: LiveTask) -> dict[str, Any]:

@@ -6,7 +6,8 @@ an empty queue accepts with `Task()`. An accepted task then moves one step per s
 over several polls is exact without sleeping. `Task(hold=True)` is a slow job: it stays running
 until the test calls `fake.release(task_id)`. `AcceptThenHang` creates the task (it exists and is
 polled like any other) but answers the create only when the fake stops, so the client's read
-timeout fires after the provider accepted the work.
+timeout fires after the provider accepted the work; `AcceptThenCut` creates it and drops the
+connection in the middle of the answer.
 
 Every request is recorded (`fake.requests`: method, path, JSON body, headers); outputs are real
 MP4 bytes (`data/tiny.mp4`, one second of 32x32 H.264) served by the same server.
@@ -17,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.conftest import LiveServer
@@ -65,6 +67,13 @@ class AcceptThenHang:
 
 
 @dataclass
+class AcceptThenCut:
+    """Create the task, start the answer, then drop the connection before the body is complete."""
+
+    task: Task = field(default_factory=Task)
+
+
+@dataclass
 class Refuse:
     """An error answer in the provider's shape; `code` is Kling's JSON code."""
 
@@ -78,7 +87,7 @@ class Garbage:
     """A 200 whose body is not the provider's format."""
 
 
-Create = Accept | AcceptThenHang | Refuse | Garbage
+Create = Accept | AcceptThenHang | AcceptThenCut | Refuse | Garbage
 
 
 @dataclass
@@ -174,6 +183,15 @@ class FakeVideoProvider:
         except TimeoutError:
             pass
         return Response(status_code=503)
+
+    def cut(self, first_bytes: bytes) -> Response:
+        """An answer that starts and then breaks off: uvicorn drops the connection mid-body."""
+
+        async def body() -> AsyncIterator[bytes]:
+            yield first_bytes
+            raise ConnectionResetError("fake connection cut")
+
+        return StreamingResponse(body(), media_type="application/json")
 
     def output_urls(self, live: LiveTask) -> list[str]:
         return [f"{self.url}/files/{live.id}-{i}.mp4" for i in range(live.task.videos)]

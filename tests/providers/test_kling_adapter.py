@@ -14,7 +14,7 @@ from smarthub_mcp.providers.kling import TOKEN_SECONDS, KlingProvider, token
 from smarthub_mcp.providers.media import Pending, VideoRequest
 from tests.conftest import free_port
 from tests.fakes.kling_server import FakeKling
-from tests.fakes.video_script import Accept, AcceptThenHang, Garbage, Refuse, Task
+from tests.fakes.video_script import Accept, AcceptThenCut, AcceptThenHang, Garbage, Refuse, Task
 from tests.providers.video import assert_real_mp4, assert_safe, fetch, poll_to_end, registry
 
 ENV = {"KLING_ACCESS_KEY": "ak-test", "KLING_SECRET_KEY": "sk-test-secret-0123456789abcdef-kling"}
@@ -114,10 +114,12 @@ async def test_kling_cannot_cancel(kling: KlingProvider, fake_kling: FakeKling) 
     assert len(fake_kling.requests) == before  # nothing sent: there is no endpoint for it
 
 
-async def test_an_accepted_create_whose_answer_never_comes_is_an_unknown_outcome(fake_kling: FakeKling) -> None:
+@pytest.mark.parametrize("lost", [AcceptThenHang, AcceptThenCut])
+async def test_an_accepted_create_whose_answer_never_comes_is_an_unknown_outcome(
+        fake_kling: FakeKling, lost: type[AcceptThenHang | AcceptThenCut]) -> None:
     providers = registry(config(fake_kling.url, timeout_seconds=0.5), ENV)
     kling = providers.get("video").provider
-    fake_kling.script(AcceptThenHang(Task()))
+    fake_kling.script(lost(Task()))
     try:
         with pytest.raises(ProviderOutcomeUnknown) as caught:
             await kling.submit(REQUEST)

@@ -12,7 +12,7 @@ from smarthub_mcp.providers.media import Finished, Pending, VideoRequest
 from smarthub_mcp.providers.runway import RunwayProvider
 from tests.conftest import free_port
 from tests.fakes.runway_server import FakeRunway
-from tests.fakes.video_script import Accept, AcceptThenHang, Garbage, Refuse, Task
+from tests.fakes.video_script import Accept, AcceptThenCut, AcceptThenHang, Garbage, Refuse, Task
 from tests.providers.video import assert_real_mp4, assert_safe, fetch, poll_to_end, registry
 
 ENV = {"RUNWAYML_API_SECRET": "key_test_runway"}
@@ -146,10 +146,12 @@ async def test_a_task_that_starts_as_it_is_cancelled_is_reported_charged(
     assert caught.value.details == {"provider": "video", "reason": "cancelled", "provider_charge": 25}
 
 
-async def test_an_accepted_create_whose_answer_never_comes_is_sent_once_and_unknown(fake_runway: FakeRunway) -> None:
+@pytest.mark.parametrize("lost", [AcceptThenHang, AcceptThenCut])
+async def test_an_accepted_create_whose_answer_never_comes_is_sent_once_and_unknown(
+        fake_runway: FakeRunway, lost: type[AcceptThenHang | AcceptThenCut]) -> None:
     providers = registry(config(fake_runway.url, timeout_seconds=0.5, max_retries=3), ENV)
     runway = providers.get("video").provider
-    fake_runway.script(AcceptThenHang(Task()))
+    fake_runway.script(lost(Task()))
     try:
         with pytest.raises(ProviderOutcomeUnknown) as caught:
             await runway.submit(REQUEST)
