@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+
 from smarthub_mcp.billing.ledger import Ledger, LowBalancePolicy
 from smarthub_mcp.billing.meter import Meter
 from smarthub_mcp.billing.stripe_gateway import StripeGateway
@@ -20,7 +22,9 @@ from smarthub_mcp.db import Database
 from smarthub_mcp.identity.email import SMTP_TIMEOUT_SECONDS, send_email
 from smarthub_mcp.identity.email_retry import run_retry_worker
 from smarthub_mcp.identity.service import Identity
+from smarthub_mcp.jobs import store as job_store
 from smarthub_mcp.jobs.engine import JobEngine
+from smarthub_mcp.jobs.notices import on_settled, run_deliveries
 from smarthub_mcp.jobs.worker import run_workers
 from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.media.wiring import build_storage
@@ -80,6 +84,14 @@ def build_services(
         settings.storage, config.environ, public_base_url=settings.server.public_base_url,
         link_secret=media_link_secret,
     )
+    events = InMemorySubscriptionBus()
+
+    async def job_changed(job_id: str) -> None:
+        await events.publish(ResourceUpdated(f"job://{job_id}"))
+        job = await job_store.get(db, job_id)
+        if job is not None and job.settled:
+            await on_settled(services, job)
+
     services = Services(
         config=config,
         db=db,
@@ -92,7 +104,9 @@ def build_services(
         stripe=StripeGateway(config),
         mailer=send_email,
         storage=storage,
-        jobs=JobEngine(db, meter, router, storage, settings.jobs),
+        jobs=JobEngine(db, meter, router, storage, settings.jobs, webhook_base=settings.server.public_base_url,
+                       webhook_secret=media_link_secret, on_change=job_changed),
+        events=events,
     )
     services.user_created_hooks.append(signup_hook(ledger, settings.auth.signup_grant))
     return services
@@ -108,6 +122,7 @@ async def serving(services: Services) -> AsyncIterator[Services]:
     stop_jobs = asyncio.Event()
     workers = (asyncio.create_task(run_workers(services.jobs, stop_jobs), name="job-workers")
                if services.settings.jobs.workers else None)
+    deliveries = asyncio.create_task(run_deliveries(services, stop_jobs), name="webhook-deliveries")
     try:
         yield services
     finally:
@@ -115,6 +130,7 @@ async def serving(services: Services) -> AsyncIterator[Services]:
         stop_jobs.set()
         if workers is not None:
             await workers
+        await deliveries
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper

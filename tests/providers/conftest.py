@@ -1,4 +1,4 @@
-"""Fixtures: loopback fake OpenAI, Anthropic and Stability servers."""
+"""Fixtures: loopback fake OpenAI, Anthropic, Stability, Kling and Runway servers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.kling_server import FakeKling
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.runway_server import FakeRunway
 from tests.fakes.stability_server import FakeStability
 
 
@@ -36,4 +38,16 @@ async def fake_anthropic(tmp_path, monkeypatch) -> AsyncIterator[FakeAnthropic]:
 @pytest.fixture
 async def fake_stability() -> AsyncIterator[FakeStability]:
     async with FakeStability() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_kling() -> AsyncIterator[FakeKling]:
+    async with FakeKling() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_runway() -> AsyncIterator[FakeRunway]:
+    async with FakeRunway() as fake:
         yield fake

@@ -40,10 +40,10 @@ async def router():
 
 
 def test_every_adapter_names_capabilities_and_a_key_rule() -> None:
-    assert {"demo", "demo-image", "openai", "anthropic"} <= set(ADAPTERS)
+    assert {"demo", "demo-image", "openai", "anthropic", "kling", "runway"} <= set(ADAPTERS)
     for adapter in ADAPTERS.values():
         assert adapter.capabilities and adapter.capabilities <= {"chat", "image", "video"}
-        assert adapter.key in ("required", "base_url", "none")
+        assert adapter.key in ("required", "base_url", "none", "pair")
 
 
 def test_list_models_says_why_an_image_model_cannot_run(router: Router) -> None:

@@ -117,7 +117,7 @@ async def test_content_policy_refusal_is_final(fake_openai: FakeOpenAI, code: st
         (Fail(429, "requests", "rate_limit_exceeded", headers={"retry-after": "7"}), 429, True, None),
         (Fail(500), 500, True, None),
         (Fail(503), 503, True, None),
-        (Fail(504), 504, False, "gateway_timeout"),  # the gateway gave up; the generation may go on
+        (Fail(504), None, False, "gateway_timeout"),  # the gateway gave up; the generation may go on
         (Fail(400, "invalid_request_error", "invalid_size"), 400, False, None),
         (Fail(401, "invalid_request_error", "invalid_api_key"), 401, False, None),
         (Malformed(), None, True, "malformed"),

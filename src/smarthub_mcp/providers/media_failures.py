@@ -16,30 +16,18 @@ from typing import Any
 
 import httpx2
 
-from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown
+from smarthub_mcp.errors import ProviderError
 from smarthub_mcp.providers import failures
 
 NOT_SENT_TIMEOUTS = (httpx2.ConnectTimeout, httpx2.PoolTimeout)
 NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.UnsupportedProtocol, httpx2.ProxyError)
-
-
 GATEWAY_TIMEOUT = 504
-
-
-def outcome_unknown(provider: str, reason: str = "no_answer", status: int | None = None) -> ProviderOutcomeUnknown:
-    details: dict[str, Any] = {"provider": provider, "reason": reason}
-    if status is not None:
-        details["upstream_status"] = status
-    return ProviderOutcomeUnknown(
-        "The AI provider did not answer; it may still make this request, so it was not sent again",
-        upstream_status=status, provider=provider, details=details,
-    )
 
 
 def from_status(status: int, *, provider: str, headers: Any = None, body: Any = None) -> ProviderError:
     """A submit's HTTP error status: a gateway timeout leaves the outcome unknown, the rest is chat's rule."""
     if status == GATEWAY_TIMEOUT:
-        return outcome_unknown(provider, "gateway_timeout", status)
+        return failures.outcome_unknown(provider, "gateway_timeout")
     return failures.from_status(status, provider=provider, headers=headers, body=body)
 
 
@@ -49,4 +37,4 @@ def from_transport(exc: BaseException | None, provider: str) -> ProviderError:
         return failures.timeout(provider)
     if isinstance(exc, NOT_SENT_ERRORS):
         return failures.unreachable(provider)
-    return outcome_unknown(provider)
+    return failures.outcome_unknown(provider, "no_answer")
