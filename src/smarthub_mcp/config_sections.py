@@ -113,7 +113,7 @@ class ProviderConfig(Section):
     type: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,39}$",
         description="Adapter type (providers/adapters.py): demo, demo-image, openai, anthropic, ... A type "
-        "without an adapter yet (fal, stability, kling, runway, kie) is listed as unavailable.",
+        "without an adapter yet (stability, kling, runway) is listed as unavailable.",
     )
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")

@@ -225,6 +225,15 @@ class ProviderUnavailable(ProviderError):
     status = 503
 
 
+class ProviderOutcomeUnknown(ProviderError):
+    """A submit reached the provider but its answer did not reach us (a read timeout, a dropped
+    connection, a 504, an unreadable 2xx): the provider may have accepted the job and may bill it.
+    Never retried, never refunded on the spot: the job keeps its hold and is reconciled."""
+
+    code = "provider_outcome_unknown"
+    status = 504
+
+
 class UnknownModel(SmartHubError):
     code = "unknown_model"
     status = 400

@@ -1,4 +1,4 @@
-"""Fixtures: loopback fake OpenAI and Anthropic servers, and provider configs pointing at them."""
+"""Fixtures: loopback fake OpenAI, Anthropic, fal and kie servers, and provider configs pointing at them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.fal_queue_server import FakeFal
+from tests.fakes.kie_server import FakeKie
 from tests.fakes.openai_server import FakeOpenAI
 
 
@@ -29,4 +31,16 @@ async def fake_anthropic(tmp_path, monkeypatch) -> AsyncIterator[FakeAnthropic]:
     config_dir.mkdir()
     monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(config_dir))
     async with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_fal() -> AsyncIterator[FakeFal]:
+    async with FakeFal() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_kie() -> AsyncIterator[FakeKie]:
+    async with FakeKie() as fake:
         yield fake

@@ -56,11 +56,25 @@ def _anthropic(name: str, config: ProviderConfig, key: str) -> object:
     return AnthropicProvider(name, config, api_key=key)
 
 
+def _fal(name: str, config: ProviderConfig, key: str) -> object:
+    from smarthub_mcp.providers.fal import FalProvider
+
+    return FalProvider(name, config, api_key=key)
+
+
+def _kie(name: str, config: ProviderConfig, key: str) -> object:
+    from smarthub_mcp.providers.kie import KieProvider
+
+    return KieProvider(name, config, api_key=key)
+
+
 ADAPTERS: dict[str, Adapter] = {
     "demo": Adapter(frozenset({"chat"}), _demo, key="none"),
     "demo-image": Adapter(frozenset({"image"}), _demo_image, key="none"),
     "openai": Adapter(frozenset({"chat"}), _openai, key="base_url"),
     "anthropic": Adapter(frozenset({"chat"}), _anthropic),
+    "fal": Adapter(frozenset({"image"}), _fal),
+    "kie": Adapter(frozenset({"image"}), _kie),
 }
-"""Provider types with an adapter. Types named in config without one (planned: fal, stability,
-kling, runway, kie) are listed as unavailable with the reason, never a crash."""
+"""Provider types with an adapter. Types named in config without one (planned: stability,
+kling, runway) are listed as unavailable with the reason, never a crash."""
