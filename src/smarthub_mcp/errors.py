@@ -231,7 +231,6 @@ class ProviderOutcomeUnknown(ProviderError):
     Never retried, never refunded on the spot: the job keeps its hold and is reconciled."""
 
     code = "provider_outcome_unknown"
-    status = 504
 
 
 class UnknownModel(SmartHubError):
