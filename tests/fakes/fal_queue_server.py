@@ -37,6 +37,7 @@ class FalJob:
     error_type: str = "runner_error"
     error_status: int = 500
     result_status: int | None = None
+    url_host: str | None = None  # the submit's answer points the follow-up URLs at this host
 
 
 class FakeFal(MediaFake):
@@ -76,7 +77,8 @@ class FakeFal(MediaFake):
             return await self.hang()
         if isinstance(behaviour, Garbled):
             return Response("<html>upstream says hi</html>", media_type="text/html")
-        root = f"{self.url}/{owner}/{app}/requests/{rid}"
+        host = behaviour.url_host if isinstance(behaviour, FalJob) and behaviour.url_host else self.url
+        root = f"{host}/{owner}/{app}/requests/{rid}"
         return JSONResponse({"request_id": rid, "response_url": root, "status_url": f"{root}/status",
                              "cancel_url": f"{root}/cancel", "queue_position": 0})
 

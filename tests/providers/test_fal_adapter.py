@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from smarthub_mcp.config import Settings
 from smarthub_mcp.errors import ProviderError
 from smarthub_mcp.providers.fal import outcome_from_webhook
-from smarthub_mcp.providers.media import Finished, ImageRequest, Pending
+from smarthub_mcp.providers.media import Finished, ImageRequest, MediaProvider, Pending
 from smarthub_mcp.providers.registry import ProviderRegistry
 from smarthub_mcp.providers.router import Router
 from tests.conftest import free_port
@@ -72,6 +73,7 @@ async def test_pending_carries_what_another_replica_needs(fake_fal: FakeFal) -> 
 @pytest.mark.parametrize(("status", "code", "retryable"), [
     (400, "provider_rejected", False), (422, "provider_rejected", False), (500, "provider_error", True),
     (503, "provider_error", True), (429, "provider_error", True),
+    (504, "provider_outcome_unknown", False),  # a gateway gave up waiting: fal may have the job
 ])
 async def test_a_refused_submit_is_one_request_and_one_classified_error(
     fake_fal: FakeFal, status: int, code: str, retryable: bool,
@@ -81,8 +83,19 @@ async def test_a_refused_submit_is_one_request_and_one_classified_error(
         with pytest.raises(ProviderError) as info:
             await fal.submit(FLUX)
     assert (info.value.code, info.value.retryable, info.value.upstream_status) == (code, retryable, status)
-    assert len(fake_fal.submits) == 1 and not fake_fal.jobs
+    assert len(fake_fal.submits) == 1
     assert_safe(info.value)
+
+
+async def test_follow_up_urls_on_another_host_are_not_followed_with_our_key(fake_fal: FakeFal) -> None:
+    elsewhere = f"http://127.0.0.1:{free_port()}"
+    fake_fal.script(FalJob(in_progress=1, url_host=elsewhere))
+    async with adapter("fal", fake_fal.url) as fal:
+        pending = await fal.submit(FLUX)
+        assert isinstance(pending, Pending)
+        assert not any(url.startswith(elsewhere) for url in pending.state.values())
+        outcome, _ = await run_to_end_from(fal, pending)
+    assert len(outcome.outputs) == 2
 
 
 async def test_a_wrong_key_is_not_retryable_and_not_shown(fake_fal: FakeFal) -> None:
@@ -201,8 +214,20 @@ async def test_cancel_after_start_is_only_a_request_and_the_job_may_still_delive
         assert await fal.cancel(running) is False  # ALREADY_COMPLETED
 
 
+async def run_to_end_from(fal: MediaProvider, pending: Pending) -> tuple[Finished, int]:
+    outcome, polls = await fal.poll(pending, FLUX), 1
+    while isinstance(outcome, Pending):
+        outcome, polls = await fal.poll(outcome, FLUX), polls + 1
+    return outcome, polls
+
+
 def test_webhook_bodies_read_as_outcomes() -> None:
     image = {"url": "https://v3.fal.media/files/x.png", "width": 8, "height": 8, "content_type": "image/png"}
+    inline = {"url": "data:image/png;base64," + base64.b64encode(b"\x89PNG-bytes").decode(), "width": 8, "height": 8}
+    _, outcome = outcome_from_webhook({"request_id": "r0", "status": "OK", "payload": {"images": [inline]}})
+    assert isinstance(outcome, Finished)
+    assert (outcome.outputs[0].data, outcome.outputs[0].content_type, outcome.outputs[0].url) == (
+        b"\x89PNG-bytes", "image/png", None)
     rid, outcome = outcome_from_webhook({"request_id": "r1", "gateway_request_id": "r1", "status": "OK",
                                          "payload": {"images": [image, image], "has_nsfw_concepts": [False, True]}})
     assert rid == "r1" and isinstance(outcome, Finished) and (len(outcome.outputs), outcome.flagged) == (1, 1)

@@ -118,7 +118,7 @@ class KieProvider:
             raise outcome_unknown(self.name, "malformed_answer")
         if answer.get("code") != 200:
             if answer.get("code") == 504:
-                raise outcome_unknown(self.name, "gateway_timeout")
+                raise outcome_unknown(self.name, "gateway_timeout", 504)
             raise envelope_error(answer.get("code"), self.name)
         data = answer.get("data")
         task_id = data.get("taskId") if isinstance(data, Mapping) else None

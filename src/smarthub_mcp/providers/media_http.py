@@ -47,10 +47,13 @@ def http_client(config: ProviderConfig, headers: dict[str, str]) -> httpx2.Async
     return httpx2.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False, trust_env=False)
 
 
-def outcome_unknown(provider: str, reason: str) -> ProviderOutcomeUnknown:
+def outcome_unknown(provider: str, reason: str, status: int | None = None) -> ProviderOutcomeUnknown:
+    details: dict[str, Any] = {"provider": provider, "reason": reason}
+    if status is not None:
+        details["upstream_status"] = status
     return ProviderOutcomeUnknown(
         "The AI provider may have accepted this job but its answer was lost; it is being checked",
-        provider=provider, details={"provider": provider, "reason": reason},
+        upstream_status=status, provider=provider, details=details,
     )
 
 
@@ -94,7 +97,7 @@ async def send_submit(client: httpx2.AsyncClient, provider: str, method: str, ur
     except httpx2.HTTPError:
         raise outcome_unknown(provider, "no_answer") from None
     if response.status_code == 504:
-        raise outcome_unknown(provider, "gateway_timeout")
+        raise outcome_unknown(provider, "gateway_timeout", 504)
     if not response.is_success:
         raise failures.from_status(response.status_code, provider=provider, headers=response.headers)
     return response
