@@ -19,6 +19,7 @@ from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
 from smarthub_mcp.api import auth as identity_routes
 from smarthub_mcp.api import docs, health, media, openai_compat, payment_pages
+from smarthub_mcp.api import jobs as jobs_api
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
@@ -61,6 +62,7 @@ def api_routes(services: Services) -> list[BaseRoute]:
         *billing_http.routes(),
         *templates_api.routes(),
         *media.routes(),
+        *jobs_api.routes(),
         *tools_http.routes,
         *payments.routes,
         *promo.routes,

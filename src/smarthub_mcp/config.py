@@ -29,6 +29,7 @@ from smarthub_mcp.config_sections import (  # noqa: F401  (re-exported: config i
     BillingConfig,
     DatabaseConfig,
     EmailConfig,
+    JobsConfig,
     LimitsConfig,
     LoggingConfig,
     ModelConfig,
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     promo: PromoConfig = Field(default_factory=PromoConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
 
     @classmethod
     def settings_customise_sources(

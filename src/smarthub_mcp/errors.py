@@ -226,11 +226,12 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderOutcomeUnknown(ProviderError):
-    """A submit reached the provider but its answer did not reach us (a read timeout, a dropped
-    connection, a 504, an unreadable 2xx): the provider may have accepted the job and may bill it.
-    Never retried, never refunded on the spot: the job keeps its hold and is reconciled."""
+    """A submit was sent and no answer came back (a read timeout, a connection cut after sending):
+    the provider may have accepted it and may bill it. Never retried, never sent to another route;
+    the job keeps its credits held until its outcome is known (jobs/)."""
 
     code = "provider_outcome_unknown"
+    status = 504
 
 
 class UnknownModel(SmartHubError):

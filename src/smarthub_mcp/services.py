@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the types only: the objects are made by compose.build_servi
     from smarthub_mcp.billing.meter import Meter
     from smarthub_mcp.billing.stripe_gateway import StripeGateway
     from smarthub_mcp.identity.service import Identity
+    from smarthub_mcp.jobs.engine import JobEngine
     from smarthub_mcp.media.storage import Storage
     from smarthub_mcp.metrics import Metrics
     from smarthub_mcp.providers.router import Router
@@ -49,6 +50,7 @@ class Services:
     stripe: StripeGateway
     mailer: Mailer
     storage: Storage
+    jobs: JobEngine
     user_created_hooks: list[UserCreatedHook] = field(default_factory=list)
 
     @property

@@ -190,6 +190,16 @@ async def list_for(db: Database, owner_id: str, limit: int = 50,
     return [MediaItem.from_row(r) for r in shown], next_cursor
 
 
+async def for_job(db: Database, owner_id: str, job_id: str) -> list[MediaItem]:
+    """The owner's live outputs of one job, in the order the job produced them."""
+    async with db.read() as conn:
+        rows = list(await conn.execute(text(
+            f"SELECT {_COLUMNS} FROM media WHERE owner_id = :owner AND job_id = :job AND deleted_at IS NULL"
+            " ORDER BY id"
+        ), {"owner": owner_id, "job": job_id}))
+    return [MediaItem.from_row(r) for r in rows]
+
+
 async def _find(conn: AsyncConnection, owner_id: str, media_id: str) -> MediaItem | None:
     row = (await conn.execute(
         text(f"SELECT {_COLUMNS} FROM media WHERE id = :id AND owner_id = :owner"),
