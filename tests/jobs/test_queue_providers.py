@@ -14,7 +14,10 @@ from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.media.local import LocalStorage
 from smarthub_mcp.media.signing import UrlSigner
 from smarthub_mcp.services import Services
+from smarthub_mcp.jobs import store
+from smarthub_mcp.jobs.errors import JobNotCancellable
 from smarthub_mcp.tools import images as image_tools
+from smarthub_mcp.tools import jobs as job_tools
 from smarthub_mcp.tools.registry import invoke
 from tests.fakes.fal_queue_server import FakeFal, FalJob
 from tests.fakes.kie_server import FakeKie, KieTask
@@ -124,4 +127,37 @@ async def test_a_task_kie_failed_costs_nothing(services, fakes) -> None:
         await generate(services, alice, prompt="a lighthouse", model="banana")
     assert info.value.details["reason"] == "provider_error"
     assert await money(services, alice.user_id) == (before, 0)
+    assert await services.ledger.check() == []
+
+
+async def test_a_queued_fal_job_is_cancelled_upstream_and_costs_nothing(services, fakes) -> None:
+    fal, _ = fakes
+    fal.script(FalJob(in_queue=50))
+    services.settings.jobs.wait_seconds = 0
+    alice = await customer(services)
+    before, _ = await money(services, alice.user_id)
+    out = await generate(services, alice, prompt="a kite", model="flux")
+    assert out.status == "running"
+    cancelled = await invoke(job_tools.cancel_job, services, alice, {"job_id": out.job_id}, request_id="test")
+    assert (cancelled.status, cancelled.credits_charged) == ("cancelled", "0.000000")
+    assert await money(services, alice.user_id) == (before, 0)
+    (rid,) = fal.jobs
+    assert fal.jobs[rid]["cancelled"] and len(fal.submits) == 1
+    assert await services.ledger.check() == []
+
+
+async def test_a_running_fal_job_is_not_cancellable_and_is_charged_what_it_delivers(services, fakes) -> None:
+    fal, _ = fakes
+    fal.script(FalJob(in_progress=3))
+    services.settings.jobs.wait_seconds = 0
+    alice = await customer(services)
+    before, _ = await money(services, alice.user_id)
+    out = await generate(services, alice, prompt="a kite", model="flux")
+    with pytest.raises(JobNotCancellable):
+        await invoke(job_tools.cancel_job, services, alice, {"job_id": out.job_id}, request_id="test")
+    job = await store.get(services.db, out.job_id)
+    assert job is not None
+    finished = await services.jobs.wait(job, 30)
+    assert (finished.status, finished.delivered) == ("succeeded", 1)
+    assert await money(services, alice.user_id) == (before - PRICE, 0)
     assert await services.ledger.check() == []

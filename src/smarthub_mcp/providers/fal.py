@@ -172,16 +172,28 @@ class FalProvider:
         raise job_failed(self.name, status=code, hint=str(detail.get("detail") if isinstance(detail, Mapping) else ""))
 
     async def cancel(self, pending: Pending) -> bool:
-        url = pending.state.get("cancel_url")
-        if not url:
+        """True only when fal dropped the job from its queue: it will deliver and bill nothing.
+
+        fal answers CANCELLATION_REQUESTED both for a queued request (removed) and for a running one
+        (its runner is only signalled, and may finish and bill). So the status is read first: a
+        running job still gets the signal (it may stop early, and then fails at the next poll), but
+        the answer is False and the job is polled on and charged for what it delivers. A job that
+        starts between the two calls is the one case where True is too hopeful."""
+        url, status_url = pending.state.get("cancel_url"), pending.state.get("status_url")
+        if not url or not status_url:
             return False
         try:
+            status = json_of(await send_poll(self.client, self.name, "GET", status_url, params={"logs": "0"}))
+            state = status.get("status") if isinstance(status, Mapping) else None
+            if state not in RUNNING:
+                return False
             response = await send_poll(self.client, self.name, "PUT", url)
         except ProviderError:
             return False
         answer = json_of(response)
-        return response.is_success and isinstance(answer, Mapping) and answer.get("status") in (
+        requested = response.is_success and isinstance(answer, Mapping) and answer.get("status") in (
             "CANCELLATION_REQUESTED", "OK")
+        return requested and state == "IN_QUEUE"
 
     async def aclose(self) -> None:
         await self.client.aclose()
