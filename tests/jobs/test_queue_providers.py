@@ -11,11 +11,11 @@ import pytest
 from smarthub_mcp.compose import build_services
 from smarthub_mcp.config import AppConfig
 from smarthub_mcp.errors import SmartHubError
+from smarthub_mcp.jobs import store
+from smarthub_mcp.jobs.errors import JobNotCancellable
 from smarthub_mcp.media.local import LocalStorage
 from smarthub_mcp.media.signing import UrlSigner
 from smarthub_mcp.services import Services
-from smarthub_mcp.jobs import store
-from smarthub_mcp.jobs.errors import JobNotCancellable
 from smarthub_mcp.tools import images as image_tools
 from smarthub_mcp.tools import jobs as job_tools
 from smarthub_mcp.tools.registry import invoke
