@@ -17,8 +17,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
+from smarthub_mcp.api import admin_jobs, docs, health, media, openai_compat, payment_pages
 from smarthub_mcp.api import auth as identity_routes
-from smarthub_mcp.api import docs, health, media, openai_compat, payment_pages
 from smarthub_mcp.api import jobs as jobs_api
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
@@ -63,6 +63,7 @@ def api_routes(services: Services) -> list[BaseRoute]:
         *templates_api.routes(),
         *media.routes(),
         *jobs_api.routes(),
+        *admin_jobs.routes(),
         *tools_http.routes,
         *payments.routes,
         *promo.routes,
@@ -101,6 +102,7 @@ def build_app(
         *identity_pages.routes,  # /verify-email and /reset-password, where the emailed links land
         *payment_pages.routes,
         *media.download_routes,  # where the local media store's signed links land
+        *jobs_api.webhook_routes,  # where providers post job results (the URL's HMAC is the credential)
         *docs.routes,  # / and /docs (Swagger UI, its files served from here)
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+
 from smarthub_mcp.billing.ledger import Ledger, LowBalancePolicy
 from smarthub_mcp.billing.meter import Meter
 from smarthub_mcp.billing.stripe_gateway import StripeGateway
@@ -80,6 +82,11 @@ def build_services(
         settings.storage, config.environ, public_base_url=settings.server.public_base_url,
         link_secret=media_link_secret,
     )
+    events = InMemorySubscriptionBus()
+
+    async def job_changed(job_id: str) -> None:
+        await events.publish(ResourceUpdated(f"job://{job_id}"))
+
     services = Services(
         config=config,
         db=db,
@@ -92,7 +99,9 @@ def build_services(
         stripe=StripeGateway(config),
         mailer=send_email,
         storage=storage,
-        jobs=JobEngine(db, meter, router, storage, settings.jobs),
+        jobs=JobEngine(db, meter, router, storage, settings.jobs, webhook_base=settings.server.public_base_url,
+                       webhook_secret=media_link_secret, on_change=job_changed),
+        events=events,
     )
     services.user_created_hooks.append(signup_hook(ledger, settings.auth.signup_grant))
     return services

@@ -107,6 +107,13 @@ class ModelConfig(Section):
     enabled: bool = True
     routes: list[RouteConfig] = Field(min_length=1)
     price: PriceConfig = Field(default_factory=PriceConfig)
+    durations: list[int] = Field(
+        default_factory=list, description="Video: the lengths offered, in seconds; the first is the default (what a"
+        " request without a duration is priced for, being what the provider makes)."
+    )
+    aspect_ratios: list[str] = Field(
+        default_factory=list, description="Video: the aspect ratios offered (e.g. 16:9); the first is the default."
+    )
 
 
 class ProviderConfig(Section):
@@ -223,6 +230,11 @@ class JobsConfig(Section):
     worker_interval_seconds: float = Field(1.0, gt=0, le=60, description="How often workers look for due jobs.")
     worker_concurrency: int = Field(4, ge=1, le=256, description="Jobs one replica steps at once.")
     workers: bool = Field(True, description="Run job workers in this process (any number of replicas may).")
+    webhooks: bool = Field(
+        False, description="Give providers that can post results (fal) a webhook URL on server.public_base_url,"
+        " so a finished job settles at once; polling goes on regardless. Only when that URL is reachable from"
+        " the internet."
+    )
     fetch_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest output file copied from a provider's URL into storage."
     )
@@ -281,6 +293,14 @@ def _demo_image_models() -> dict[str, ModelConfig]:
             routes=[RouteConfig(provider="demo-image", upstream="demo-image-1")],
             price=PriceConfig(per_image=DEMO_IMAGE_PRICES),
         ),
+        "demo-video": ModelConfig(
+            kind="video",
+            description="Offline demo videos (a short MP4 with your prompt on it), to try video jobs without keys.",
+            routes=[RouteConfig(provider="demo-video", upstream="demo-video-1")],
+            price=PriceConfig(per_second={"std": "0.002", "pro": "0.004"}),
+            durations=[5, 10],
+            aspect_ratios=["16:9", "9:16", "1:1"],
+        ),
         "demo-image-slow": ModelConfig(
             kind="image",
             description="The demo images through a queue: a job that runs a few seconds, to try progress and jobs.",
@@ -291,4 +311,5 @@ def _demo_image_models() -> dict[str, ModelConfig]:
 
 
 def _default_providers() -> dict[str, ProviderConfig]:
-    return {"demo": ProviderConfig(type="demo"), "demo-image": ProviderConfig(type="demo-image")}
+    return {"demo": ProviderConfig(type="demo"), "demo-image": ProviderConfig(type="demo-image"),
+            "demo-video": ProviderConfig(type="demo-video")}

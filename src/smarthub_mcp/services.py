@@ -18,6 +18,8 @@ from smarthub_mcp.config import AppConfig, Secrets, Settings
 from smarthub_mcp.db import Database
 
 if TYPE_CHECKING:  # the types only: the objects are made by compose.build_services
+    from mcp.server.subscriptions import SubscriptionBus
+
     from smarthub_mcp.billing.ledger import Ledger
     from smarthub_mcp.billing.meter import Meter
     from smarthub_mcp.billing.stripe_gateway import StripeGateway
@@ -51,6 +53,8 @@ class Services:
     mailer: Mailer
     storage: Storage
     jobs: JobEngine
+    events: SubscriptionBus
+    """Change events for MCP clients that listen (2026-07-28 `subscriptions/listen`): `job://{id}` updates."""
     user_created_hooks: list[UserCreatedHook] = field(default_factory=list)
 
     @property

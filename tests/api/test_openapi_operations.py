@@ -141,6 +141,21 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("GET", f"{API}/media/{{id}}", user, params={"id": "med_nope"}, status=404)
     await call("DELETE", f"{API}/media/{{id}}", user, params={"id": "med_nope"}, status=404)
 
+    # Images and jobs (one image made; one queued job shown and cancelled; a batch of one).
+    made = await call("POST", f"{API}/images", user, json={"prompt": "a fox", "model": "demo-image-slow"},
+                      status=200)
+    job = {"id": made["job_id"]}
+    await call("GET", f"{API}/jobs", user, query={"limit": "5", "status": "succeeded"}, status=200)
+    await call("GET", f"{API}/jobs/{{id}}", user, params=job, status=200)
+    await call("POST", f"{API}/jobs/{{id}}/cancel", user, params={"id": "job_nope"}, status=404)
+    await call("GET", f"{API}/admin/jobs", admin, query={"limit": "5", "status": "succeeded", "all": "true"},
+               status=200)
+    await call("POST", f"{API}/admin/jobs/{{id}}/settle", admin, params=job,
+               json={"action": "release", "reason": "checked with the provider"}, status=409)
+    await call("POST", f"{API}/videos", user, json={"prompt": "waves", "model": "demo-video"}, status=200)
+    await call("POST", f"{API}/images/batch", user, json={"items": [{"prompt": "a fox", "model": "demo-image"}]},
+               status=200)
+
     # The tools, the documents, the probes.
     for name in sorted(p.rsplit("/", 1)[1] for p in document["paths"] if p.startswith(f"{API}/tools/")):
         if name == "openapi.json":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,21 @@ from tests.factories import make_user
 
 
 @pytest.fixture
-def services(config: AppConfig, db, tmp_path: Path) -> Services:
+def config(make_config: Callable[..., AppConfig]) -> AppConfig:
+    """Small pools: PostgreSQL's 100 connections are shared by every test session on the machine."""
+    return make_config(SMARTHUB_DATABASE__POOL_SIZE="4")
+
+
+@pytest.fixture
+async def services(config: AppConfig, db, tmp_path: Path) -> AsyncIterator[Services]:
     storage = LocalStorage(tmp_path / "media", signer=UrlSigner(lambda: b"k" * 32),
                            public_base_url="http://testserver")
-    return build_services(config, storage=storage)
+    services = build_services(config, storage=storage)
+    try:
+        yield services
+    finally:  # the app's lifespan closes them too when a test served them; closing twice is harmless
+        await services.jobs.aclose()
+        await services.db.close()
 
 
 async def customer(services: Services, credits: int = 10, *, permissions: frozenset[str] | None = None) -> Principal:
@@ -31,5 +43,5 @@ async def customer(services: Services, credits: int = 10, *, permissions: frozen
             await hook(conn, user)
     if credits:
         await services.ledger.grant(user, credits * MICRO, kind="purchase", idempotency_key=f"buy:{user}")
-    perms = permissions if permissions is not None else frozenset({"tools:image", "tools:chat"})
+    perms = permissions if permissions is not None else frozenset({"tools:image", "tools:video", "tools:chat"})
     return Principal(user, "u@example.com", "user", perms, "jwt", email_verified=True)

@@ -166,7 +166,7 @@ async def test_a_submit_cut_off_by_a_dead_worker_is_never_sent_again_and_stays_h
     from smarthub_mcp.jobs.images import ImageAsk
 
     engine = services.jobs
-    job = await engine.create_image(alice, tool="generate_image", model="demo-image",
+    job = await engine.create(alice, tool="generate_image", model="demo-image",
                                     ask=ImageAsk("lost", "1024x1024", 1), request_id="r")
     assert await store.move(services.db, job.id, engine.owner, ("queued",), status="submitting", submits=1)
     async with services.db.write() as conn:  # its lease ran out: the worker is gone

@@ -2,7 +2,7 @@
 
 Jobs: `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/cancel`, the `get_job`/`list_jobs`/
 `cancel_job` tools over HTTP with the same permission (`tools:image`); another user's job is a 404.
-`POST /images` is `generate_image`; `POST /images/batch` runs several prompts, at most
+`POST /images` is `generate_image`, `POST /videos` `generate_video`; `POST /images/batch` runs several prompts, at most
 `BATCH_CONCURRENCY` at once, each one its own metered call (each held, charged or refused on its
 own: one that cannot pay does not stop the others).
 """
@@ -18,11 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from smarthub_mcp.api.authn import authenticate, require
-from smarthub_mcp.api.body import read_json_value
+from smarthub_mcp.api.body import read_body, read_json_value
 from smarthub_mcp.api.params import int_param
 from smarthub_mcp.errors import InvalidRequest, SmartHubError, validated
-from smarthub_mcp.jobs import store
-from smarthub_mcp.jobs.engine import IMAGE_PERMISSION
+from smarthub_mcp.jobs import store, webhooks
+from smarthub_mcp.jobs.errors import JobNotFound
+from smarthub_mcp.jobs.kinds import JOBS_PERMISSION
+from smarthub_mcp.jobs.tokens import PATH
 from smarthub_mcp.jobs.views import show
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
@@ -49,7 +51,7 @@ def _ttl(services: Services) -> int:
 
 
 async def list_jobs(request: Request) -> Response:
-    principal = await require(request, IMAGE_PERMISSION)
+    principal = await require(request, JOBS_PERMISSION)
     services = _services(request)
     status = request.query_params.get("status") or None
     if status is not None and status not in (*store.OPEN, *store.FINAL):
@@ -64,23 +66,24 @@ async def list_jobs(request: Request) -> Response:
 
 
 async def get_job(request: Request) -> Response:
-    principal = await require(request, IMAGE_PERMISSION)
+    principal = await require(request, JOBS_PERMISSION)
     services = _services(request)
     job = await store.get_for(services.db, principal.user_id, request.path_params["id"])
     return JSONResponse((await show(services.db, services.storage, job, _ttl(services))).model_dump(mode="json"))
 
 
 async def cancel_job(request: Request) -> Response:
-    principal = await require(request, IMAGE_PERMISSION)
+    principal = await require(request, JOBS_PERMISSION)
     services = _services(request)
     job = await services.jobs.cancel(principal.user_id, request.path_params["id"])
     return JSONResponse((await show(services.db, services.storage, job, _ttl(services))).model_dump(mode="json"))
 
 
 async def generate(request: Request) -> Response:
+    """`POST /images` and `POST /videos`: the generate tool of the path's kind."""
     services = _services(request)
     principal = await authenticate(request, metered=True)
-    spec = all_tools()["generate_image"]
+    spec = all_tools()["generate_video" if request.url.path.endswith("/videos") else "generate_image"]
     principal.require(spec.permission)
     arguments = validate_arguments(spec, await read_json_value(request))
     result = await invoke(spec, services, principal, arguments, request_id=request_id_var.get(),
@@ -113,6 +116,21 @@ async def batch(request: Request) -> Response:
     return JSONResponse({"items": results})
 
 
+async def provider_webhook(request: Request) -> Response:
+    """`POST /webhooks/jobs/{job_id}/{token}`: a provider posting a job's result (jobs/webhooks.py).
+    Served at the root, outside /api/v1: no bearer token, the URL's HMAC is the credential."""
+    services = _services(request)
+    if services.jobs.webhook_secret is None:
+        raise JobNotFound("no such job")
+    body = await read_body(request)
+    what = await webhooks.receive(services.jobs, services.jobs.webhook_secret(), request.path_params["job_id"],
+                                  request.path_params["token"], body, dict(request.headers))
+    return JSONResponse({"status": what})
+
+
+webhook_routes = [Route(f"{PATH}/{{job_id}}/{{token}}", provider_webhook, methods=["POST"])]
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/jobs", list_jobs, methods=["GET"]),
@@ -120,4 +138,5 @@ def routes() -> list[BaseRoute]:
         Route("/jobs/{id}/cancel", cancel_job, methods=["POST"]),
         Route("/images", generate, methods=["POST"]),
         Route("/images/batch", batch, methods=["POST"]),
+        Route("/videos", generate, methods=["POST"]),
     ]

@@ -28,7 +28,7 @@ from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.media import library
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.catalog import all_tools
-from smarthub_mcp.tools.images import ImageResult
+from smarthub_mcp.tools.generation import JobResult
 from smarthub_mcp.tools.registry import invoke, validate_arguments
 
 USED = frozenset({"model", "prompt", "n", "size", "response_format", "output_format"})
@@ -69,7 +69,7 @@ async def images_generations(request: Request) -> Response:
     arguments, fmt = image_arguments(parse_json(body) if body.strip() else None)
     result = await invoke(spec, services, principal, validate_arguments(spec, arguments),
                           request_id=request_id_var.get(), wait_seconds=services.settings.jobs.http_wait_seconds)
-    assert isinstance(result, ImageResult)
+    assert isinstance(result, JobResult)
     if result.status != "succeeded":
         raise JobStillRunning(f"the images are not ready yet; GET /api/v1/jobs/{result.job_id} has them when done",
                               details={"job_id": result.job_id, "status": result.status})

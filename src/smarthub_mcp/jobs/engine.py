@@ -1,6 +1,6 @@
 """The jobs engine: create a job with its hold, step it (submit once, poll), settle it once.
 
-    job = await engine.create_image(principal, tool=..., model=..., ask=ImageAsk(...), request_id=...)
+    job = await engine.create(principal, tool=..., model=..., ask=ImageAsk(...) or VideoAsk(...), request_id=...)
     job = await engine.wait(job, seconds, on_progress)     # steps it while the caller waits
     job = await engine.cancel(owner_id, job_id)
 
@@ -28,30 +28,32 @@ from typing import Any
 import httpx
 
 from smarthub_mcp.billing.meter import Meter, Usage
+from smarthub_mcp.billing.pricing import whole_seconds
 from smarthub_mcp.config import JobsConfig
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import new_id, now_ms
-from smarthub_mcp.jobs import images, settle, store
+from smarthub_mcp.jobs import images, kinds, settle, store
 from smarthub_mcp.jobs.delivery import deliver
 from smarthub_mcp.jobs.errors import JobNotCancellable
-from smarthub_mcp.jobs.images import ImageAsk
 from smarthub_mcp.jobs.store import Job
+from smarthub_mcp.jobs.tokens import webhook_url
 from smarthub_mcp.media.library import MediaMeta
 from smarthub_mcp.media.storage import Storage
-from smarthub_mcp.providers.media import Finished, Outcome, Pending
+from smarthub_mcp.providers.media import Finished, MediaRequest, Outcome, Pending, WebhookParser
 from smarthub_mcp.providers.router import Route, Router
 
 log = logging.getLogger("smarthub.jobs")
 
 Progress = Callable[[Job], Awaitable[None]]
-IMAGE_PERMISSION = "tools:image"
 
 
 class JobEngine:
     def __init__(self, db: Database, meter: Meter, router: Router, storage: Storage, config: JobsConfig,
-                 *, owner: str | None = None) -> None:
+                 *, owner: str | None = None, webhook_base: str | None = None,
+                 webhook_secret: Callable[[], bytes] | None = None,
+                 on_change: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.db = db
         self.meter = meter
         self.router = router
@@ -60,19 +62,24 @@ class JobEngine:
         self.owner = owner or new_id("wrk")
         """This process's name on the leases it takes."""
         self.lease_ms = int(config.lease_seconds * 1000)
+        self.webhook_base = webhook_base if config.webhooks else None
+        self.webhook_secret = webhook_secret
+        self.on_change = on_change
+        """Told each job id whose state may have changed (MCP clients listening for `job://{id}`)."""
         self._http: httpx.AsyncClient | None = None
         self._changed: dict[str, asyncio.Event] = {}
 
     # --- creating -------------------------------------------------------------------------------
 
-    async def create_image(self, principal: Principal, *, tool: str, model: str, ask: ImageAsk,
-                           request_id: str | None) -> Job:
+    async def create(self, principal: Principal, *, tool: str, model: str, ask: kinds.Ask,
+                     request_id: str | None) -> Job:
         """Hold the price of `ask` and write the job, leased to us, in one transaction."""
         price = self.router.model(model).price
-        estimate = images.estimate(price, ask)
+        estimate = kinds.estimate(price, ask)
+        kind = kinds.kind_of(ask)
         now = now_ms()
         values: dict[str, Any] = {
-            "id": new_id("job"), "owner_id": principal.user_id, "kind": "image", "tool": tool, "model": model,
+            "id": new_id("job"), "owner_id": principal.user_id, "kind": kind, "tool": tool, "model": model,
             "status": "queued", "request": store.encode(ask.as_json()), "price": images.freeze_price(price),
             "estimate": estimate, "hold_id": None, "lease_owner": self.owner, "lease_until": now + self.lease_ms,
             "next_check_at": now, "deadline_at": now + self.config.deadline_seconds * 1000,
@@ -85,7 +92,7 @@ class JobEngine:
 
         # The hold outlives the deadline by the reconcile window, so an unknown outcome stays held.
         ttl = self.config.deadline_seconds + self.config.reconcile_seconds + 3600
-        await self.meter.reserve(principal, tool=tool, permission=IMAGE_PERMISSION, model=model,
+        await self.meter.reserve(principal, tool=tool, permission=kinds.PERMISSIONS[kind], model=model,
                                  estimate=estimate, request_id=request_id, ttl_seconds=ttl, then=write_job)
         job = await store.get(self.db, values["id"])
         assert job is not None
@@ -110,20 +117,21 @@ class JobEngine:
                 await store.move(self.db, job.id, self.owner, store.OPEN, lease_owner=None, lease_until=None)
         latest = await store.get(self.db, job.id)
         assert latest is not None
-        self._signal(job.id)
+        await self.changed(job.id)
         return latest
 
     async def _submit(self, job: Job) -> None:
         if not await store.move(self.db, job.id, self.owner, ("queued",), status="submitting",
                                 submits=job.submits + 1):
             return
-        ask = ImageAsk.from_json(job.request_data())
+        request = kinds.provider_request(job)
 
         async def send(provider: Any, route: Route) -> Outcome:
             # Which provider it went to is written before it is sent: an unknown outcome must name it.
             await store.move(self.db, job.id, self.owner, ("submitting",), provider=route.provider,
                              upstream_model=route.upstream)
-            outcome: Outcome = await provider.submit(ask.provider_request().for_upstream(route.upstream))
+            outcome: Outcome = await provider.submit(self._with_webhook(request, provider, job.id)
+                                                     .for_upstream(route.upstream))
             return outcome
 
         try:
@@ -154,10 +162,10 @@ class JobEngine:
         if not entry.available:
             await self._reschedule(job, error="provider_unavailable")
             return
-        ask = ImageAsk.from_json(job.request_data())
         pending = Pending(job.upstream_id or "", job.state_data())
         try:
-            outcome = await entry.provider.poll(pending, ask.provider_request().for_upstream(job.upstream_model or ""))
+            outcome = await entry.provider.poll(pending,
+                                                kinds.provider_request(job).for_upstream(job.upstream_model or ""))
         except ProviderError as exc:
             if exc.retryable:
                 await self._reschedule(job, error=exc.code)
@@ -173,21 +181,27 @@ class JobEngine:
     async def finish(self, job: Job, outcome: Finished, *, provider: str, upstream: str) -> settle.Outcome:
         """Copy the outputs into storage, then settle: the poller's, the submitter's and a webhook's
         path alike (whoever settles first wins; the others change nothing)."""
-        ask = ImageAsk.from_json(job.request_data())
-        meta = MediaMeta(prompt=ask.prompt, model=job.model, provider=provider)
+        prompt = kinds.ask_of(job).prompt
+        meta = MediaMeta(prompt=prompt, model=job.model, provider=provider)
         done = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
                              outputs=outcome.outputs, meta=meta, max_bytes=self.config.fetch_max_bytes)
-        price = images.thaw_price(job.price)
         delivered = len(done.stored)
-        cost = images.cost(price, ask, delivered, outcome.usage)
-        usage = Usage(cost=cost, provider=provider, upstream_model=upstream, images=delivered,
+        cost = kinds.cost(job, outcome, delivered)
+        seconds = whole_seconds(outcome.seconds) if outcome.seconds is not None and delivered else 0
+        usage = Usage(cost=cost, provider=provider, upstream_model=upstream,
+                      images=delivered if job.kind == "image" else 0, seconds=seconds,
                       input_tokens=outcome.usage.input_tokens if outcome.usage else 0,
                       output_tokens=outcome.usage.output_tokens if outcome.usage else 0)
         result = await settle.succeed(self.db, self.meter, self.storage, job, stored=done.stored,
                                       flagged=outcome.flagged, lost=done.lost, cost=cost, usage=usage,
-                                      prompt=ask.prompt)
-        self._signal(job.id)
+                                      prompt=prompt)
+        await self.changed(job.id)
         return result
+
+    def _with_webhook(self, request: MediaRequest, provider: object, job_id: str) -> MediaRequest:
+        if self.webhook_base is None or self.webhook_secret is None or not isinstance(provider, WebhookParser):
+            return request
+        return request.with_webhook(webhook_url(self.webhook_base, self.webhook_secret(), job_id))
 
     def _give_up_at(self, job: Job) -> int:
         return job.created_at + (self.config.deadline_seconds + self.config.reconcile_seconds) * 1000
@@ -245,14 +259,14 @@ class JobEngine:
                                         " you are charged only for what it delivers")
             await settle.fail(self.db, self.meter, job, code="cancelled", message="cancelled at the provider",
                               status="cancelled", from_status=("running", "unknown"))
-        self._signal(job.id)
+        await self.changed(job.id)
         return await store.get_for(self.db, owner_id, job_id)
 
     # --- waiting --------------------------------------------------------------------------------
 
     async def wait(self, job: Job, seconds: float, progress: Progress | None = None) -> Job:
         """Step the job ourselves while we wait (up to `seconds`), or watch another worker do it.
-        The first step runs on the lease `create_image` took."""
+        The first step runs on the lease `create` took."""
         until = time.monotonic() + seconds
         if job.lease_owner == self.owner and not job.settled:
             job = await self.step(job)
@@ -278,6 +292,15 @@ class JobEngine:
         event = self._changed.pop(job_id, None)
         if event is not None:
             event.set()
+
+    async def changed(self, job_id: str) -> None:
+        """Wake whoever waits on the job here, and tell listening clients (best effort)."""
+        self._signal(job_id)
+        if self.on_change is not None:
+            try:
+                await self.on_change(job_id)
+            except Exception:  # a notice that cannot go out must not fail the job's step
+                log.warning("job %s: change notice failed", job_id, exc_info=True)
 
     # --- plumbing -------------------------------------------------------------------------------
 

@@ -10,7 +10,10 @@ keyed by the hold (`capture:<hold_id>`) and the usage row is unique per hold, a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.meter import Meter, Reservation, Settlement, Usage
 from smarthub_mcp.db import Database
@@ -22,6 +25,7 @@ from smarthub_mcp.media.library import MediaMeta, StoredOutput, record
 from smarthub_mcp.media.storage import Storage
 
 log = logging.getLogger("smarthub.jobs")
+Also = Callable[[AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +87,9 @@ async def succeed(db: Database, meter: Meter, storage: Storage, job: Job, *, sto
 
 
 async def fail(db: Database, meter: Meter, job: Job, *, code: str, message: str, status: str = "failed",
-               flagged: int = 0, from_status: tuple[str, ...] = OPEN) -> Outcome:
-    """End the job without output (failed or cancelled) and give its credits back."""
+               flagged: int = 0, from_status: tuple[str, ...] = OPEN, also: Also | None = None) -> Outcome:
+    """End the job without output (failed or cancelled) and give its credits back. `also` writes
+    more in the same transaction (an admin's audit row)."""
     settlement: Settlement | None = None
     try:
         async with db.write() as conn:
@@ -97,11 +102,39 @@ async def fail(db: Database, meter: Meter, job: Job, *, code: str, message: str,
             settlement = await meter.release_in(
                 conn, reservation(job), status="cancelled" if status == "cancelled" else "error", error_code=code,
             )
+            if also is not None:
+                await also(conn)
     except _Lost:
         return Outcome(job.id, "lost", 0, first=False)
     if settlement is not None:
         meter.counted(reservation(job), settlement)
     return Outcome(job.id, status, 0, first=True)
+
+
+async def charge_without_output(db: Database, meter: Meter, job: Job, *, amount: int, code: str, message: str,
+                                also: Also | None = None) -> Outcome:
+    """End a job whose provider billed but delivered nothing we hold (an admin's reconciliation of
+    an unknown outcome): charge `amount` (at most the estimate) and mark it failed."""
+    charged = min(amount, job.estimate)
+    settlement: Settlement | None = None
+    try:
+        async with db.write() as conn:
+            moved = await store.move(
+                conn, job.id, None, OPEN, status="failed", settled_at=now_ms(), charged=charged,
+                error_code=code, error_message=message[:500], lease_owner=None, lease_until=None,
+            )
+            if not moved:
+                raise _Lost
+            settlement = await meter.settle_in(conn, reservation(job), Usage(cost=charged, provider=job.provider,
+                                                                          upstream_model=job.upstream_model),
+                                               status="error", error_code=code)
+            if also is not None:
+                await also(conn)
+    except _Lost:
+        return Outcome(job.id, "lost", 0, first=False)
+    if settlement is not None:
+        meter.counted(reservation(job), settlement)
+    return Outcome(job.id, "failed", settlement.charged if settlement else 0, first=True)
 
 
 def _partly(flagged: int, lost: int) -> str | None:

@@ -24,6 +24,7 @@ from smarthub_mcp.errors import Conflict, InvalidRequest
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.media.errors import MediaNotFound
 from smarthub_mcp.media.keys import content_type_for, extension_for, kind_of
+from smarthub_mcp.media.poster import inspect_video
 from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.media.thumbs import inspect_image, preview
 from smarthub_mcp.pages import page, row_id, where
@@ -121,6 +122,11 @@ async def store_output(storage: Storage, owner_id: str, data: bytes, content_typ
         # Before anything is written (a damaged image fails here), and off the event loop: decoding
         # and re-encoding an image is tens of milliseconds of CPU.
         small = await anyio.to_thread.run_sync(preview, data, content_type)
+    elif content_type.startswith("video/"):
+        video = await anyio.to_thread.run_sync(inspect_video, data)  # its poster frame, when it decodes
+        if video is not None:
+            small, width, height = video.poster, width or video.width, height or video.height
+    if small is not None:
         preview_key = f"{owner_id}/{media_id}-preview.{extension_for(small[1])}"
     await storage.put(key, data, content_type)
     if small is not None and preview_key is not None:

@@ -11,23 +11,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from smarthub_mcp.jobs import store
-from smarthub_mcp.jobs.engine import IMAGE_PERMISSION
+from smarthub_mcp.jobs.kinds import JOBS_PERMISSION
 from smarthub_mcp.jobs.views import JobOut, show
-from smarthub_mcp.tools.images import image_text
+from smarthub_mcp.tools.generation import job_text
 from smarthub_mcp.tools.registry import ACCOUNT_CHANGE, READ_ONLY, ToolContext, tool
 
 JobStatus = Literal["queued", "submitting", "running", "unknown", "succeeded", "failed", "cancelled"]
 
 
+
 class JobPage(BaseModel):
     items: list[JobOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null: no more.")
-
-
-def _job_text(out: JobOut) -> str:
-    if out.status in ("failed", "cancelled"):
-        return f"Job {out.job_id} {out.status} [{out.error_code}]: {out.error_message or out.status_help}."
-    return image_text(out)
 
 
 def _page_text(page: JobPage) -> str:
@@ -45,8 +40,8 @@ def _ttl(tc: ToolContext) -> int:
     return tc.services.settings.storage.url_ttl_seconds
 
 
-@tool(name="get_job", title="Show a generation job", permission=IMAGE_PERMISSION, paid=False,
-      annotations=READ_ONLY, summarize=_job_text)
+@tool(name="get_job", title="Show a generation job", permission=JOBS_PERMISSION, paid=False,
+      annotations=READ_ONLY, summarize=job_text)
 async def get_job(tc: ToolContext, job_id: Annotated[str, Field(max_length=64)]) -> JobOut:
     """Show one of your generation jobs by job_id: its status and progress, the credits it holds or
     was charged, and, once done, each output's download link (url) and media_id. Free."""
@@ -54,7 +49,7 @@ async def get_job(tc: ToolContext, job_id: Annotated[str, Field(max_length=64)])
     return await show(tc.services.db, tc.services.storage, job, _ttl(tc))
 
 
-@tool(name="list_jobs", title="List my generation jobs", permission=IMAGE_PERMISSION, paid=False,
+@tool(name="list_jobs", title="List my generation jobs", permission=JOBS_PERMISSION, paid=False,
       annotations=READ_ONLY, summarize=_page_text)
 async def list_jobs(
     tc: ToolContext,
@@ -69,8 +64,8 @@ async def list_jobs(
     return JobPage(items=items, next_cursor=next_cursor)
 
 
-@tool(name="cancel_job", title="Cancel a generation job", permission=IMAGE_PERMISSION, paid=False,
-      annotations=ACCOUNT_CHANGE, summarize=_job_text)
+@tool(name="cancel_job", title="Cancel a generation job", permission=JOBS_PERMISSION, paid=False,
+      annotations=ACCOUNT_CHANGE, summarize=job_text)
 async def cancel_job(tc: ToolContext, job_id: Annotated[str, Field(max_length=64)]) -> JobOut:
     """Cancel one of your generation jobs that is still running: it is stopped at the provider where
     the provider allows it, and the credits it holds are returned. A finished job is shown as it is. Free."""
