@@ -15,6 +15,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -38,6 +40,7 @@ class FalJob:
     error_status: int = 500
     result_status: int | None = None
     url_host: str | None = None  # the submit's answer points the follow-up URLs at this host
+    webhook: bool = False  # finish at once and post the result to the submit's `fal_webhook`
 
 
 class FakeFal(MediaFake):
@@ -48,6 +51,7 @@ class FakeFal(MediaFake):
     def __init__(self, api_key: str = "test-key") -> None:
         super().__init__(api_key)
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.webhook_replies: list[int] = []
 
     def routes(self) -> list[Any]:
         return [
@@ -79,13 +83,16 @@ class FakeFal(MediaFake):
             return Response("<html>upstream says hi</html>", media_type="text/html")
         host = behaviour.url_host if isinstance(behaviour, FalJob) and behaviour.url_host else self.url
         root = f"{host}/{owner}/{app}/requests/{rid}"
+        hook = request.query_params.get("fal_webhook")
+        post = BackgroundTask(self.post_webhook, hook, rid) if isinstance(behaviour, FalJob) and behaviour.webhook \
+            and hook else None  # sent once the submit's answer is out
         return JSONResponse({"request_id": rid, "response_url": root, "status_url": f"{root}/status",
-                             "cancel_url": f"{root}/cancel", "queue_position": 0})
+                             "cancel_url": f"{root}/cancel", "queue_position": 0}, background=post)
 
     def phase(self, job: dict[str, Any]) -> str:
         """What the next status poll answers."""
         script: FalJob = job["job"]
-        if job["cancelled"] or job["polls"] >= script.in_queue + script.in_progress:
+        if job["cancelled"] or job.get("done") or job["polls"] >= script.in_queue + script.in_progress:
             return "COMPLETED"
         return "IN_QUEUE" if job["polls"] < script.in_queue else "IN_PROGRESS"
 
@@ -128,14 +135,25 @@ class FakeFal(MediaFake):
             return JSONResponse({"detail": script.error}, status_code=script.error_status)
         if script.result_status:
             return JSONResponse({"detail": "secret upstream detail"}, status_code=script.result_status)
+        return JSONResponse(self.output(rid, job))
+
+    async def post_webhook(self, url: str, rid: str) -> None:
+        """What fal does when a request with a webhook finishes: POST the result (once, here)."""
+        job = self.jobs[rid]
+        job["done"] = True
+        body = {"request_id": rid, "gateway_request_id": rid, "status": "OK", "payload": self.output(rid, job)}
+        async with httpx2.AsyncClient(timeout=30) as http:
+            self.webhook_replies.append((await http.post(url, json=body)).status_code)
+
+    def output(self, rid: str, job: dict[str, Any]) -> dict[str, Any]:
+        script: FalJob = job["job"]
         size = job["body"]["image_size"]
         count = script.images if script.images is not None else job["body"].get("num_images", 1)
         images = [{"url": self.add_file(f"{rid}-{i}.png", size["width"], size["height"], i),
                    "width": size["width"], "height": size["height"], "content_type": "image/png"}
                   for i in range(count)]
-        return JSONResponse({"images": images, "timings": {"inference": 1.23}, "seed": job["body"].get("seed", 42),
-                             "has_nsfw_concepts": [i in script.flagged for i in range(count)],
-                             "prompt": job["body"]["prompt"]})
+        return {"images": images, "timings": {"inference": 1.23}, "seed": job["body"].get("seed", 42),
+                "has_nsfw_concepts": [i in script.flagged for i in range(count)], "prompt": job["body"]["prompt"]}
 
     async def cancel(self, request: Request) -> Response:
         await self.record(request)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
 
 import pytest
 
 from smarthub_mcp.config import Settings
 from smarthub_mcp.errors import ProviderError
-from smarthub_mcp.providers.fal import outcome_from_webhook
-from smarthub_mcp.providers.media import Finished, ImageRequest, MediaProvider, Pending
+from smarthub_mcp.providers.media import Finished, ImageRequest, MediaProvider, Pending, WebhookParser
 from smarthub_mcp.providers.registry import ProviderRegistry
 from smarthub_mcp.providers.router import Router
 from tests.conftest import free_port
@@ -223,26 +223,31 @@ async def run_to_end_from(fal: MediaProvider, pending: Pending) -> tuple[Finishe
     return outcome, polls
 
 
-def test_webhook_bodies_read_as_outcomes() -> None:
-    image = {"url": "https://v3.fal.media/files/x.png", "width": 8, "height": 8, "content_type": "image/png"}
-    inline = {"url": "data:image/png;base64," + base64.b64encode(b"\x89PNG-bytes").decode(), "width": 8, "height": 8}
-    _, outcome = outcome_from_webhook({"request_id": "r0", "status": "OK", "payload": {"images": [inline]}})
-    assert isinstance(outcome, Finished)
-    assert (outcome.outputs[0].data, outcome.outputs[0].content_type, outcome.outputs[0].url) == (
-        b"\x89PNG-bytes", "image/png", None)
-    rid, outcome = outcome_from_webhook({"request_id": "r1", "gateway_request_id": "r1", "status": "OK",
-                                         "payload": {"images": [image, image], "has_nsfw_concepts": [False, True]}})
-    assert rid == "r1" and isinstance(outcome, Finished) and (len(outcome.outputs), outcome.flagged) == (1, 1)
-    rid, outcome = outcome_from_webhook({"request_id": "r2", "status": "OK", "payload": None,
-                                         "payload_error": "too large"})
-    assert isinstance(outcome, Pending) and outcome.upstream_id == "r2"  # poll for it
-    with pytest.raises(ProviderError) as info:
-        outcome_from_webhook({"request_id": "r3", "status": "ERROR", "error": "Invalid status code: 422",
-                              "payload": {"detail": [{"msg": "secret upstream detail"}]}})
-    assert info.value.retryable is False
-    assert_safe(info.value)
-    with pytest.raises(ProviderError):
-        outcome_from_webhook({"status": "OK"})
+async def test_a_webhook_url_is_passed_to_fal_and_its_posts_read_as_outcomes(fake_fal: FakeFal) -> None:
+    hook = "https://hub.example.com/webhooks/jobs/job_1/tok?x=1"
+    async with adapter("fal", fake_fal.url) as fal:
+        assert isinstance(fal, WebhookParser)
+        await fal.submit(FLUX.with_webhook(hook))
+        image = {"url": "https://v3.fal.media/files/x.png", "width": 8, "height": 8, "content_type": "image/png"}
+        inline = {"url": "data:image/png;base64," + base64.b64encode(b"\x89PNG-bytes").decode(), "width": 8}
+
+        def post(body: dict) -> tuple[str, object]:
+            return fal.parse_webhook(json.dumps(body).encode(), {"content-type": "application/json"})
+
+        rid, outcome = post({"request_id": "r1", "gateway_request_id": "r1", "status": "OK",
+                             "payload": {"images": [image, inline, image], "has_nsfw_concepts": [False, False, True]}})
+        assert rid == "r1" and isinstance(outcome, Finished) and (len(outcome.outputs), outcome.flagged) == (2, 1)
+        assert (outcome.outputs[1].data, outcome.outputs[1].content_type) == (b"\x89PNG-bytes", "image/png")
+        rid, outcome = post({"request_id": "r2", "status": "OK", "payload": None, "payload_error": "too large"})
+        assert isinstance(outcome, Pending) and outcome.upstream_id == "r2"  # poll for it
+        rid, outcome = post({"request_id": "r3", "status": "ERROR", "error": "Invalid status code: 422",
+                             "payload": {"detail": [{"msg": "secret upstream detail"}]}})
+        assert rid == "r3" and isinstance(outcome, ProviderError) and outcome.retryable is False
+        assert_safe(outcome)
+        for garbage in (b"{not json", b'{"status": "OK"}'):
+            with pytest.raises(ProviderError):
+                fal.parse_webhook(garbage, {})
+    assert fake_fal.submits[0]["query"] == {"fal_webhook": hook}
 
 
 def test_a_missing_key_is_a_reason_not_a_crash() -> None:

@@ -20,14 +20,15 @@ Outputs: fal's safety checker marks images in `has_nsfw_concepts`; those are cou
 and not returned (nor charged). FLUX models take no `negative_prompt`, so it is sent only to
 other models; `image_size` is sent as `{width, height}` from the model's "WxH" size.
 
-Webhooks: a provider built with `webhook_url` asks fal to POST the result there (`?fal_webhook=`).
-`outcome_from_webhook(body)` reads such a body. It does not check fal's signature
-(`X-Fal-Webhook-Signature`, ED25519 against fal's JWKS): until that is verified, treat a webhook
-as a hint to poll the job now, not as the result itself.
+Webhooks: a request with `webhook_url` (the engine's per-job HMAC URL) asks fal to POST the result
+there (`?fal_webhook=`); `parse_webhook` reads that body (`WebhookParser` in media.py). fal's own
+signature (`X-Fal-Webhook-Signature`, ED25519 against fal's JWKS) is not checked here: the secret
+per-job URL is what vouches for the sender.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -112,11 +113,10 @@ def outcome_from_webhook(body: Any, provider: str = "fal") -> tuple[str, Outcome
 
 
 class FalProvider:
-    def __init__(self, name: str, config: ProviderConfig, api_key: str, *, webhook_url: str | None = None) -> None:
+    def __init__(self, name: str, config: ProviderConfig, api_key: str) -> None:
         self.name = name
         self.config = config
         self.base = (config.base_url or DEFAULT_BASE).rstrip("/")
-        self.webhook_url = webhook_url
         self.client = http_client(config, {"Authorization": f"Key {api_key}"})
 
     def _ours(self, url: Any) -> bool:
@@ -133,7 +133,7 @@ class FalProvider:
 
     async def submit(self, request: ImageRequest) -> Outcome:
         body = arguments(request)
-        params = {"fal_webhook": self.webhook_url} if self.webhook_url else None
+        params = {"fal_webhook": request.webhook_url} if request.webhook_url else None
         response = await send_submit(self.client, self.name, "POST", f"{self.base}/{request.upstream}",
                                      json=body, params=params)
         answer = json_of(response)
@@ -170,6 +170,19 @@ class FalProvider:
             raise retry_later(self.name, "result", code)
         detail = json_of(response)
         raise job_failed(self.name, status=code, hint=str(detail.get("detail") if isinstance(detail, Mapping) else ""))
+
+    def parse_webhook(self, body: bytes, headers: dict[str, str]) -> tuple[str, Outcome | Exception]:
+        """`(request_id, outcome)` from fal's post; a failed job comes back as its ProviderError."""
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            raise failures.malformed(self.name) from None
+        try:
+            return outcome_from_webhook(parsed, self.name)
+        except ProviderError as error:
+            if error.details.get("reason") == "malformed":
+                raise
+            return parsed["request_id"], error
 
     async def cancel(self, pending: Pending) -> bool:
         """True only when fal dropped the job from its queue: it will deliver and bill nothing.
