@@ -119,8 +119,8 @@ class ModelConfig(Section):
 class ProviderConfig(Section):
     type: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,39}$",
-        description="Adapter type (providers/adapters.py): demo, demo-image, openai, anthropic, kling, runway, ... "
-        "A type without an adapter yet (fal, stability, kie) is listed as unavailable.",
+        description="Adapter type (providers/adapters.py): demo, demo-image, demo-video, openai, anthropic, fal, "
+        "kie, kling, runway, ... A type without an adapter yet (stability) is listed as unavailable.",
     )
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")

@@ -77,6 +77,18 @@ def _runway(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     return RunwayProvider(name, config, api_key=key)
 
 
+def _fal(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.fal import FalProvider
+
+    return FalProvider(name, config, api_key=key)
+
+
+def _kie(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.kie import KieProvider
+
+    return KieProvider(name, config, api_key=key)
+
+
 ADAPTERS: dict[str, Adapter] = {
     "demo": Adapter(frozenset({"chat"}), _demo, key="none"),
     "demo-image": Adapter(frozenset({"image"}), _demo_image, key="none"),
@@ -85,6 +97,8 @@ ADAPTERS: dict[str, Adapter] = {
     "anthropic": Adapter(frozenset({"chat"}), _anthropic),
     "kling": Adapter(frozenset({"video"}), _kling, key="pair"),
     "runway": Adapter(frozenset({"video"}), _runway),
+    "fal": Adapter(frozenset({"image"}), _fal),
+    "kie": Adapter(frozenset({"image"}), _kie),
 }
-"""Provider types with an adapter. Types named in config without one (planned: fal, stability,
-kie) are listed as unavailable with the reason, never a crash."""
+"""Provider types with an adapter. Types named in config without one (planned: stability) are
+listed as unavailable with the reason, never a crash."""
