@@ -119,8 +119,8 @@ class ModelConfig(Section):
 class ProviderConfig(Section):
     type: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,39}$",
-        description="Adapter type (providers/adapters.py): demo, demo-image, openai, anthropic, stability, kling,"
-        " runway, ... A type without an adapter yet (fal, kie) is listed as unavailable.",
+        description="Adapter type (providers/adapters.py): demo, demo-image, demo-video, openai, anthropic, fal, "
+        "kie, stability, kling, runway. A type without an adapter is listed as unavailable, with the reason.",
     )
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")

@@ -1,4 +1,4 @@
-"""Fixtures: loopback fake OpenAI, Anthropic, Stability, Kling and Runway servers."""
+"""Fixtures: loopback fake OpenAI, Anthropic, Stability, fal, kie, Kling and Runway servers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.fal_queue_server import FakeFal
+from tests.fakes.kie_server import FakeKie
 from tests.fakes.kling_server import FakeKling
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.runway_server import FakeRunway
@@ -38,6 +40,18 @@ async def fake_anthropic(tmp_path, monkeypatch) -> AsyncIterator[FakeAnthropic]:
 @pytest.fixture
 async def fake_stability() -> AsyncIterator[FakeStability]:
     async with FakeStability() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_fal() -> AsyncIterator[FakeFal]:
+    async with FakeFal() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_kie() -> AsyncIterator[FakeKie]:
+    async with FakeKie() as fake:
         yield fake
 
 

@@ -279,7 +279,8 @@ class JobEngine:
         until = time.monotonic() + seconds
         if job.lease_owner == self.owner and not job.settled:
             job = await self.step(job)
-        while not job.settled and time.monotonic() < until:
+        # An unknown job is checked again only much later (if at all): no use holding the call open.
+        while not job.settled and job.status != "unknown" and time.monotonic() < until:
             if progress is not None:
                 await progress(job)
             pause = max(0.05, min((job.next_check_at - now_ms()) / 1000, until - time.monotonic()))

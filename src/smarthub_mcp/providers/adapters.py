@@ -83,6 +83,18 @@ def _runway(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     return RunwayProvider(name, config, api_key=key)
 
 
+def _fal(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.fal import FalProvider
+
+    return FalProvider(name, config, api_key=key)
+
+
+def _kie(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.kie import KieProvider
+
+    return KieProvider(name, config, api_key=key)
+
+
 ADAPTERS: dict[str, Adapter] = {
     "demo": Adapter(frozenset({"chat"}), _demo, key="none"),
     "demo-image": Adapter(frozenset({"image"}), _demo_image, key="none"),
@@ -92,6 +104,8 @@ ADAPTERS: dict[str, Adapter] = {
     "stability": Adapter(frozenset({"image"}), _stability),
     "kling": Adapter(frozenset({"video"}), _kling, key="pair"),
     "runway": Adapter(frozenset({"video"}), _runway),
+    "fal": Adapter(frozenset({"image"}), _fal),
+    "kie": Adapter(frozenset({"image"}), _kie),
 }
-"""Provider types with an adapter. Types named in config without one (planned: fal, kie) are
-listed as unavailable with the reason, never a crash."""
+"""Provider types with an adapter. Types named in config without one are listed as unavailable with
+the reason, never a crash."""
