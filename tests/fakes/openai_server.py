@@ -17,7 +17,15 @@ class FakeOpenAI(FakeProvider):
     """`base_url` for the SDK is `fake.url + "/v1"`."""
 
     def routes(self) -> list[Any]:
-        return [Route("/v1/chat/completions", self.chat, methods=["POST"])]
+        return [Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"])]
+
+    async def models(self, request: Request) -> Response:
+        """The free call `smarthub doctor --online` makes to check a key."""
+        if not self.authorized(request):
+            return self.error(Fail(401, "invalid_request_error", "invalid_api_key"))
+        return JSONResponse({"object": "list", "data": [
+            {"id": "gpt-fake", "object": "model", "created": 1700000000, "owned_by": "fake"}]})
 
     def error(self, fail: Fail) -> Response:
         body = {"error": {"message": "fake failure", "type": fail.error_type or "server_error",
