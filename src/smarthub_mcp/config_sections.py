@@ -26,6 +26,12 @@ class ServerConfig(Section):
         default_factory=lambda: ["127.0.0.1"],
         description="Proxies whose X-Forwarded-For gives the client IP (login throttle, sign-up cap); '*' trusts any.",
     )
+    shutdown_grace_seconds: int = Field(
+        30, ge=1, le=3600,
+        description="On SIGTERM the server stops accepting and lets calls in flight finish for this long; calls"
+        " still running then are cancelled and their holds released. Keep it below the supervisor's own stop"
+        " timeout (compose stop_grace_period, systemd TimeoutStopSec, Kubernetes terminationGracePeriodSeconds).",
+    )
 
 
 class LoggingConfig(Section):

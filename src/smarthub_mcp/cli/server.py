@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
 import click
 
@@ -56,6 +57,10 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         f" public URL: {server.public_base_url})",
         err=True,
     )
+    # uvicorn re-raises the signal that stopped it once its shutdown is done, so that the handler
+    # installed before it runs: the process would die of SIGTERM (exit 143 under Docker, a failed
+    # unit for some supervisors) after a clean, graceful stop. This handler makes that stop exit 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         app,
         host=bind_host,
@@ -65,6 +70,10 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         lifespan="on",
         proxy_headers=True,
         forwarded_allow_ips=",".join(server.forwarded_allow_ips),
+        # SIGTERM (a rolling restart): uvicorn closes the listening socket, closes idle keep-alive
+        # connections, and waits this long for requests in flight; then it cancels them, and each
+        # cancelled call's meter releases its hold before the lifespan closes the store.
+        timeout_graceful_shutdown=server.shutdown_grace_seconds,
     )
 
 
