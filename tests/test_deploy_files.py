@@ -133,14 +133,17 @@ def test_compose_runs_the_migration_once_before_two_replicas_behind_caddy():
     migrate = services["migrate"]
     assert migrate["command"] == ["db", "upgrade"] and migrate["restart"] == "no"
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
-    grace = int(services["app1"]["environment"]["SMARTHUB_SERVER__SHUTDOWN_GRACE_SECONDS"])
+    env = services["app1"]["environment"]
+    drain = float(env["SMARTHUB_SERVER__SHUTDOWN_DRAIN_SECONDS"])
+    stopping = int(env["SMARTHUB_SERVER__SHUTDOWN_GRACE_SECONDS"]) + drain
+    assert drain > 2, "longer than the Caddyfile's health_interval"
     for name in ("app1", "app2"):
         app = services[name]
         assert app["command"] == ["serve"] and app["image"] == migrate["image"]
         assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert app["depends_on"]["redis"]["condition"] == "service_healthy"
         assert "ports" not in app, "replicas are reached through Caddy only (X-Forwarded-For is trusted)"
-        assert int(app["stop_grace_period"].rstrip("s")) > grace
+        assert int(app["stop_grace_period"].rstrip("s")) > stopping, "Docker would SIGKILL calls still finishing"
         env = app["environment"]
         assert env["SMARTHUB_REDIS_URL"].startswith("redis://redis:") and "@postgres:" in env["SMARTHUB_DATABASE_URL"]
         assert "media:/var/lib/smarthub/media" in app["volumes"], "replicas share one media directory"

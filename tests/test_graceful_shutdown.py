@@ -72,13 +72,16 @@ class HeldOpenAI(FakeOpenAI):
 
 
 @contextlib.asynccontextmanager
-async def serving(tmp_path: Path, database_url: str, fake_url: str, grace: int) -> AsyncIterator[Any]:
+async def serving(
+    tmp_path: Path, database_url: str, fake_url: str, grace: int, drain: float = 0
+) -> AsyncIterator[Any]:
     config = tmp_path / "config.toml"
     config.write_text(CONFIG.format(url=fake_url), encoding="utf-8")
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "SMARTHUB_DATABASE_URL": database_url, "SMARTHUB_JWT_SECRET": TEST_JWT_SECRET,
            "SMARTHUB_AUTH__DEV_MODE": "false", "SMARTHUB_CONFIG": str(config), "HELD_KEY": KEY,
-           "SMARTHUB_SERVER__SHUTDOWN_GRACE_SECONDS": str(grace)}
+           "SMARTHUB_SERVER__SHUTDOWN_GRACE_SECONDS": str(grace),
+           "SMARTHUB_SERVER__SHUTDOWN_DRAIN_SECONDS": str(drain)}
     process = subprocess.Popen(  # noqa: ASYNC220 -- starting it does not block; waits go through to_thread
         [sys.executable, "-m", "smarthub_mcp", "serve", "--port", str(port)], env=env,
                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -204,5 +207,31 @@ async def test_past_the_grace_period_calls_are_cancelled_and_every_hold_released
         from smarthub_mcp.billing.ledger import Ledger
 
         assert await Ledger(checker).check() == []
+    finally:
+        await checker.close()
+
+
+async def test_a_drain_fails_readiness_but_keeps_serving_before_it_stops(db, database_url, tmp_path):
+    """shutdown_drain_seconds: on SIGTERM /readyz answers 503 `draining` (a balancer takes the
+    replica out) while calls are still accepted and served; then the server stops as usual."""
+    checker, user_id, key = await user_with_key(database_url, 50 * MICRO)
+    try:
+        async with HeldOpenAI(KEY) as fake, serving(tmp_path, database_url, fake.url, grace=30, drain=10) as server:
+            fake.let_go.set()
+            async with httpx.AsyncClient(timeout=30) as http:
+                assert (await http.get(f"{server.url}/readyz")).status_code == 200
+                server.send_signal(signal.SIGTERM)
+                with anyio.fail_after(10):
+                    while (ready := await http.get(f"{server.url}/readyz")).status_code == 200:  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
+                assert ready.status_code == 503 and ready.json()["status"] == "draining"
+                during = await call(http, server.url, key, 1)  # still accepted while draining
+                assert during.status_code == 200, during.text
+                await stopped_accepting(server.url)
+            _, stderr = await asyncio.to_thread(server.communicate, timeout=30)
+        assert server.returncode == 0, stderr
+        assert "SIGTERM: draining for 10.0 s" in stderr and "Traceback" not in stderr
+        holds, usage, _ = await books(checker, user_id)
+        assert holds == {"captured": 1} and usage == [("ok", None)]
     finally:
         await checker.close()

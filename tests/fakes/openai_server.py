@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,10 @@ from tests.fakes.script import BreakStream, Fail, FakeProvider, Reply, chunks_of
 
 
 class FakeOpenAI(FakeProvider):
-    """`base_url` for the SDK is `fake.url + "/v1"`."""
+    """`base_url` for the SDK is `fake.url + "/v1"`. `latency` (seconds) delays every answer, as a
+    real provider takes time: calls are then in flight long enough for a test to act meanwhile."""
+
+    latency = 0.0
 
     def routes(self) -> list[Any]:
         return [Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -34,6 +38,8 @@ class FakeOpenAI(FakeProvider):
 
     async def chat(self, request: Request) -> Response:
         body, behaviour = await self.take(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if isinstance(behaviour, Response):
             return behaviour
         model = body.get("model", "gpt-fake")

@@ -28,6 +28,8 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = "unreachable"
     if services.secrets.redis_url:
         checks["redis"] = "ok" if await services.rate_limiter.ping() else "unreachable"
+    if getattr(request.app.state, "draining", False):  # SIGTERM: leaving the balancer (cli/server.py)
+        return JSONResponse({"status": "draining", "checks": checks}, status_code=503)
     if all(state == "ok" for state in checks.values()):
         return JSONResponse({"status": "ok", "checks": checks})
     return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
