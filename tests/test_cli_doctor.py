@@ -192,3 +192,26 @@ async def test_an_unreachable_bucket(tmp_path):
     ran = await acli("doctor", env=env)
     assert ran.returncode == 1
     assert findings(ran.stdout, "FAIL")["storage"] == [f"s3: {endpoint} unreachable: EndpointConnectionError"]
+
+
+async def test_a_reachable_bucket_and_a_missing_one(tmp_path):
+    import boto3
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        keys = {"AWS_ACCESS_KEY_ID": "doctor", "AWS_SECRET_ACCESS_KEY": "x" * 20}
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="doctor",
+                     aws_secret_access_key="x" * 20).create_bucket(Bucket="media")
+        env = {"SMARTHUB_STORAGE__BACKEND": "s3", "SMARTHUB_STORAGE__ENDPOINT_URL": endpoint,
+               "SMARTHUB_STORAGE__REGION": "us-east-1", "SMARTHUB_STORAGE__ADDRESSING_STYLE": "path", **keys}
+        ran = await acli("doctor", env={**env, "SMARTHUB_STORAGE__BUCKET": "media"})
+        assert findings(ran.stdout, "ok")["storage"] == ["s3: bucket media reachable"], ran.stdout
+        ran = await acli("doctor", env={**env, "SMARTHUB_STORAGE__BUCKET": "nowhere"})
+        assert ran.returncode == 1
+        assert findings(ran.stdout, "FAIL")["storage"][0].startswith("s3: bucket nowhere refused: "), ran.stdout
+    finally:
+        server.stop()
