@@ -26,6 +26,18 @@ class ServerConfig(Section):
         default_factory=lambda: ["127.0.0.1"],
         description="Proxies whose X-Forwarded-For gives the client IP (login throttle, sign-up cap); '*' trusts any.",
     )
+    shutdown_drain_seconds: float = Field(
+        0, ge=0, le=300,
+        description="On SIGTERM, first answer /readyz with 503 for this long while still serving, so a load"
+        " balancer that health-checks /readyz moves new requests to other replicas before this one stops"
+        " accepting. Set it above the balancer's check interval (the shipped Caddyfile checks every 2 s).",
+    )
+    shutdown_grace_seconds: int = Field(
+        30, ge=1, le=3600,
+        description="On SIGTERM the server stops accepting and lets calls in flight finish for this long; calls"
+        " still running then are cancelled and their holds released. Keep it below the supervisor's own stop"
+        " timeout (compose stop_grace_period, systemd TimeoutStopSec, Kubernetes terminationGracePeriodSeconds).",
+    )
 
 
 class LoggingConfig(Section):

@@ -7,6 +7,7 @@ answered: a read timeout after acceptance) or `Malformed`. A `Reply` (the defaul
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -30,14 +31,25 @@ from tests.fakes.script import (
 
 
 class FakeOpenAI(FakeProvider):
-    """`base_url` for the SDK is `fake.url + "/v1"`."""
+    """`base_url` for the SDK is `fake.url + "/v1"`. `latency` (seconds) delays every answer, as a
+    real provider takes time: calls are then in flight long enough for a test to act meanwhile."""
+
+    latency = 0.0
 
     def routes(self) -> list[Any]:
         return [
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/models", self.models, methods=["GET"]),
             Route("/v1/images/generations", self.images, methods=["POST"]),
             Route("/files/{name}", self.file, methods=["GET"]),
         ]
+
+    async def models(self, request: Request) -> Response:
+        """The free call `smarthub doctor --online` makes to check a key."""
+        if not self.authorized(request):
+            return self.error(Fail(401, "invalid_request_error", "invalid_api_key"))
+        return JSONResponse({"object": "list", "data": [
+            {"id": "gpt-fake", "object": "model", "created": 1700000000, "owned_by": "fake"}]})
 
     def error(self, fail: Fail) -> Response:
         body = {"error": {"message": "fake failure", "type": fail.error_type or "server_error",
@@ -46,6 +58,8 @@ class FakeOpenAI(FakeProvider):
 
     async def chat(self, request: Request) -> Response:
         body, behaviour = await self.take(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if isinstance(behaviour, Response):
             return behaviour
         model = body.get("model", "gpt-fake")
@@ -89,6 +103,8 @@ class FakeOpenAI(FakeProvider):
         body, behaviour = await self.take(request)
         if isinstance(behaviour, Response):
             return behaviour
+        if self.latency:
+            await asyncio.sleep(self.latency)
         reply = ImagesReply() if isinstance(behaviour, Reply) else behaviour
         assert isinstance(reply, ImagesReply), f"{behaviour!r} is not an images answer"
         size = body.get("size") or "1024x1024"

@@ -69,7 +69,8 @@ async def fakes() -> AsyncIterator[tuple[FakeOpenAI, FakeStability]]:
 async def services(make_config: Callable[..., AppConfig], db: object, tmp_path: Path,
                    fakes: tuple[FakeOpenAI, FakeStability]) -> AsyncIterator[Services]:
     openai, stability = fakes
-    config = make_config(toml=TOML.format(openai=openai.url, stability=stability.url),
+    # Small pools: PostgreSQL's 100 connections are shared by every test session on the machine.
+    config = make_config(toml=TOML.format(openai=openai.url, stability=stability.url), SMARTHUB_DATABASE__POOL_SIZE="4",
                          OPENAI_API_KEY=openai.api_key, STABILITY_API_KEY=stability.api_key)
     storage = LocalStorage(tmp_path / "media", signer=UrlSigner(lambda: b"k" * 32), public_base_url="http://testserver")
     services = build_services(config, storage=storage)

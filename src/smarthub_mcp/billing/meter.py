@@ -324,7 +324,16 @@ class Meter:
             else:
                 await self._shielded(self._release_or_retry(res, status, code))
             raise
-        settled = await self._shielded(self.settle(res, usage))
+        try:
+            settled = await self._shielded(self.settle(res, usage))
+        except Exception as exc:
+            # Done, but not charged: the store refused the settlement (a dry pool, a dropped
+            # connection). The caller gets that error, not the result, so the hold goes back (in
+            # the background until the store takes it) instead of staying open until it expires.
+            if res.hold_id is not None:
+                code = exc.code if isinstance(exc, SmartHubError) else "internal_error"
+                await self._shielded(self._release_or_retry(res, "error", code))
+            raise
         return Metered(result=result, charged=settled.charged, hold_id=res.hold_id,
                        balance=settled.balance if res.hold_id is not None else None, usage=usage)
 
