@@ -58,6 +58,26 @@ class Metrics:
             ["outcome"], registry=self.registry,
         )
 
+        self.jobs_open = Gauge(
+            "smarthub_jobs_open", "Generation jobs not settled yet, by status (queued, submitting, running, unknown).",
+            ["status"], registry=self.registry,
+        )
+        self.oldest_job_age = Gauge(
+            "smarthub_job_oldest_open_age_seconds", "Age of the oldest unsettled generation job (0 when none).",
+            registry=self.registry,
+        )
+        self.notices_pending = Gauge(
+            "smarthub_job_notices", "Users' job webhook deliveries by state (pending: still being retried; dead:"
+            " given up).", ["state"], registry=self.registry,
+        )
+
+    def jobs(self, by_status: dict[str, int], oldest_age_seconds: float, notices: dict[str, int]) -> None:
+        for status in ("queued", "submitting", "running", "unknown"):
+            self.jobs_open.labels(status).set(by_status.get(status, 0))
+        self.oldest_job_age.set(oldest_age_seconds)
+        for state in ("pending", "dead"):
+            self.notices_pending.labels(state).set(notices.get(state, 0))
+
     def holds(self, open_count: int, oldest_age_seconds: float) -> None:
         self.holds_open.set(open_count)
         self.oldest_hold_age.set(oldest_age_seconds)

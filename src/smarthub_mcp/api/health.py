@@ -10,6 +10,8 @@ from starlette.routing import Route
 from smarthub_mcp import __version__
 from smarthub_mcp.api.authn import require
 from smarthub_mcp.ids import now_ms
+from smarthub_mcp.jobs import notices
+from smarthub_mcp.jobs import store as job_store
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -43,6 +45,9 @@ async def metrics(request: Request) -> Response:
     count, oldest = await services.ledger.open_holds()
     services.metrics.holds(count, max(0.0, (now_ms() - oldest) / 1000) if oldest is not None else 0.0)
     services.metrics.pools(services.db.pool_stats())
+    by_status, oldest_job = await job_store.open_stats(services.db)
+    services.metrics.jobs(by_status, max(0.0, (now_ms() - oldest_job) / 1000) if oldest_job is not None else 0.0,
+                          await notices.delivery_stats(services.db))
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
