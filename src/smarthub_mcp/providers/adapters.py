@@ -97,7 +97,7 @@ ADAPTERS: dict[str, Adapter] = {
     "anthropic": Adapter(frozenset({"chat"}), _anthropic),
     "kling": Adapter(frozenset({"video"}), _kling, key="pair"),
     "runway": Adapter(frozenset({"video"}), _runway),
-    "fal": Adapter(frozenset({"image"}), _fal),
+    "fal": Adapter(frozenset({"image", "video"}), _fal),
     "kie": Adapter(frozenset({"image"}), _kie),
 }
 """Provider types with an adapter. Types named in config without one (planned: stability) are
