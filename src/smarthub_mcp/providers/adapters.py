@@ -104,7 +104,7 @@ ADAPTERS: dict[str, Adapter] = {
     "stability": Adapter(frozenset({"image"}), _stability),
     "kling": Adapter(frozenset({"video"}), _kling, key="pair"),
     "runway": Adapter(frozenset({"video"}), _runway),
-    "fal": Adapter(frozenset({"image"}), _fal),
+    "fal": Adapter(frozenset({"image", "video"}), _fal),
     "kie": Adapter(frozenset({"image"}), _kie),
 }
 """Provider types with an adapter. Types named in config without one are listed as unavailable with
