@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.media_files import AcceptThenHang, Garbled, MediaFake, Refuse
+from tests.fakes.video_script import MP4
 
 RATIO_PIXELS = {"1:1": (64, 64), "16:9": (96, 54), "9:16": (54, 96), "4:3": (80, 60), "3:4": (60, 80)}
 
@@ -36,6 +37,7 @@ class KieTask:
     fail_code: str | None = None
     fail_msg: str = "secret upstream detail"
     record_code: int = 200  # recordInfo's envelope code while the task is done (422, 501: verdicts)
+    video: bool = False  # a video model: one MP4 in resultUrls
 
 
 @dataclass
@@ -109,6 +111,11 @@ class FakeKie(MediaFake):
             return self.envelope(200, {**data, "state": "fail", "failCode": script.fail_code,
                                        "failMsg": script.fail_msg})
         task_input = body["input"]
+        if script.video:
+            self.files[f"{task_id}.mp4"] = MP4
+            urls = [f"{self.url}/files/{task_id}.mp4"]
+            return self.envelope(200, {**data, "state": "success", "resultJson": json.dumps({"resultUrls": urls}),
+                                       "costTime": 60000, "completeTime": 1765000060000})
         ratio = task_input.get("aspect_ratio") or task_input.get("image_size") or "1:1"
         width, height = RATIO_PIXELS.get(ratio, (64, 64))
         count = script.images if script.images is not None else task_input.get("num_images", 1)

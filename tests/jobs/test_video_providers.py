@@ -20,6 +20,7 @@ from smarthub_mcp.tools import jobs as job_tools
 from smarthub_mcp.tools import videos as video_tools
 from smarthub_mcp.tools.registry import invoke
 from tests.fakes.fal_queue_server import FakeFal, FalJob
+from tests.fakes.kie_server import FakeKie, KieTask
 from tests.fakes.runway_server import FakeRunway
 from tests.fakes.video_script import Accept, AcceptThenHang, Task
 from tests.jobs.conftest import customer
@@ -170,6 +171,48 @@ async def test_kling_through_fals_queue_makes_a_video_charged_per_second(make_co
             assert out.media[0].content_type == "video/mp4" and out.media[0].preview_url
             assert await money(services, alice.user_id) == (before - 10 * PER_SECOND, 0)
             assert await services.ledger.check() == []
+        finally:
+            await services.jobs.aclose()
+            await services.router.aclose()
+            await services.db.close()
+
+
+KIE_TOML = """
+[providers.kie]
+type = "kie"
+base_url = "{url}"
+api_key_env = "KIE_API_KEY"
+timeout_seconds = 2
+
+[models.kling-kie]
+kind = "video"
+routes = [{{ provider = "kie", upstream = "kling/v2-1-standard" }}]
+price = {{ per_second = {{ std = 0.05 }} }}
+durations = [5, 10]
+
+[jobs]
+wait_seconds = 30
+poll_interval_seconds = 0.05
+"""
+
+
+async def test_a_video_through_kies_jobs_api(make_config, db, tmp_path):
+    async with FakeKie() as kie:
+        config = make_config(KIE_TOML.format(url=kie.url), KIE_API_KEY=kie.api_key, SMARTHUB_DATABASE__POOL_SIZE="4")
+        storage = LocalStorage(tmp_path / "media", signer=UrlSigner(lambda: b"k" * 32),
+                               public_base_url="http://testserver")
+        services = build_services(config, storage=storage)
+        try:
+            alice = await customer(services)
+            before, _ = await money(services, alice.user_id)
+            kie.script(KieTask(waiting=1, generating=2, video=True))
+            out = await invoke(video_tools.generate_video, services, alice, {"prompt": "rain", "model": "kling-kie"},
+                               request_id="t")
+            assert (out.status, out.credits_charged, out.media[0].content_type) == ("succeeded", "0.250000",
+                                                                                   "video/mp4")
+            (submit,) = kie.submits
+            assert submit["body"]["model"] == "kling/v2-1-standard" and submit["body"]["input"]["duration"] == "5"
+            assert await money(services, alice.user_id) == (before - 5 * PER_SECOND, 0)
         finally:
             await services.jobs.aclose()
             await services.router.aclose()

@@ -105,7 +105,7 @@ ADAPTERS: dict[str, Adapter] = {
     "kling": Adapter(frozenset({"video"}), _kling, key="pair"),
     "runway": Adapter(frozenset({"video"}), _runway),
     "fal": Adapter(frozenset({"image", "video"}), _fal),
-    "kie": Adapter(frozenset({"image"}), _kie),
+    "kie": Adapter(frozenset({"image", "video"}), _kie),
 }
 """Provider types with an adapter. Types named in config without one are listed as unavailable with
 the reason, never a crash."""

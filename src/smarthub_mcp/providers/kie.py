@@ -1,4 +1,4 @@
-"""kie.ai image adapter: its unified jobs API (create a task, poll its record), on httpx2.
+"""kie.ai image and video adapter: its unified jobs API (create a task, poll its record), on httpx2.
 
     POST {base}/api/v1/jobs/createTask   {"model", "input": {"prompt", <aspect>, ...}}
          -> {"code": 200, "msg": "success", "data": {"taskId": "..."}}
@@ -15,6 +15,8 @@ Sizes: kie's image models take an aspect ratio, not pixels. The model's "WxH" si
 nearest ratio kie knows, in the field the model reads (`image_size` for google/nano-banana and its
 edit model, per kie's docs; `aspect_ratio` for the others). `count` above 1 is sent as
 `num_images`; a model that makes fewer delivers (and is charged for) what `resultUrls` holds.
+Video models on kie's market take `{"prompt", "duration", "aspect_ratio", "image_url"}`; their
+`resultUrls` are MP4s, charged for the duration asked (kie reports no length).
 A task kie fails for its content policy raises `provider_rejected` (reason `content_policy`):
 kie does not flag single images.
 """
@@ -29,7 +31,7 @@ from typing import Any
 from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderError, ProviderRejected
 from smarthub_mcp.providers import failures
-from smarthub_mcp.providers.media import Finished, ImageRequest, Outcome, Pending
+from smarthub_mcp.providers.media import Finished, MediaRequest, Outcome, Pending, VideoRequest
 from smarthub_mcp.providers.media_http import (
     http_client,
     job_failed,
@@ -61,7 +63,22 @@ def aspect_ratio(width: int, height: int) -> str:
     return min(RATIOS, key=distance)
 
 
-def task_body(request: ImageRequest) -> dict[str, Any]:
+def video_task_body(request: VideoRequest) -> dict[str, Any]:
+    """kie's task for a video model (Kling, Veo, Runway... on kie's market): image-to-video with a start image."""
+    task_input: dict[str, Any] = {"prompt": request.prompt, "duration": str(request.duration_seconds),
+                                  "aspect_ratio": request.aspect_ratio}
+    if request.start_image_url:
+        task_input["image_url"] = request.start_image_url
+    if request.negative_prompt:
+        task_input["negative_prompt"] = request.negative_prompt
+    if request.seed is not None:
+        task_input["seed"] = request.seed
+    return {"model": request.upstream, "input": task_input}
+
+
+def task_body(request: MediaRequest) -> dict[str, Any]:
+    if isinstance(request, VideoRequest):
+        return video_task_body(request)
     try:
         width, height = request.dimensions
         ratio = aspect_ratio(width, height)
@@ -91,13 +108,14 @@ def envelope_error(code: Any, provider: str) -> ProviderError:
     return failures.from_status(status, provider=provider)
 
 
-def finished_from_record(record: Mapping[str, Any]) -> Finished:
+def finished_from_record(record: Mapping[str, Any], *, video: bool = False) -> Finished:
+    """The task's `resultUrls`; a video task's outputs are MP4s whatever their links look like."""
     raw = record.get("resultJson")
     result = json.loads(raw) if isinstance(raw, str) else raw
     urls = result.get("resultUrls") if isinstance(result, Mapping) else None
     if not isinstance(urls, list):
         raise TypeError("a kie result has no resultUrls")
-    return Finished(outputs=tuple(output_from_url(url) for url in urls))
+    return Finished(outputs=tuple(output_from_url(url, "video/mp4" if video else None) for url in urls))
 
 
 class KieProvider:
@@ -108,7 +126,7 @@ class KieProvider:
         self.callback_url = callback_url
         self.client = http_client(config, {"Authorization": f"Bearer {api_key}"})
 
-    async def submit(self, request: ImageRequest) -> Outcome:
+    async def submit(self, request: MediaRequest) -> Outcome:
         body = task_body(request)
         if self.callback_url:
             body["callBackUrl"] = self.callback_url
@@ -126,7 +144,7 @@ class KieProvider:
             raise outcome_unknown(self.name, "malformed_answer")  # "success" without an id
         return Pending(task_id)
 
-    async def poll(self, pending: Pending, request: ImageRequest) -> Outcome:
+    async def poll(self, pending: Pending, request: MediaRequest) -> Outcome:
         response = await send_poll(self.client, self.name, "GET", self.base + RECORD_PATH,
                                    params={"taskId": pending.upstream_id})
         if not response.is_success:
@@ -153,7 +171,7 @@ class KieProvider:
         if state != "success":
             raise retry_later(self.name, "malformed")
         try:
-            return finished_from_record(record)
+            return finished_from_record(record, video=isinstance(request, VideoRequest))
         except (TypeError, ValueError):
             raise retry_later(self.name, "malformed") from None
 
