@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -29,6 +29,7 @@ from smarthub_mcp.providers.base import ChatMessage, ChatRequest, ChatResult
 from smarthub_mcp.providers.tokens import estimate_input_tokens
 from smarthub_mcp.services import Services
 from smarthub_mcp.templates.analytics import RunRecord, record_run
+from smarthub_mcp.templates.recent import remember, worth_keeping
 from smarthub_mcp.templates.schemas import TemplateSummary, VersionInfo
 from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
 from smarthub_mcp.templates.variables import render_with
@@ -109,6 +110,7 @@ class _Prepared:
     request: ChatRequest
     estimate: int
     tokens: int  # the input bound plus max_tokens: what the tokens-per-minute limit counts, as for chat
+    recent: dict[str, str] = field(default_factory=dict)  # values to offer back next time (templates/recent.py)
 
 
 def default_chat_model(services: Services) -> str:
@@ -139,7 +141,8 @@ def _prepare(
     )
     input_bound = estimate_input_tokens(request.messages, request.system, name)
     estimate = Pricing(services.settings.models).chat_estimate(name, input_bound, request.max_tokens)
-    return _Prepared(template, version, name, request, estimate, input_bound + request.max_tokens)
+    return _Prepared(template, version, name, request, estimate, input_bound + request.max_tokens,
+                     worth_keeping(version.variables, variables))
 
 
 async def _run_prepared(
@@ -193,6 +196,7 @@ async def _run_prepared(
             await record_run(services.db, record(False, code=exc.code))
         raise
     await record_run(services.db, record(True, metered.charged))
+    await remember(services.db, principal.user_id, p.template.id, p.recent)
     chat = metered.result
     return RunResult(
         template_id=p.template.id,

@@ -10,11 +10,11 @@ What a variable offers, filtered by the typed prefix (case-insensitive):
 - a variable named `model` (of any other type): the chat models that can answer now (enabled, with a
   provider that has its key), the template's default model first, then those the caller used lately
   (from their usage rows), then the rest as configured.
-- anything else: its default, when it has one. The values people typed before are not offered:
-  runs do not keep them (they are the caller's text), and keeping them for this alone was not worth
-  storing user text at rest.
+- a `string` or `number` variable: what the caller gave it on their recent successful runs, newest
+  first (short single-line values only; templates/recent.py), then its default.
 
-This server has no resource templates, so a resource-template reference completes to nothing.
+Resource templates: `media://{media_id}` completes to the caller's recent media ids and
+`job://{job_id}` to their recent job ids, newest first; any other reference completes to nothing.
 """
 
 from __future__ import annotations
@@ -22,16 +22,28 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, Completion, CompletionArgument, CompletionContext, PromptReference
+from mcp.types import (
+    INVALID_PARAMS,
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    PromptReference,
+    ResourceTemplateReference,
+)
 
 from smarthub_mcp.billing.reports import recent_models
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.jobs import store as job_store
+from smarthub_mcp.jobs.kinds import JOBS_PERMISSION
+from smarthub_mcp.media import library
 from smarthub_mcp.services import Services
+from smarthub_mcp.templates.recent import recall
 from smarthub_mcp.templates.schemas import TemplateSummary
 from smarthub_mcp.templates.store import TemplateStore
 from smarthub_mcp.templates.variables import Variable
 from smarthub_mcp.tools.binding import PrincipalSource
+from smarthub_mcp.tools.media import MEDIA_PERMISSION
 from smarthub_mcp.tools.prompts import visible_prompts
 
 MAX_VALUES = 100
@@ -56,7 +68,24 @@ async def _candidates(services: Services, principal: Principal, template: Templa
         return ["true", "false"]
     if var.name == MODEL_ARGUMENT:
         return await _model_names(services, principal, template)
-    return [] if var.default is None else [str(var.default)]
+    recent = await recall(services.db, principal.user_id, template.id, var.name)
+    default = [] if var.default is None else [str(var.default)]
+    return list(dict.fromkeys([*recent, *default]))
+
+
+RESOURCE_LISTED = 50
+
+
+async def complete_resource_argument(services: Services, principal: Principal, uri: str,
+                                     argument: CompletionArgument) -> Completion:
+    """The caller's own media or job ids for `media://{media_id}` and `job://{job_id}`."""
+    if uri == "media://{media_id}" and argument.name == "media_id" and principal.can(MEDIA_PERMISSION):
+        items, _ = await library.list_for(services.db, principal.user_id, RESOURCE_LISTED)
+        return matching([m.id for m in items], argument.value)
+    if uri == "job://{job_id}" and argument.name == "job_id" and principal.can(JOBS_PERMISSION):
+        jobs, _ = await job_store.list_for(services.db, principal.user_id, limit=RESOURCE_LISTED)
+        return matching([j.id for j in jobs], argument.value)
+    return NOTHING
 
 
 def matching(values: list[str], typed: str) -> Completion:
@@ -86,10 +115,12 @@ def completion_handler(services: Services, principal_source: PrincipalSource) ->
     async def complete(
         ref: Any, argument: CompletionArgument, context: CompletionContext | None
     ) -> Completion:
-        if not isinstance(ref, PromptReference):
-            return NOTHING  # no resource templates here
+        if not isinstance(ref, PromptReference | ResourceTemplateReference):
+            return NOTHING
         try:
             principal = await principal_source()
+            if isinstance(ref, ResourceTemplateReference):
+                return await complete_resource_argument(services, principal, ref.uri, argument)
             return await complete_prompt_argument(services, principal, ref.name, argument) or NOTHING
         except SmartHubError as exc:
             raise MCPError(INVALID_PARAMS, exc.message, exc.to_dict()["error"]) from None
