@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
 from smarthub_mcp.api import auth as identity_routes
-from smarthub_mcp.api import docs, health, media, openai_compat, payment_pages
+from smarthub_mcp.api import docs, health, media, oauth_pages, oauth_server, openai_compat, payment_pages
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
@@ -100,6 +100,10 @@ def build_app(
         *payment_pages.routes,
         *media.download_routes,  # where the local media store's signed links land
         *docs.routes,  # / and /docs (Swagger UI, its files served from here)
+        # The OAuth authorization server and its pages; its protected-resource document (naming the
+        # authorization server and our scopes) is served here, ahead of the MCP app's own.
+        *oauth_server.routes(services),
+        *oauth_pages.routes,
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
         Route("/mcp", no_event_stream, methods=["GET"]),

@@ -32,6 +32,8 @@ from smarthub_mcp.config_sections import (  # noqa: F401  (re-exported: config i
     LimitsConfig,
     LoggingConfig,
     ModelConfig,
+    OAuthClientConfig,
+    OAuthConfig,
     PackageConfig,
     PaymentsConfig,
     PriceConfig,
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
     promo: PromoConfig = Field(default_factory=PromoConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    oauth: OAuthConfig = Field(default_factory=OAuthConfig)
 
     @classmethod
     def settings_customise_sources(
