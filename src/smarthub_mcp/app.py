@@ -51,13 +51,14 @@ async def no_event_stream(request: Request) -> Response:
 def api_routes(services: Services) -> list[BaseRoute]:
     """Routes under /api/v1; each package contributes its own list."""
     from smarthub_mcp.api import credits as billing_http
-    from smarthub_mcp.api import payments, promo
+    from smarthub_mcp.api import oauth_admin, payments, promo
     from smarthub_mcp.api import templates as templates_api
     from smarthub_mcp.api import tools as tools_http
 
     return [
         *identity_routes.routes,
         *identity_admin.routes,
+        *oauth_admin.routes,
         *billing_http.routes(),
         *templates_api.routes(),
         *media.routes(),

@@ -67,22 +67,32 @@ def check_resource(form: Mapping[str, str], audience: str) -> None:
         raise GrantRefused("invalid_target", "the resource differs from the one authorized")
 
 
+def check_code_use(code: grants.CodeGrant, form: Mapping[str, str], authenticated: bool) -> None:
+    if code.redirect_uri and form.get("redirect_uri") != code.redirect_uri:
+        raise GrantRefused("invalid_grant", "redirect_uri differs from the one in the authorization request")
+    verifier = form.get("code_verifier") or ""
+    if code.code_challenge is not None:
+        if not pkce_matches(verifier, code.code_challenge):
+            raise GrantRefused("invalid_grant", "the code_verifier does not match the code_challenge")
+    elif verifier or not authenticated:
+        raise GrantRefused("invalid_grant", "this code was issued without PKCE; only its confidential client"
+                           " authenticating with its secret may redeem it, without a code_verifier")
+    check_resource(form, code.resource)
+
+
 async def exchange(services: Services, form: Mapping[str, str], authorization: str) -> dict[str, Any]:
     """The token response for this request; ClientRefused or GrantRefused otherwise."""
     client, authenticated = await authenticate_client(services, form, authorization)
     grant_type = form.get("grant_type")
     if grant_type == "authorization_code":
         code = await grants.redeem_code(services, client.client_id, form.get("code") or "")
-        if code.redirect_uri and form.get("redirect_uri") != code.redirect_uri:
-            raise GrantRefused("invalid_grant", "redirect_uri differs from the one in the authorization request")
-        verifier = form.get("code_verifier") or ""
-        if code.code_challenge is not None:
-            if not pkce_matches(verifier, code.code_challenge):
-                raise GrantRefused("invalid_grant", "the code_verifier does not match the code_challenge")
-        elif verifier or not authenticated:
-            raise GrantRefused("invalid_grant", "this code was issued without PKCE; only its confidential client"
-                               " authenticating with its secret may redeem it, without a code_verifier")
-        check_resource(form, code.resource)
+        try:
+            check_code_use(code, form, authenticated)
+        except GrantRefused:
+            # The code is spent either way; its grant must not linger as a connected app with no tokens.
+            async with services.db.write() as conn:
+                await grants.revoke_grant(conn, code.grant_id)
+            raise
         return await grants.tokens_for_code(services, code)
     if grant_type == "refresh_token":
         scopes = None
