@@ -56,6 +56,8 @@ PUBLIC = {
     ("GET", "/oauth/consent"),
     ("POST", "/oauth/consent"),
     ("POST", "/oauth/signin"),
+    ("GET", "/oauth/google/start"),
+    ("GET", "/oauth/google/callback"),
 }
 OAUTH_JSON = {("POST", "/token"), ("POST", "/revoke"), ("POST", "/register")}
 """These answer in OAuth's error shape (RFC 6749 §5.2: `{"error": code, "error_description"}`)."""

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
 from smarthub_mcp.api import auth as identity_routes
-from smarthub_mcp.api import docs, health, media, oauth_pages, oauth_server, openai_compat, payment_pages
+from smarthub_mcp.api import docs, health, media, oauth_google, oauth_pages, oauth_server, openai_compat, payment_pages
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
@@ -105,6 +105,7 @@ def build_app(
         # authorization server and our scopes) is served here, ahead of the MCP app's own.
         *oauth_server.routes(services),
         *oauth_pages.routes,
+        *oauth_google.routes,
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
         Route("/mcp", no_event_stream, methods=["GET"]),

@@ -123,6 +123,9 @@ class Secrets(BaseSettings):
         None, validation_alias=AliasChoices("SMARTHUB_MEDIA_SIGNING_SECRET")
     )
     """Signs the local backend's download links; without it, a key derived from the JWT signing key."""
+    google_client_id: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_GOOGLE_CLIENT_ID"))
+    google_client_secret: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_GOOGLE_CLIENT_SECRET"))
+    """Google sign-in on the OAuth sign-in page, on when both are set (docs/oauth.md)."""
 
 
 class AppConfig(BaseModel):

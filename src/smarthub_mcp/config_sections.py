@@ -261,6 +261,11 @@ class OAuthConfig(Section):
         14 * 86400, ge=300, description="Lifetime of the browser sign-in session (cookie smarthub_session)."
     )
     clients: list[OAuthClientConfig] = Field(default_factory=list, description="Pre-registered clients.")
+    google_discovery_url: str = Field(
+        "https://accounts.google.com/.well-known/openid-configuration",
+        description="Google's OpenID configuration (sign-in with Google is on when SMARTHUB_GOOGLE_CLIENT_ID"
+                    " and SMARTHUB_GOOGLE_CLIENT_SECRET are set).",
+    )
 
 
 def _default_models() -> dict[str, ModelConfig]:

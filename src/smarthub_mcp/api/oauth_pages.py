@@ -12,7 +12,7 @@ will spend it. Its CSP lets the form lead to that one redirect target, nothing e
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -25,6 +25,7 @@ from smarthub_mcp.billing.money import credits_for_people
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import websessions
 from smarthub_mcp.identity.sessions import check_password
+from smarthub_mcp.oauth import google
 from smarthub_mcp.oauth.authorize import issuer, response_url
 from smarthub_mcp.oauth.clients import Client, find_client
 from smarthub_mcp.oauth.errors import AuthorizationExpired, CsrfRefused
@@ -55,9 +56,13 @@ def _form_start(action: str, request_id: str, token: str) -> str:
     return f'<form method="post" action="{esc(action)}">{hidden("request", request_id)}{hidden("csrf", token)}'
 
 
-def sign_in_body(request_id: str, token: str, email: str = "", error: SmartHubError | None = None) -> str:
+def sign_in_body(request_id: str, token: str, email: str = "", error: SmartHubError | None = None,
+                 *, with_google: bool = False) -> str:
+    google_link = (f'<p><a href="/oauth/google/start?{esc(urlencode({"request": request_id}))}">'
+                   "Sign in with Google</a></p><p>or with your email and password:</p>") if with_google else ""
     return (
         (error_block(error) if error else "")
+        + google_link
         + paragraph("An app wants to connect to your SmartHub account. Sign in first.")
         + _form_start("/oauth/signin", request_id, token)
         + f'<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username"'
@@ -110,7 +115,8 @@ async def consent_page(request: Request) -> Response:
     token = csrf.token_for(services, cookie, request_id)
     session = await websessions.session_user(services, request.cookies.get(websessions.COOKIE_NAME))
     if session is None:
-        return _with_csrf(page(SIGN_IN_TITLE, sign_in_body(request_id, token)), services, cookie, is_new)
+        body = sign_in_body(request_id, token, with_google=google.enabled(services))
+        return _with_csrf(page(SIGN_IN_TITLE, body), services, cookie, is_new)
     balance = credits_for_people((await services.ledger.balance(session.user_id)).balance)
     response = page(CONSENT_TITLE, consent_body(found, client, session.email, balance, token, request_id))
     policy = HEADERS["Content-Security-Policy"].replace("form-action 'self'",
@@ -131,10 +137,16 @@ async def sign_in(request: Request) -> Response:
     try:
         user = await check_password(services, form["email"], form["password"], client_ip(request))
     except SmartHubError as exc:
-        body = sign_in_body(form["request"], form["csrf"], form["email"], exc)
+        body = sign_in_body(form["request"], form["csrf"], form["email"], exc, with_google=google.enabled(services))
         return page(SIGN_IN_TITLE, body, status=exc.status, headers=exc.headers)
-    value, ttl = await websessions.start_session(services, user.id)
-    response = RedirectResponse(f"/oauth/consent?request={form['request']}", status_code=303, headers=NO_STORE)
+    return await start_browser_session(services, user.id, form["request"])
+
+
+async def start_browser_session(services: Services, user_id: str, request_id: str) -> Response:
+    """Sign the browser in (cookie `smarthub_session`) and go on to the consent page."""
+    value, ttl = await websessions.start_session(services, user_id)
+    response = RedirectResponse(f"/oauth/consent?{urlencode({'request': request_id})}", status_code=303,
+                                headers=NO_STORE)
     response.set_cookie(websessions.COOKIE_NAME, value, max_age=ttl, httponly=True, samesite="lax",
                         secure=csrf.secure_cookies(services), path="/")
     return response

@@ -70,3 +70,14 @@ CREATE TABLE web_sessions (
     revoked_at  BIGINT
 );
 CREATE INDEX web_sessions_user ON web_sessions (user_id);
+
+-- Accounts at other identity providers (Google) linked to ours: one row per provider subject.
+CREATE TABLE user_identities (
+    provider    TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    user_id     TEXT NOT NULL REFERENCES users (id),
+    email       TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (provider, subject)
+);
+CREATE INDEX user_identities_user ON user_identities (user_id);
