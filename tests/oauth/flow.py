@@ -65,19 +65,28 @@ class Person:
 
         await self.page.route(lambda u: u.startswith(self.redirect_uri), caught)
         await self.page.goto(url)
-        if await self.page.locator("#password").count():
+        # Found by their labels and roles, as a screen reader finds them; on a phone-sized screen
+        # nothing may need scrolling sideways.
+        if await self.page.get_by_label("Password").count():
             self.pages_seen.append("sign-in")
-            await self.page.fill("#email", self.email)
-            await self.page.fill("#password", PASSWORD)
+            await self.fits_the_screen()
+            self.sign_in_text = await self.page.inner_text("main")
+            await self.page.get_by_label("Email").fill(self.email)
+            await self.page.get_by_label("Password").fill(PASSWORD)
             if self.shots:
                 await screenshot(self.page, f"{self.shots}-sign-in")
-            await self.page.click("button[type=submit]")
-            await self.page.wait_for_selector("text=Allow")
+            await self.page.get_by_role("button", name="Sign in", exact=True).click()
+            await self.page.get_by_role("button", name="Allow").wait_for()
         self.pages_seen.append("consent")
+        await self.fits_the_screen()
         self.consent_text = await self.page.inner_text("main")
         if self.shots:
             await screenshot(self.page, f"{self.shots}-consent")
-        await self.page.click("button[value=approve]")
+        await self.page.get_by_role("button", name="Allow").click()
+
+    async def fits_the_screen(self) -> None:
+        width = await self.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], width
 
     async def callback_handler(self) -> AuthorizationCodeResult:
         assert self.back is not None

@@ -105,6 +105,6 @@ async def test_the_sdk_client_connects_with_a_client_metadata_document(make_conf
 async def test_the_sdk_client_connects_with_dynamic_registration(make_config, db):
     async with smarthub(make_config) as (services, server):
         user_id, email = await make_person(services)
-        storage, _ = await run_flow(services, server, email, user_id, document_url=None, shots="oauth-dcr")
+        storage, _ = await run_flow(services, server, email, user_id, document_url=None, shots=None)
         assert storage.client is not None and not storage.client.client_id.startswith("https://")
         await refresh_then_revoke(services, server, storage)

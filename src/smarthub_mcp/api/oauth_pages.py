@@ -62,8 +62,8 @@ def sign_in_body(request_id: str, token: str, email: str = "", error: SmartHubEr
                    "Sign in with Google</a></p><p>or with your email and password:</p>") if with_google else ""
     return (
         (error_block(error) if error else "")
-        + google_link
         + paragraph("An app wants to connect to your SmartHub account. Sign in first.")
+        + google_link
         + _form_start("/oauth/signin", request_id, token)
         + f'<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username"'
         f' required value="{esc(email)}">'
