@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from tests.factories import bearer, make_api_key, make_user_with_token
-from tests.oauth.helpers import REDIRECT, authorize, exchange, make_person, pkce, query_of, register
+from tests.oauth.helpers import PASSWORD, REDIRECT, authorize, exchange, make_person, pkce, query_of, register
 
 MCP_HEADERS = {"accept": "application/json, text/event-stream"}
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
@@ -179,3 +179,27 @@ async def test_scopes_limit_the_token_to_what_was_granted(client, services):
     asked = await client.get("/authorize?" + urlencode({"response_type": "code", "client_id": app["client_id"],
                                                        "code_challenge": pkce()[1], "scope": "admin", "state": "s"}))
     assert query_of(asked.headers["location"])["error"] == "invalid_scope"
+
+
+async def test_a_password_change_disconnects_every_app(client, services):
+    _, email = await make_person(services)
+    app = await register(client)
+    tokens = (await exchange(client, app["client_id"], await authorize(client, app["client_id"], email))).json()
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    changed = await client.post("/api/v1/auth/change-password", headers=bearer(login.json()["access_token"]),
+                                json={"current_password": PASSWORD, "new_password": PASSWORD + " 2"})
+    assert changed.status_code == 200, changed.text
+    assert await mcp_status(client, tokens["access_token"]) == 401
+    refreshed = await client.post("/token", data={"grant_type": "refresh_token", "client_id": app["client_id"],
+                                                  "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    session = changed.json()["access_token"]
+    assert (await client.get("/api/v1/oauth/grants", headers=bearer(session))).json() == {"grants": []}
+
+
+async def test_a_self_registered_confidential_client_still_needs_pkce(client):
+    app = await register(client, token_endpoint_auth_method="client_secret_post")
+    assert app["client_secret"]
+    answer = await client.get("/authorize?" + urlencode({"response_type": "code", "client_id": app["client_id"],
+                                                         "redirect_uri": REDIRECT, "state": "s"}))
+    assert query_of(answer.headers["location"])["error"] == "invalid_request"

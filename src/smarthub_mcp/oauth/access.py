@@ -2,7 +2,9 @@
 
 An OAuth access token is one of our JWTs with the grant's id (`gid`) and client in it and the
 resources it was issued for as its audience. It is accepted only where its audience names the
-resource being called, while its grant is active, its user active and its generation current.
+resource being called, while its grant is active and its user active, and while the user's
+token generation is the one the grant was made under (a password change or reset, or disabling
+the account, disconnects every app).
 The principal's permissions are the role's, limited to what the granted scopes name.
 """
 
@@ -57,10 +59,12 @@ async def principal_for_oauth_token(services: Services, token: str, resource: st
         raise Unauthenticated("Invalid access token")
     row = await services.db.fetch_one(
         "SELECT u.email, u.role, u.status, u.email_verified, u.token_generation, g.status AS grant_status,"
-        " g.scopes FROM oauth_grants g JOIN users u ON u.id = g.user_id WHERE g.id = :g AND u.id = :sub",
+        " g.scopes, g.user_generation FROM oauth_grants g JOIN users u ON u.id = g.user_id"
+        " WHERE g.id = :g AND u.id = :sub",
         {"g": grant_id, "sub": claims["sub"]},
     )
-    if row is None or row.grant_status != "active" or claims.get("gen") != row.token_generation:
+    if (row is None or row.grant_status != "active" or claims.get("gen") != row.token_generation
+            or row.user_generation != row.token_generation):
         raise Unauthenticated("The access token has been revoked")
     if row.status != "active":
         raise AccountDisabled()

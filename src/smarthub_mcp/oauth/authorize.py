@@ -83,9 +83,10 @@ async def check_request(services: Services, params: Mapping[str, str]) -> tuple[
     challenge = params.get("code_challenge") or None
     method = params.get("code_challenge_method") or ("S256" if challenge else None)
     if challenge is None:
-        # PKCE is required, except for a confidential client (a Custom GPT action): it proves itself
-        # with its secret at the token endpoint, where the code is worthless to anyone else.
-        if not client.confidential:
+        # PKCE is required, except for a confidential client an operator made (a Custom GPT action,
+        # which sends none): it proves itself with its secret at the token endpoint, where the code
+        # is worthless to anyone else. Self-registered clients always use PKCE.
+        if not (client.confidential and client.kind in ("admin", "config")):
             raise refuse("invalid_request", "code_challenge is required (PKCE with S256)")
     elif method != "S256":
         raise refuse("invalid_request", "code_challenge_method must be S256")

@@ -68,6 +68,8 @@ class Client:
 def redirect_uri_refusal(uri: str) -> str | None:
     """Why `uri` cannot be a redirect URI, or None: https, http on loopback (RFC 8252), or an app's
     own scheme; never a fragment, and never a scheme a browser would run or read from."""
+    if len(uri) > 2000 or any(c.isspace() or c in "\"'<>;,\\" or ord(c) < 32 for c in uri):
+        return "a redirect URI may not hold spaces, quotes or separators"
     parts = urlsplit(uri)
     if not parts.scheme or parts.fragment or "#" in uri:
         return "a redirect URI needs a scheme and no fragment"

@@ -52,8 +52,8 @@ async def create_code(services: Services, user_id: str, request: AuthorizationRe
     grant_id = new_id("grt")
     async with services.db.write() as conn:
         await conn.execute(text(
-            "INSERT INTO oauth_grants (id, user_id, client_id, scopes, resource, status, created_at)"
-            " VALUES (:id, :u, :c, :s, :r, 'active', :now)"),
+            "INSERT INTO oauth_grants (id, user_id, user_generation, client_id, scopes, resource, status, created_at)"
+            " SELECT :id, :u, token_generation, :c, :s, :r, 'active', :now FROM users WHERE id = :u"),
             {"id": grant_id, "u": user_id, "c": request.client_id, "s": " ".join(request.scopes),
              "r": request.resource, "now": now})
         await conn.execute(text(
@@ -147,7 +147,8 @@ async def refresh(
     async with services.db.write() as conn:
         row = (await conn.execute(text(
             "SELECT r.grant_id, r.status, r.expires_at, g.user_id, g.client_id, g.scopes, g.resource,"
-            " g.status AS grant_status FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id"
+            " g.status AS grant_status, g.user_generation = u.token_generation AND u.status = 'active' AS live"
+            " FROM oauth_refresh_tokens r JOIN oauth_grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id"
             " WHERE r.token_hash = :h"), {"h": hash_token(presented)})).first()
         if row is None or row.client_id != client_id:
             raise GrantRefused("invalid_grant", "the refresh token is not valid")
@@ -159,7 +160,7 @@ async def refresh(
         if row.status == "used":
             await revoke_grant(conn, row.grant_id)
             reused = True
-        elif row.status == "active" and row.expires_at > now and row.grant_status == "active":
+        elif row.status == "active" and row.expires_at > now and row.grant_status == "active" and row.live:
             claimed = await conn.execute(text(
                 "UPDATE oauth_refresh_tokens SET status = 'used', used_at = :now"
                 " WHERE token_hash = :h AND status = 'active'"), {"now": now, "h": hash_token(presented)})
@@ -192,8 +193,9 @@ async def revoke_token(services: Services, client_id: str, token: str) -> None:
 async def user_grants(services: Services, user_id: str) -> list[Any]:
     return await services.db.fetch(
         "SELECT g.id, g.client_id, g.scopes, g.resource, g.created_at, g.last_used_at, c.metadata_json"
-        " FROM oauth_grants g LEFT JOIN oauth_clients c ON c.client_id = g.client_id"
-        " WHERE g.user_id = :u AND g.status = 'active' ORDER BY g.created_at DESC", {"u": user_id})
+        " FROM oauth_grants g JOIN users u ON u.id = g.user_id LEFT JOIN oauth_clients c ON c.client_id = g.client_id"
+        " WHERE g.user_id = :u AND g.status = 'active' AND g.user_generation = u.token_generation"
+        " ORDER BY g.created_at DESC", {"u": user_id})
 
 
 async def revoke_user_grant(services: Services, user_id: str, grant_id: str) -> bool:

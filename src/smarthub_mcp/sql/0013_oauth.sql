@@ -25,10 +25,12 @@ CREATE TABLE oauth_requests (
 CREATE INDEX oauth_requests_expiry ON oauth_requests (expires_at);
 
 -- A grant: one user's approval of one client, the family every code, access and refresh token of
--- that approval belongs to. Revoking it (the user, refresh reuse, /revoke) ends them all at once.
+-- that approval belongs to. Revoking it (the user, refresh reuse, /revoke) ends them all at once;
+-- so does a move of the user's token_generation (password change or reset, disabling).
 CREATE TABLE oauth_grants (
     id            TEXT PRIMARY KEY,
     user_id       TEXT NOT NULL REFERENCES users (id),
+    user_generation BIGINT NOT NULL,
     client_id     TEXT NOT NULL,
     scopes        TEXT NOT NULL,
     resource      TEXT NOT NULL,
