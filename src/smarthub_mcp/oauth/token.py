@@ -18,7 +18,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from smarthub_mcp.oauth import grants
+from smarthub_mcp.oauth import cimd, grants
 from smarthub_mcp.oauth.clients import Client, basic_credentials, get_client
 from smarthub_mcp.oauth.grants import GrantRefused
 from smarthub_mcp.oauth.scopes import UnknownScope, parse_scopes
@@ -42,7 +42,7 @@ async def authenticate_client(
         client_id, secret = basic
     try:
         client = await get_client(services, client_id) if client_id else None
-    except Exception:  # a metadata document that cannot be fetched now: the client is not usable
+    except cimd.DocumentRefused:  # a metadata document that cannot be used now: neither can the client
         client = None
     if client is None:
         raise ClientRefused("unknown or disabled client")
