@@ -203,3 +203,18 @@ async def test_a_self_registered_confidential_client_still_needs_pkce(client):
     answer = await client.get("/authorize?" + urlencode({"response_type": "code", "client_id": app["client_id"],
                                                          "redirect_uri": REDIRECT, "state": "s"}))
     assert query_of(answer.headers["location"])["error"] == "invalid_request"
+
+
+async def test_expired_codes_and_refresh_tokens_are_pruned_when_new_ones_are_made(client, services):
+    from sqlalchemy import text
+
+    _, email = await make_person(services)
+    app = await register(client)
+    await exchange(client, app["client_id"], await authorize(client, app["client_id"], email))
+    async with services.db.write() as conn:
+        await conn.execute(text("UPDATE oauth_refresh_tokens SET expires_at = 1"))
+        await conn.execute(text("UPDATE oauth_codes SET expires_at = 1"))
+    await authorize(client, app["client_id"], email)
+    left = await services.db.fetch_one(
+        "SELECT (SELECT COUNT(*) FROM oauth_refresh_tokens) AS refresh, (SELECT COUNT(*) FROM oauth_codes) AS codes")
+    assert (left.refresh, left.codes) == (0, 1)

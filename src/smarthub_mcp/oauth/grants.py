@@ -51,6 +51,10 @@ async def create_code(services: Services, user_id: str, request: AuthorizationRe
     now = now_ms()
     grant_id = new_id("grt")
     async with services.db.write() as conn:
+        # Expired codes and refresh tokens can do nothing any more (reuse detection needs a used
+        # token only while it could still be presented): pruned here, where new ones are made.
+        await conn.execute(text("DELETE FROM oauth_codes WHERE expires_at < :now"), {"now": now})
+        await conn.execute(text("DELETE FROM oauth_refresh_tokens WHERE expires_at < :now"), {"now": now})
         await conn.execute(text(
             "INSERT INTO oauth_grants (id, user_id, user_generation, client_id, scopes, resource, status, created_at)"
             " SELECT :id, :u, token_generation, :c, :s, :r, 'active', :now FROM users WHERE id = :u"),

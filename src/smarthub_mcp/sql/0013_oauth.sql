@@ -51,6 +51,7 @@ CREATE TABLE oauth_codes (
     expires_at      BIGINT NOT NULL,
     used_at         BIGINT
 );
+CREATE INDEX oauth_codes_expiry ON oauth_codes (expires_at);
 
 -- Rotating refresh tokens: each use marks the token 'used' and issues its successor in the grant.
 CREATE TABLE oauth_refresh_tokens (
@@ -62,6 +63,7 @@ CREATE TABLE oauth_refresh_tokens (
     used_at     BIGINT
 );
 CREATE INDEX oauth_refresh_grant ON oauth_refresh_tokens (grant_id);
+CREATE INDEX oauth_refresh_expiry ON oauth_refresh_tokens (expires_at);
 
 -- The browser session the sign-in page sets (cookie `smarthub_session`), the one the dashboard uses.
 CREATE TABLE web_sessions (
