@@ -45,6 +45,7 @@ PUBLIC = {
     ("GET", "/api/v1/credits/packages"),  # prices are public
     ("POST", "/api/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature instead
     ("GET", "/media/{key:path}"),  # a media download link: its signature is the credential
+    ("POST", "/webhooks/jobs/{job_id}/{token}"),  # a provider posting a job's result: the URL's HMAC
     ("GET", "/mcp"),  # 405 for everyone: the stateless MCP endpoint offers no event stream
     # The OAuth authorization server: its metadata, the endpoints clients call (they authenticate as
     # clients, not users) and the sign-in and consent pages.

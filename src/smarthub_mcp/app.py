@@ -17,8 +17,19 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
+from smarthub_mcp.api import (
+    admin_jobs,
+    docs,
+    health,
+    media,
+    oauth_google,
+    oauth_pages,
+    oauth_server,
+    openai_compat,
+    payment_pages,
+)
 from smarthub_mcp.api import auth as identity_routes
-from smarthub_mcp.api import docs, health, media, oauth_google, oauth_pages, oauth_server, openai_compat, payment_pages
+from smarthub_mcp.api import jobs as jobs_api
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
@@ -62,6 +73,8 @@ def api_routes(services: Services) -> list[BaseRoute]:
         *billing_http.routes(),
         *templates_api.routes(),
         *media.routes(),
+        *jobs_api.routes(),
+        *admin_jobs.routes(),
         *tools_http.routes,
         *payments.routes,
         *promo.routes,
@@ -100,6 +113,7 @@ def build_app(
         *identity_pages.routes,  # /verify-email and /reset-password, where the emailed links land
         *payment_pages.routes,
         *media.download_routes,  # where the local media store's signed links land
+        *jobs_api.webhook_routes,  # where providers post job results (the URL's HMAC is the credential)
         *docs.routes,  # / and /docs (Swagger UI, its files served from here)
         # The OAuth authorization server and its pages; its protected-resource document (naming the
         # authorization server and our scopes) is served here, ahead of the MCP app's own.

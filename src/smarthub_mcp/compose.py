@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+
 from smarthub_mcp.billing.ledger import Ledger, LowBalancePolicy
 from smarthub_mcp.billing.meter import Meter
 from smarthub_mcp.billing.stripe_gateway import StripeGateway
@@ -20,6 +22,10 @@ from smarthub_mcp.db import Database
 from smarthub_mcp.identity.email import SMTP_TIMEOUT_SECONDS, send_email
 from smarthub_mcp.identity.email_retry import run_retry_worker
 from smarthub_mcp.identity.service import Identity
+from smarthub_mcp.jobs import store as job_store
+from smarthub_mcp.jobs.engine import JobEngine
+from smarthub_mcp.jobs.notices import on_settled, run_deliveries
+from smarthub_mcp.jobs.worker import run_workers
 from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.media.wiring import build_storage
 from smarthub_mcp.metrics import Metrics
@@ -65,10 +71,26 @@ def build_services(
         rate_limiter=limiter,
         metrics=metrics,
     )
+
     def media_link_secret() -> bytes:
         if secrets.media_signing_secret:
             return secrets.media_signing_secret.encode()
         return services.identity.codec.keys.secret_material()
+
+    # Vendor SDKs load here, at start-up: on the first chat call the import (seconds for
+    # some SDKs) would block the event loop and every request and health probe with it.
+    router = Router(settings, ProviderRegistry.from_settings(settings, config.environ))
+    storage = storage or build_storage(
+        settings.storage, config.environ, public_base_url=settings.server.public_base_url,
+        link_secret=media_link_secret,
+    )
+    events = InMemorySubscriptionBus()
+
+    async def job_changed(job_id: str) -> None:
+        await events.publish(ResourceUpdated(f"job://{job_id}"))
+        job = await job_store.get(db, job_id)
+        if job is not None and job.settled:
+            await on_settled(services, job)
 
     services = Services(
         config=config,
@@ -76,17 +98,15 @@ def build_services(
         metrics=metrics,
         rate_limiter=limiter,
         identity=Identity(settings.auth, secrets, db),
-        # Vendor SDKs load here, at start-up: on the first chat call the import (seconds for
-        # some SDKs) would block the event loop and every request and health probe with it.
-        router=Router(settings, ProviderRegistry.from_settings(settings, config.environ)),
+        router=router,
         ledger=ledger,
         meter=meter,
         stripe=StripeGateway(config),
         mailer=send_email,
-        storage=storage or build_storage(
-            settings.storage, config.environ, public_base_url=settings.server.public_base_url,
-            link_secret=media_link_secret,
-        ),
+        storage=storage,
+        jobs=JobEngine(db, meter, router, storage, settings.jobs, webhook_base=settings.server.public_base_url,
+                       webhook_secret=media_link_secret, on_change=job_changed),
+        events=events,
     )
     services.user_created_hooks.append(signup_hook(ledger, settings.auth.signup_grant))
     return services
@@ -99,9 +119,18 @@ async def serving(services: Services) -> AsyncIterator[Services]:
     sweeper = asyncio.create_task(run_sweeper(services), name="hold-sweeper")
     stop_retries = asyncio.Event()
     retries = asyncio.create_task(run_retry_worker(services, stop_retries), name="email-retry")
+    stop_jobs = asyncio.Event()
+    workers = (asyncio.create_task(run_workers(services.jobs, stop_jobs), name="job-workers")
+               if services.settings.jobs.workers else None)
+    deliveries = asyncio.create_task(run_deliveries(services, stop_jobs), name="webhook-deliveries")
     try:
         yield services
     finally:
+        # Job steps in flight finish (a submit is never abandoned mid-send); their leases go back.
+        stop_jobs.set()
+        if workers is not None:
+            await workers
+        await deliveries
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
@@ -116,6 +145,7 @@ async def close_services(services: Services) -> None:
     """Let work in flight finish (bounded), then close the providers, the limiter and the store."""
     await services.meter.drain()
     await services.ledger.drain_notifications()
+    await services.jobs.aclose()
     await services.router.aclose()
     await services.rate_limiter.aclose()
     await services.storage.aclose()

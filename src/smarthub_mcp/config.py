@@ -29,6 +29,7 @@ from smarthub_mcp.config_sections import (  # noqa: F401  (re-exported: config i
     BillingConfig,
     DatabaseConfig,
     EmailConfig,
+    JobsConfig,
     LimitsConfig,
     LoggingConfig,
     ModelConfig,
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     promo: PromoConfig = Field(default_factory=PromoConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
     oauth: OAuthConfig = Field(default_factory=OAuthConfig)
 
     @classmethod

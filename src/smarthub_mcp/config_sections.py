@@ -107,6 +107,13 @@ class ModelConfig(Section):
     enabled: bool = True
     routes: list[RouteConfig] = Field(min_length=1)
     price: PriceConfig = Field(default_factory=PriceConfig)
+    durations: list[int] = Field(
+        default_factory=list, description="Video: the lengths offered, in seconds; the first is the default (what a"
+        " request without a duration is priced for, being what the provider makes)."
+    )
+    aspect_ratios: list[str] = Field(
+        default_factory=list, description="Video: the aspect ratios offered (e.g. 16:9); the first is the default."
+    )
 
 
 class ProviderConfig(Section):
@@ -194,6 +201,52 @@ class EmailConfig(Section):
     )
 
 
+class JobsConfig(Section):
+    """Generation jobs (images, video): how long a call waits, how workers poll, how long credits stay held."""
+
+    wait_seconds: float = Field(
+        45.0, ge=0, le=600, description="How long generate_image waits for its images before answering with the"
+        " job id (the job goes on; get_job shows it). Keep it under the MCP clients' tool timeouts (about 60 s)."
+    )
+    http_wait_seconds: float = Field(
+        120.0, ge=0, le=600, description="The same for /v1/images/generations, whose OpenAI SDK callers"
+        " expect the images in the answer."
+    )
+    max_images: int = Field(4, ge=1, le=10, description="Most images one call may ask for.")
+    deadline_seconds: int = Field(
+        900, ge=30, description="After this long without a result a job's outcome is 'unknown': it keeps its"
+        " credits held and is polled slowly, never refunded while the provider may still finish and bill."
+    )
+    reconcile_seconds: int = Field(
+        7 * 24 * 3600, ge=3600, description="How long an unknown job keeps its credits held for reconciling"
+        " (by late polls or an admin) before the hold expires and the credits return."
+    )
+    poll_interval_seconds: float = Field(2.0, gt=0, le=300, description="Time between two polls of a running job.")
+    unknown_poll_interval_seconds: float = Field(300.0, gt=0, description="Time between polls of an unknown job.")
+    lease_seconds: float = Field(
+        60.0, ge=5, description="How long a worker owns a job it is stepping; renewed while it works. A worker"
+        " that dies loses its jobs to another after this long."
+    )
+    worker_interval_seconds: float = Field(1.0, gt=0, le=60, description="How often workers look for due jobs.")
+    worker_concurrency: int = Field(4, ge=1, le=256, description="Jobs one replica steps at once.")
+    workers: bool = Field(True, description="Run job workers in this process (any number of replicas may).")
+    webhooks: bool = Field(
+        False, description="Give providers that can post results (fal) a webhook URL on server.public_base_url,"
+        " so a finished job settles at once; polling goes on regardless. Only when that URL is reachable from"
+        " the internet."
+    )
+    email_on_completion: bool = Field(
+        False, description="Email a job's owner when it ends after its call stopped waiting (videos, mostly)."
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Let users' webhook URLs be http:// or resolve to private addresses. Tests only:"
+        " otherwise a user could make this server call into its own network."
+    )
+    fetch_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Largest output file copied from a provider's URL into storage."
+    )
+
+
 class StorageConfig(Section):
     """Where generated media is kept, and how long its download links stay valid."""
 
@@ -276,8 +329,38 @@ def _default_models() -> dict[str, ModelConfig]:
             routes=[RouteConfig(provider="demo", upstream="demo-chat-1")],
             price=PriceConfig(input_per_million=1, output_per_million=2, per_call_minimum="0.0001"),  # in credits
         ),
+        **_demo_image_models(),
+    }
+
+
+DEMO_IMAGE_PRICES = {"1024x1024": "0.01", "1024x768": "0.01", "768x1024": "0.01", "512x512": "0.005"}
+
+
+def _demo_image_models() -> dict[str, ModelConfig]:
+    return {
+        "demo-image": ModelConfig(
+            kind="image",
+            description="Offline demo images (a gradient with your prompt on it), for trying SmartHub without keys.",
+            routes=[RouteConfig(provider="demo-image", upstream="demo-image-1")],
+            price=PriceConfig(per_image=DEMO_IMAGE_PRICES),
+        ),
+        "demo-video": ModelConfig(
+            kind="video",
+            description="Offline demo videos (a short MP4 with your prompt on it), to try video jobs without keys.",
+            routes=[RouteConfig(provider="demo-video", upstream="demo-video-1")],
+            price=PriceConfig(per_second={"std": "0.002", "pro": "0.004"}),
+            durations=[5, 10],
+            aspect_ratios=["16:9", "9:16", "1:1"],
+        ),
+        "demo-image-slow": ModelConfig(
+            kind="image",
+            description="The demo images through a queue: a job that runs a few seconds, to try progress and jobs.",
+            routes=[RouteConfig(provider="demo-image", upstream="demo-image-queued")],
+            price=PriceConfig(per_image=DEMO_IMAGE_PRICES),
+        ),
     }
 
 
 def _default_providers() -> dict[str, ProviderConfig]:
-    return {"demo": ProviderConfig(type="demo")}
+    return {"demo": ProviderConfig(type="demo"), "demo-image": ProviderConfig(type="demo-image"),
+            "demo-video": ProviderConfig(type="demo-video")}

@@ -225,6 +225,15 @@ class ProviderUnavailable(ProviderError):
     status = 503
 
 
+class ProviderOutcomeUnknown(ProviderError):
+    """A submit was sent and no answer came back (a read timeout, a connection cut after sending):
+    the provider may have accepted it and may bill it. Never retried, never sent to another route;
+    the job keeps its credits held until its outcome is known (jobs/)."""
+
+    code = "provider_outcome_unknown"
+    status = 504
+
+
 class UnknownModel(SmartHubError):
     code = "unknown_model"
     status = 400

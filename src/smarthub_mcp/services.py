@@ -18,10 +18,13 @@ from smarthub_mcp.config import AppConfig, Secrets, Settings
 from smarthub_mcp.db import Database
 
 if TYPE_CHECKING:  # the types only: the objects are made by compose.build_services
+    from mcp.server.subscriptions import SubscriptionBus
+
     from smarthub_mcp.billing.ledger import Ledger
     from smarthub_mcp.billing.meter import Meter
     from smarthub_mcp.billing.stripe_gateway import StripeGateway
     from smarthub_mcp.identity.service import Identity
+    from smarthub_mcp.jobs.engine import JobEngine
     from smarthub_mcp.media.storage import Storage
     from smarthub_mcp.metrics import Metrics
     from smarthub_mcp.providers.router import Router
@@ -49,6 +52,9 @@ class Services:
     stripe: StripeGateway
     mailer: Mailer
     storage: Storage
+    jobs: JobEngine
+    events: SubscriptionBus
+    """Change events for MCP clients that listen (2026-07-28 `subscriptions/listen`): `job://{id}` updates."""
     user_created_hooks: list[UserCreatedHook] = field(default_factory=list)
 
     @property

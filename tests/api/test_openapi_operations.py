@@ -141,14 +141,32 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("GET", f"{API}/media/{{id}}", user, params={"id": "med_nope"}, status=404)
     await call("DELETE", f"{API}/media/{{id}}", user, params={"id": "med_nope"}, status=404)
 
+    # Images and jobs (one image made; one queued job shown and cancelled; a batch of one).
+    made = await call("POST", f"{API}/images", user, json={"prompt": "a fox", "model": "demo-image-slow"},
+                      status=200)
+    job = {"id": made["job_id"]}
+    await call("GET", f"{API}/jobs", user, query={"limit": "5", "status": "succeeded"}, status=200)
+    await call("GET", f"{API}/jobs/{{id}}", user, params=job, status=200)
+    await call("POST", f"{API}/jobs/{{id}}/cancel", user, params={"id": "job_nope"}, status=404)
+    await call("GET", f"{API}/account/webhook", user, status=200)
+    await call("PUT", f"{API}/account/webhook", user, json={"url": "http://10.0.0.1/hook"}, status=400)
+    await call("DELETE", f"{API}/account/webhook", user, status=200)
+    await call("GET", f"{API}/admin/jobs", admin, query={"limit": "5", "status": "succeeded", "all": "true"},
+               status=200)
+    await call("POST", f"{API}/admin/jobs/{{id}}/settle", admin, params=job,
+               json={"action": "release", "reason": "checked with the provider"}, status=409)
+    await call("POST", f"{API}/videos", user, json={"prompt": "waves", "model": "demo-video"}, status=200)
+    await call("POST", f"{API}/images/batch", user, json={"items": [{"prompt": "a fox", "model": "demo-image"}]},
+               status=200)
+
     # Connected apps and OAuth clients (the grant list is empty until an app is connected: tests/oauth).
     await call("GET", f"{API}/oauth/grants", user, status=200)
     await call("DELETE", f"{API}/oauth/grants/{{grant_id}}", user, params={"grant_id": "grt_nope"}, status=404)
-    made = await call("POST", f"{API}/admin/oauth/clients", admin, status=201,
+    oauth_client = await call("POST", f"{API}/admin/oauth/clients", admin, status=201,
                       json={"client_name": "GPT", "redirect_uris": ["https://chatgpt.com/aip/g-1/oauth/callback"]})
     await call("GET", f"{API}/admin/oauth/clients", admin, status=200)
     await call("PATCH", f"{API}/admin/oauth/clients", admin, status=200,
-               json={"client_id": made["client_id"], "status": "disabled"})
+               json={"client_id": oauth_client["client_id"], "status": "disabled"})
 
     # The tools, the documents, the probes.
     for name in sorted(p.rsplit("/", 1)[1] for p in document["paths"] if p.startswith(f"{API}/tools/")):

@@ -35,9 +35,14 @@ EXAMPLES = {
     "delete_template": {"template_id": "tpl_does_not_exist"},
     "get_media": {"media_id": "med_does_not_exist"},
     "delete_media": {"media_id": "med_does_not_exist"},
+    "generate_image": {"prompt": "a red fox", "model": "demo-image", "size": "512x512"},
+    "generate_video": {"prompt": "waves", "model": "demo-video"},
+    "get_job": {"job_id": "job_does_not_exist"},
+    "cancel_job": {"job_id": "job_does_not_exist"},
 }
 EXPECTED_ERRORS = {"redeem_promo": "promo_not_found", "delete_template": "template_not_found",
-                   "get_media": "media_not_found", "delete_media": "media_not_found"}
+                   "get_media": "media_not_found", "delete_media": "media_not_found",
+                   "get_job": "job_not_found", "cancel_job": "job_not_found"}
 
 
 async def test_every_operation_works_over_http(services, client):

@@ -2,7 +2,8 @@
 
 `POST /v1/chat/completions` runs the `chat` tool through `registry.invoke`, the one metering path:
 authentication, the `tools:chat` permission, rate limits, the credit hold and the exact charge are
-those of MCP and the HTTP tool facade. `GET /v1/models` lists the chat models. Errors use OpenAI's
+those of MCP and the HTTP tool facade. `POST /v1/images/generations` runs `generate_image` the same way
+(openai_images.py). `GET /v1/models` lists the chat models. Errors use OpenAI's
 shape (`openai_wire.error_body`) with our status and stable code, never the app's generic handler.
 
 Streaming: the chat tool streams from the provider when given a progress function, which it calls
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from smarthub_mcp.api import openai_images
 from smarthub_mcp.api import openai_wire as wire
 from smarthub_mcp.api.authn import authenticate
 from smarthub_mcp.api.body import parse_json, read_body
@@ -227,8 +229,16 @@ async def get_model(request: Request) -> Response:
         return error_response(exc)
 
 
+async def image_generations(request: Request) -> Response:
+    try:
+        return await openai_images.images_generations(request)
+    except Exception as exc:
+        return error_response(exc)
+
+
 routes = [
     Route("/chat/completions", chat_completions, methods=["POST"]),
+    Route("/images/generations", image_generations, methods=["POST"]),
     Route("/models", list_models, methods=["GET"]),
     Route("/models/{model:path}", get_model, methods=["GET"]),
 ]

@@ -44,7 +44,10 @@ class LedgerReads:
             c = conn if conn is not None else await stack.enter_async_context(self.db.read())
             return await self._entry_by(c, "idempotency_key", idempotency_key)
 
-    async def hold(self, hold_id: str) -> Hold | None:
+    async def hold(self, hold_id: str, *, conn: AsyncConnection | None = None) -> Hold | None:
+        """The hold, read inside `conn` when given (a transaction about to resolve it)."""
+        if conn is not None:
+            return await self._hold(conn, "id", hold_id)
         async with self.db.read() as c:
             return await self._hold(c, "id", hold_id)
 

@@ -44,6 +44,7 @@ __all__ = ["Meter", "Metered", "Reservation", "Settlement", "Usage"]
 
 log = logging.getLogger("smarthub.meter")
 T = TypeVar("T")
+Then = Callable[[AsyncConnection, "Reservation"], Awaitable[None]]
 
 TOP_UP_HINT = "Buy a credit package or redeem a promo code, then try again."
 UNCLAIMED_LOOK_MS = 30_000
@@ -95,10 +96,13 @@ class Meter:
         tokens: int = 0,
         request_id: str | None = None,
         ttl_seconds: float | None = None,
+        then: Then | None = None,
     ) -> Reservation:
         """Authorize the call and hold `estimate` (which must bound its cost; 0 is a free call).
         `ttl_seconds` is how long the hold survives unsettled (default: billing.hold_ttl_seconds;
-        a job passes how long it may run). A refusal is recorded and raised; nothing is held."""
+        a job passes how long it may run). `then(conn, reservation)` writes more rows in the hold's
+        own transaction (a job row): both commit or neither does. A refusal is recorded and raised;
+        nothing is held."""
         now = now_ms()
         ttl = self.hold_ttl_seconds if ttl_seconds is None else ttl_seconds
         free = Reservation(None, principal.user_id, tool, model, estimate, request_id, now + int(ttl * 1000), now)
@@ -108,22 +112,33 @@ class Meter:
                 raise EmailNotVerified("verify your email address before using paid tools")
             await self.rate_limiter.check(principal, tool, tokens)
             if estimate <= 0:
+                if then is not None:
+                    async with self.db.write() as conn:
+                        await then(conn, free)
                 return free
-            return await self._hold(free, ttl)
+            return await self._hold(free, ttl, then)
         except SmartHubError as exc:
             await self._shielded(self._write(usage_values(free, Usage(), status="rejected", error_code=exc.code,
                                                           cost=0)))
             raise
 
-    async def _hold(self, res: Reservation, ttl: float) -> Reservation:
+    async def _hold(self, res: Reservation, ttl: float, then: Then | None = None) -> Reservation:
         # A fresh key per call. The request id is the client's to choose (X-Request-ID), so keying
         # the hold on it would let a reused id turn a new call into a "repeat" of a settled one.
         key = new_id("call")
         try:
-            hold = await self.ledger.reserve(
-                res.user_id, res.estimate, ttl_seconds=ttl, idempotency_key=key, reference=res.tool,
-                model=res.model, request_id=res.request_id,
-            )
+            if then is None:
+                hold = await self.ledger.reserve(
+                    res.user_id, res.estimate, ttl_seconds=ttl, idempotency_key=key, reference=res.tool,
+                    model=res.model, request_id=res.request_id,
+                )
+            else:
+                async with self.db.write() as conn:
+                    hold = await self.ledger.reserve(
+                        res.user_id, res.estimate, ttl_seconds=ttl, idempotency_key=key, reference=res.tool,
+                        model=res.model, request_id=res.request_id, conn=conn,
+                    )
+                    await then(conn, Reservation.from_hold(hold))
         except InsufficientCredits as exc:
             raise InsufficientCredits(
                 f"{exc.message} {TOP_UP_HINT}",
@@ -192,6 +207,49 @@ class Meter:
             await self._write(usage_values(res, Usage(), status=status, error_code=error_code, cost=0))
             return Settlement("released", 0, None)
         return await self._end(res, "released", status, error_code)
+
+    async def settle_in(
+        self, conn: AsyncConnection, res: Reservation, usage: Usage, *, status: str = "ok",
+        error_code: str | None = None,
+    ) -> Settlement | None:
+        """`settle`, inside the caller's transaction (a job's final state change): capture
+        `usage.cost` and write the usage row there, so both commit with the caller's rows or not at
+        all. None when the hold was already resolved (nothing written). Count it with `counted`
+        once the transaction has committed."""
+        if res.hold_id is None:
+            await self._insert(conn, usage_values(res, usage, status=status, error_code=error_code, cost=0))
+            return Settlement("captured", 0, None)
+        hold = await self.ledger.hold(res.hold_id, conn=conn)
+        if hold is not None and hold.status == "expired":
+            # Delivered after the sweeper gave the hold back (a job reconciled too late): the work
+            # goes out uncharged, on record for the operator, as in `settle`.
+            log.warning("%s outlived its hold %s; delivered uncharged", res.tool, res.hold_id)
+            await self._insert(conn, usage_values(res, usage, status=status, error_code=HoldExpired.code, cost=0),
+                               upsert=True)
+            return Settlement("expired", 0, None)
+        if hold is None or hold.status != "open":
+            return None
+        entry = await self.ledger.capture(res.hold_id, usage.cost, memo=res.model, conn=conn)
+        charged = -entry.amount if entry is not None else 0
+        await self._insert(conn, usage_values(res, usage, status=status, error_code=error_code, cost=charged))
+        return Settlement("captured", charged, entry.balance_after if entry is not None else None)
+
+    async def release_in(
+        self, conn: AsyncConnection, res: Reservation, *, status: str, error_code: str
+    ) -> Settlement | None:
+        """`release`, inside the caller's transaction. None when the hold was already resolved."""
+        if res.hold_id is None:
+            await self._insert(conn, usage_values(res, Usage(), status=status, error_code=error_code, cost=0))
+            return Settlement("released", 0, None)
+        if not await self.ledger.release(res.hold_id, conn=conn):
+            return None
+        await self._insert(conn, usage_values(res, Usage(), status=status, error_code=error_code, cost=0))
+        return Settlement("released", 0, None)
+
+    def counted(self, res: Reservation, settlement: Settlement) -> None:
+        """The metrics of a settlement made with `settle_in`/`release_in`, after its commit."""
+        if self.metrics is not None and settlement.first:
+            self.metrics.reservation(res.tool, settlement.outcome, settlement.charged)
 
     async def _end(self, res: Reservation, how: str, status: str, error_code: str) -> Settlement:
         """Release or expire the hold and write its usage row in one transaction; only the call that

@@ -24,6 +24,7 @@ from smarthub_mcp.errors import Conflict, InvalidRequest
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.media.errors import MediaNotFound
 from smarthub_mcp.media.keys import content_type_for, extension_for, kind_of
+from smarthub_mcp.media.poster import inspect_video
 from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.media.thumbs import inspect_image, preview
 from smarthub_mcp.pages import page, row_id, where
@@ -121,6 +122,11 @@ async def store_output(storage: Storage, owner_id: str, data: bytes, content_typ
         # Before anything is written (a damaged image fails here), and off the event loop: decoding
         # and re-encoding an image is tens of milliseconds of CPU.
         small = await anyio.to_thread.run_sync(preview, data, content_type)
+    elif content_type.startswith("video/"):
+        video = await anyio.to_thread.run_sync(inspect_video, data)  # its poster frame, when it decodes
+        if video is not None:
+            small, width, height = video.poster, width or video.width, height or video.height
+    if small is not None:
         preview_key = f"{owner_id}/{media_id}-preview.{extension_for(small[1])}"
     await storage.put(key, data, content_type)
     if small is not None and preview_key is not None:
@@ -188,6 +194,16 @@ async def list_for(db: Database, owner_id: str, limit: int = 50,
         ), params))
     shown, next_cursor = page(rows, limit, row_id)
     return [MediaItem.from_row(r) for r in shown], next_cursor
+
+
+async def for_job(db: Database, owner_id: str, job_id: str) -> list[MediaItem]:
+    """The owner's live outputs of one job, in the order the job produced them."""
+    async with db.read() as conn:
+        rows = list(await conn.execute(text(
+            f"SELECT {_COLUMNS} FROM media WHERE owner_id = :owner AND job_id = :job AND deleted_at IS NULL"
+            " ORDER BY id"
+        ), {"owner": owner_id, "job": job_id}))
+    return [MediaItem.from_row(r) for r in rows]
 
 
 async def _find(conn: AsyncConnection, owner_id: str, media_id: str) -> MediaItem | None:

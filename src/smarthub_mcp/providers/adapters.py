@@ -44,6 +44,12 @@ def _demo_image(name: str, config: ProviderConfig, key: str) -> object:
     return DemoImageProvider(name, config)
 
 
+def _demo_video(name: str, config: ProviderConfig, key: str) -> object:
+    from smarthub_mcp.providers.demo_video import DemoVideoProvider
+
+    return DemoVideoProvider(name, config)
+
+
 def _openai(name: str, config: ProviderConfig, key: str) -> object:
     from smarthub_mcp.providers.openai import OpenAIProvider
 
@@ -59,6 +65,7 @@ def _anthropic(name: str, config: ProviderConfig, key: str) -> object:
 ADAPTERS: dict[str, Adapter] = {
     "demo": Adapter(frozenset({"chat"}), _demo, key="none"),
     "demo-image": Adapter(frozenset({"image"}), _demo_image, key="none"),
+    "demo-video": Adapter(frozenset({"video"}), _demo_video, key="none"),
     "openai": Adapter(frozenset({"chat"}), _openai, key="base_url"),
     "anthropic": Adapter(frozenset({"chat"}), _anthropic),
 }

@@ -7,6 +7,11 @@ Images: `submit` answers `Finished` at once; `poll` and `cancel` have nothing to
 
 A prompt containing `[flag]` has every second image (the 2nd, 4th, ...) withheld as a provider-side
 content flag would withhold it, so "2 of 4 delivered, 2 charged" can be tried without keys too.
+
+An upstream model whose name ends in `-queued` behaves like a queue API (fal, kie) instead: `submit`
+answers `Pending` and `poll` reports progress until the images are ready `QUEUE_SECONDS` later, so
+the whole job path (polling workers, progress, cancel) runs with no keys. Its upstream id carries
+the ready time, so any replica can poll it; cancelling works until it is ready.
 """
 
 from __future__ import annotations
@@ -14,13 +19,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import secrets
+import time
 
 from PIL import Image, ImageDraw
 
 from smarthub_mcp.config import ProviderConfig
+from smarthub_mcp.errors import ProviderRejected
 from smarthub_mcp.providers.media import Finished, ImageRequest, MediaOutput, Outcome, Pending
 
 FLAG_MARKER = "[flag]"
+QUEUED_SUFFIX = "-queued"
+QUEUE_SECONDS = 2.0
 
 
 def draw(prompt: str, width: int, height: int, seed: int, index: int) -> bytes:
@@ -41,12 +51,23 @@ def draw(prompt: str, width: int, height: int, seed: int, index: int) -> bytes:
     return out.getvalue()
 
 
+def _ready_at(pending: Pending) -> int:
+    return int(pending.upstream_id.rsplit("-", 1)[-1])
+
+
 class DemoImageProvider:
     def __init__(self, name: str = "demo-image", config: ProviderConfig | None = None) -> None:
         self.name = name
         self.config = config
+        self._cancelled: set[str] = set()
 
     async def submit(self, request: ImageRequest) -> Outcome:
+        if request.upstream.endswith(QUEUED_SUFFIX):
+            ready_at = time.time_ns() // 1_000_000 + int(QUEUE_SECONDS * 1000)
+            return Pending(f"demo-{secrets.token_hex(8)}-{ready_at}", {"progress": "0"})
+        return await self._draw(request)
+
+    async def _draw(self, request: ImageRequest) -> Finished:
         width, height = request.dimensions
         seed = request.seed if request.seed is not None else 0
         kept = [i for i in range(request.count) if FLAG_MARKER not in request.prompt or i % 2 == 0]
@@ -57,10 +78,19 @@ class DemoImageProvider:
         )
 
     async def poll(self, pending: Pending, request: ImageRequest) -> Outcome:
-        raise AssertionError("the demo image provider answers at submit")  # pragma: no cover
+        if pending.upstream_id in self._cancelled:
+            raise ProviderRejected("this demo job was cancelled", provider=self.name)
+        left = _ready_at(pending) - time.time_ns() // 1_000_000
+        if left > 0:
+            done = max(0, min(99, int(100 * (1 - left / (QUEUE_SECONDS * 1000)))))
+            return Pending(pending.upstream_id, {"progress": str(done)})
+        return await self._draw(request)
 
     async def cancel(self, pending: Pending) -> bool:
-        return False
+        if not pending.upstream_id.startswith("demo-") or _ready_at(pending) <= time.time_ns() // 1_000_000:
+            return False  # synchronous, or already done: nothing left to stop
+        self._cancelled.add(pending.upstream_id)
+        return True
 
     async def aclose(self) -> None:
         return None

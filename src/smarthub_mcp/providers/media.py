@@ -35,14 +35,47 @@ class ImageRequest:
     negative_prompt: str | None = None
     seed: int | None = None
     upstream: str = ""
+    webhook_url: str | None = None
+    """Where the provider may post the result (adapters with `parse_webhook` pass it on)."""
 
     def for_upstream(self, upstream: str) -> ImageRequest:
         return replace(self, upstream=upstream)
+
+    def with_webhook(self, url: str | None) -> ImageRequest:
+        return replace(self, webhook_url=url)
 
     @property
     def dimensions(self) -> tuple[int, int]:
         width, _, height = self.size.partition("x")
         return int(width), int(height)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRequest:
+    """A video to make. `duration_seconds` is what will be priced (the engine fills in the model's
+    default when the caller gave none); `mode` is the model's quality tier ("std", "pro"...);
+    `start_image_url` makes it image-to-video; `external_id` is our job id, for providers that take
+    one (Kling's `external_task_id`) so a lost answer can be looked up by it."""
+
+    prompt: str
+    duration_seconds: int
+    aspect_ratio: str = "16:9"
+    mode: str = "std"
+    start_image_url: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    external_id: str | None = None
+    upstream: str = ""
+    webhook_url: str | None = None
+
+    def for_upstream(self, upstream: str) -> VideoRequest:
+        return replace(self, upstream=upstream)
+
+    def with_webhook(self, url: str | None) -> VideoRequest:
+        return replace(self, webhook_url=url)
+
+
+MediaRequest = ImageRequest | VideoRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +94,10 @@ class Finished:
     outputs: tuple[MediaOutput, ...]
     flagged: int = 0
     usage: Usage | None = None
+    seconds: float | None = None
+    """A video's length as the provider reports it (what a per-second price is charged on)."""
+    provider_charge: int | None = None
+    """What the provider says it billed, in its own units (Runway's credits), when it says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +118,19 @@ class MediaProvider(Protocol):
 
     name: str
 
-    async def submit(self, request: ImageRequest) -> Outcome: ...
+    async def submit(self, request: MediaRequest) -> Outcome: ...
 
-    async def poll(self, pending: Pending, request: ImageRequest) -> Outcome: ...
+    async def poll(self, pending: Pending, request: MediaRequest) -> Outcome: ...
 
     async def cancel(self, pending: Pending) -> bool: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class WebhookParser(Protocol):
+    """An adapter whose provider can post a job's result (fal's `fal_webhook`). `parse_webhook`
+    reads a posted body into `(upstream_id, outcome)`; a failed job is a `ProviderError`. The
+    engine passes `request.webhook_url` at submit only to adapters that have this method."""
+
+    def parse_webhook(self, body: bytes, headers: dict[str, str]) -> tuple[str, Outcome | Exception]: ...

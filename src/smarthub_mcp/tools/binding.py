@@ -9,6 +9,7 @@ hidden tool exactly as the SDK refuses an unknown one.
 
 from __future__ import annotations
 
+import base64
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from typing import Any
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, ImageContent, TextContent
 
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
@@ -25,7 +26,7 @@ from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.catalog import all_tools
 from smarthub_mcp.tools.mcplog import client_log
-from smarthub_mcp.tools.registry import ProgressFn, ToolSpec, error_payload, invoke, validate_arguments
+from smarthub_mcp.tools.registry import InlineImages, ProgressFn, ToolSpec, error_payload, invoke, validate_arguments
 
 log = logging.getLogger("smarthub.tools")
 
@@ -69,9 +70,11 @@ def _wrapper(spec: ToolSpec, services: Services, principal_source: PrincipalSour
         finally:
             request_id_var.reset(token)
         structured = result.model_dump(mode="json", by_alias=True)
-        return CallToolResult(
-            content=[TextContent(type="text", text=spec.summarize(result))], structured_content=structured
-        )
+        content: list[TextContent | ImageContent] = [TextContent(type="text", text=spec.summarize(result))]
+        if isinstance(result, InlineImages):
+            content += [ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=content_type)
+                        for data, content_type in result.inline_images()]
+        return CallToolResult(content=list(content), structured_content=structured)
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in spec.parameters()]
     params.append(inspect.Parameter("mcp_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))

@@ -7,7 +7,7 @@ order clients list them in.
 from __future__ import annotations
 
 from smarthub_mcp.identity.principal import Principal
-from smarthub_mcp.tools import account, chat, media, templates
+from smarthub_mcp.tools import account, chat, images, jobs, media, templates, videos
 from smarthub_mcp.tools.registry import ToolSpec
 
 TOOLS: tuple[ToolSpec, ...] = (
@@ -22,6 +22,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     templates.save_template,
     templates.delete_template,
     templates.run_template,
+    images.generate_image,
+    videos.generate_video,
+    jobs.get_job,
+    jobs.list_jobs,
+    jobs.cancel_job,
     media.list_media,
     media.get_media,
     media.delete_media,

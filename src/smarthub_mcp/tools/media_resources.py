@@ -49,13 +49,13 @@ LISTED = 50
 PREVIEW_META = "smarthub/preview"
 
 
-def _refused(exc: SmartHubError, uri: str | None = None) -> MCPError:
+def refused(exc: SmartHubError, uri: str | None = None) -> MCPError:
     code = INTERNAL_ERROR if exc.status >= 500 else INVALID_PARAMS
     data = exc.to_dict()["error"] | ({"uri": uri} if uri else {})
     return MCPError(code, exc.message, data)
 
 
-def _wire(model: Any) -> dict[str, Any]:
+def wire(model: Any) -> dict[str, Any]:
     return dict(model.model_dump(by_alias=True, exclude_none=True, mode="json"))
 
 
@@ -64,7 +64,7 @@ async def _list(services: Services, principal: Principal) -> list[dict[str, Any]
         return []
     items, _ = await library.list_for(services.db, principal.user_id, LISTED)
     return [
-        _wire(Resource(uri=f"{SCHEME}{m.id}", name=m.id, title=(m.prompt[:80] or m.id),
+        wire(Resource(uri=f"{SCHEME}{m.id}", name=m.id, title=(m.prompt[:80] or m.id),
                        description=f"{m.kind} from {m.model or 'an unknown model'}", mime_type=m.content_type,
                        size=m.bytes))
         for m in items
@@ -101,7 +101,7 @@ def media_resources_middleware(services: Services, principal_source: PrincipalSo
         if method == "resources/templates/list":
             result = await call_next(ctx)
             listed = list(result.get("resourceTemplates", [])) if isinstance(result, dict) else []
-            return {**(result if isinstance(result, dict) else {}), "resourceTemplates": [*listed, _wire(TEMPLATE)]}
+            return {**(result if isinstance(result, dict) else {}), "resourceTemplates": [*listed, wire(TEMPLATE)]}
         try:
             principal = await principal_source()
             if method == "resources/list":
@@ -112,6 +112,6 @@ def media_resources_middleware(services: Services, principal_source: PrincipalSo
             await services.rate_limiter.check(principal, "resources/read", 0)
             return await _read(services, principal, str(uri))
         except SmartHubError as exc:
-            raise _refused(exc, str(uri) if mine else None) from None
+            raise refused(exc, str(uri) if mine else None) from None
 
     return middleware

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from mcp.types import LoggingLevel, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
 
-from smarthub_mcp.billing.meter import Usage
+from smarthub_mcp.billing.meter import Metered, Usage
 from smarthub_mcp.billing.money import credits_for_people, format_credits
 from smarthub_mcp.errors import InternalError, InvalidRequest, SmartHubError
 from smarthub_mcp.identity.principal import Principal
@@ -55,6 +55,8 @@ class ToolContext:
     request_id: str
     progress: ProgressFn | None = None
     client_log: LogFn | None = None
+    wait_seconds: float | None = None
+    """How long a job-backed tool may wait for its result; None: the configured default for MCP."""
     charged: list[Any] = field(default_factory=list)
 
     async def report(self, done: float, total: float | None = None, message: str | None = None) -> None:
@@ -88,13 +90,17 @@ class ToolContext:
             tokens=tokens,
             delivered=delivered,
         )
+        await self.recorded(metered, model)
+        return metered
+
+    async def recorded(self, metered: Metered[Any], model: str | None) -> None:
+        """Count a settled charge as this call's (a job settles through its own engine, not `charge`)."""
         self.charged.append(metered)
         if self.client_log is not None:  # a fallback (warning), then the charge (info), for a client that listens
             result = metered.result
             if isinstance(result, ChatResult) and (failed := [a for a in result.attempts if not a.ok]):
                 await self.client_log("warning", "smarthub.providers", fallback_data(model, result, failed))
             await self.client_log("info", "smarthub.billing", charge_data(self.tool, model, metered, self.request_id))
-        return metered
 
 
 def charge_data(tool: str, model: str | None, metered: Any, request_id: str) -> dict[str, Any]:
@@ -123,6 +129,20 @@ def fallback_data(model: str | None, result: ChatResult, failed: list[Attempt]) 
         "model": model, "failed": routes,
         "answered_by": {"provider": result.provider, "upstream_model": result.upstream_model},
     }
+
+
+class InlineImages(BaseModel):
+    """A result that also carries small images for MCP clients that show them (image content
+    blocks beside the text). They are not part of the structured result: links are, since some
+    hosts (ChatGPT) drop image blocks."""
+
+    _inline: list[tuple[bytes, str]] = PrivateAttr(default_factory=list)
+
+    def inline_images(self) -> list[tuple[bytes, str]]:
+        return list(self._inline)
+
+    def attach(self, data: bytes, content_type: str) -> None:
+        self._inline.append((data, content_type))
 
 
 @dataclass(frozen=True)
@@ -214,6 +234,7 @@ async def invoke(
     request_id: str,
     progress: ProgressFn | None = None,
     client_log: LogFn | None = None,
+    wait_seconds: float | None = None,
 ) -> BaseModel:
     """Run one tool call for `principal`: the single path behind MCP and HTTP alike.
 
@@ -225,7 +246,8 @@ async def invoke(
     started = time.perf_counter()
     outcome = "ok"
     try:
-        return (await _invoke(spec, services, principal, arguments, request_id, progress, client_log))[0]
+        return (await _invoke(spec, services, principal, arguments, request_id, progress, client_log,
+                              wait_seconds))[0]
     except SmartHubError as exc:
         outcome = exc.code
         raise
@@ -245,12 +267,14 @@ async def _invoke(
     request_id: str,
     progress: ProgressFn | None,
     client_log: LogFn | None = None,
+    wait_seconds: float | None = None,
 ) -> tuple[BaseModel, int]:
     principal.require(spec.permission)
     # Here, not in each tool: every call (MCP, the HTTP facade, /v1) passes, after the SDK or
     # `validate_arguments` has checked the types, and before any tool reaches the database.
     refuse_flawed(arguments, "the tool arguments")
-    tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress, client_log)
+    tc = ToolContext(services, principal, spec.name, spec.permission, request_id, progress, client_log,
+                     wait_seconds)
     if spec.paid:
         result = await spec.fn(tc, **arguments)
         if not tc.charged:

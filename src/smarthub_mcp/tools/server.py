@@ -16,6 +16,7 @@ from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.binding import PrincipalSource, register_tools, visibility_middleware
 from smarthub_mcp.tools.completions import completion_handler
+from smarthub_mcp.tools.job_resources import job_resources_middleware
 from smarthub_mcp.tools.mcplog import set_level
 from smarthub_mcp.tools.media_resources import media_resources_middleware
 from smarthub_mcp.tools.prompts import prompts_middleware
@@ -85,9 +86,9 @@ def api_key_principal_source(services: Services, api_key: str) -> PrincipalSourc
 
 
 def middleware(services: Services, source: PrincipalSource) -> list[Any]:
-    """Per-caller views: the tools they may call, their prompts, their media resources."""
+    """Per-caller views: the tools they may call, their prompts, their media and job resources."""
     return [visibility_middleware(source), prompts_middleware(services, source),
-            media_resources_middleware(services, source)]
+            media_resources_middleware(services, source), job_resources_middleware(services, source)]
 
 
 def build_mcp_server(services: Services, *, api_key: str | None = None) -> SmartHubMCPServer:
@@ -99,6 +100,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             instructions=INSTRUCTIONS,
             version=__version__,
             middleware=middleware(services, source),
+            subscriptions=services.events,
         )
     else:
         from smarthub_mcp.oauth.verifier import OAuthAwareTokenVerifier
@@ -114,6 +116,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             # /mcp); the SDK's resource check would refuse our session JWTs and API keys.
             auth=AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", validate_token_resource=False),
             middleware=middleware(services, source),
+            subscriptions=services.events,
         )
     register_tools(mcp, services, source)
     mcp.enable_logging()

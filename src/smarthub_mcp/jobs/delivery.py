@@ -1,0 +1,90 @@
+"""Delivery: every output copied into our storage before a job counts it as delivered.
+
+Provider links expire (fal keeps files about a week, OpenAI's an hour), so a job never hands out a
+provider's URL: it fetches the bytes (bounded in size and time, a few tries) and stores them with
+their preview. Media ids come from the job id and the output's index, so storing the same output
+twice (a retried step, a webhook racing a poll) writes the same objects and the same row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from smarthub_mcp.media.errors import InvalidMedia
+from smarthub_mcp.media.library import MediaMeta, StoredOutput, store_output
+from smarthub_mcp.media.storage import Storage
+from smarthub_mcp.providers.media import MediaOutput
+
+log = logging.getLogger("smarthub.jobs")
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+FETCH_TRIES = 3
+
+
+class OutputLost(Exception):
+    """An output whose bytes could not be fetched: not delivered, not charged."""
+
+
+def media_id_for(job_id: str, index: int) -> str:
+    """`med_` + the job's time part (media sort with their job) + the index (then by output order)
+    + 15 chars from a hash of (job, index). Outputs per job are far fewer than 32."""
+    digest = int.from_bytes(hashlib.sha256(f"{job_id}:{index}".encode()).digest()[:10], "big")
+    tail = "".join(_ALPHABET[(digest >> (5 * i)) & 31] for i in range(15))
+    return f"med_{job_id[4:14]}{_ALPHABET[index % 32]}{tail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    stored: tuple[StoredOutput, ...]
+    lost: int
+
+
+async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
+    """The bytes at `url`, at most `max_bytes`, in a few tries; OutputLost when they cannot be had."""
+    if not url.startswith(("https://", "http://")):
+        raise OutputLost("not an http(s) link")
+    for attempt in range(FETCH_TRIES):
+        try:
+            async with client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise OutputLost(f"HTTP {response.status_code}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body.extend(chunk)
+                    if len(body) > max_bytes:
+                        raise OutputLost(f"larger than {max_bytes} bytes")
+                return bytes(body)
+        except httpx.HTTPError as exc:
+            if attempt == FETCH_TRIES - 1:
+                raise OutputLost(type(exc).__name__) from None
+            await asyncio.sleep(0.5 * (attempt + 1))
+    raise OutputLost("no answer")  # pragma: no cover - the loop returns or raises
+
+
+async def deliver(storage: Storage, client: httpx.AsyncClient, *, job_id: str, owner_id: str,
+                  outputs: tuple[MediaOutput, ...], meta: MediaMeta, max_bytes: int) -> Delivered:
+    """Store every output that can be had; count the ones that cannot (they are not charged)."""
+    stored: list[StoredOutput] = []
+    lost = 0
+    for index, output in enumerate(outputs):
+        try:
+            data = output.data if output.data is not None else await fetch(client, output.url or "", max_bytes)
+        except OutputLost as exc:
+            log.warning("job %s: output %d could not be fetched (%s); not delivered, not charged",
+                        job_id, index, exc)
+            lost += 1
+            continue
+        item_meta = MediaMeta(prompt=meta.prompt, model=meta.model, provider=meta.provider, job_id=job_id,
+                              width=output.width, height=output.height, media_id=media_id_for(job_id, index))
+        try:
+            stored.append(await store_output(storage, owner_id, data, output.content_type, item_meta))
+        except InvalidMedia:
+            log.warning("job %s: output %d is not a readable %s; not delivered, not charged",
+                        job_id, index, output.content_type)
+            lost += 1
+    return Delivered(tuple(stored), lost)

@@ -1,0 +1,83 @@
+"""Completion notices to a user's webhook: one signed delivery per job and event, retried until the
+endpoint takes it (the same event id each time, so the receiver can drop replays), and URLs into
+private networks refused."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import httpx
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smarthub_mcp.compose import build_services
+from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.jobs import notices
+from smarthub_mcp.tools import images as image_tools
+from smarthub_mcp.tools.registry import invoke
+from tests.conftest import LiveServer
+from tests.factories import bearer, make_user_with_token
+
+
+def receiver(answers: list[int], seen: list[tuple[dict[str, str], bytes]]) -> Starlette:
+    async def hook(request: Request) -> Response:
+        seen.append((dict(request.headers), await request.body()))
+        return Response(status_code=answers.pop(0) if answers else 200)
+
+    return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    fields = dict(part.split("=", 1) for part in headers["smarthub-signature"].split(","))
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"])
+
+
+async def test_a_settled_job_is_posted_signed_and_retried_until_taken(make_config, db):
+    config = make_config(SMARTHUB_JOBS__WEBHOOK_ALLOW_PRIVATE="true", SMARTHUB_DATABASE__POOL_SIZE="4")
+    services = build_services(config)
+    user_id, _ = await make_user_with_token(services)
+    seen: list[tuple[dict[str, str], bytes]] = []
+    async with LiveServer(receiver([500], seen)) as hook_server:
+        url = f"{hook_server.url}/hook"
+        secret = await notices.set_webhook(services, user_id, url)
+        assert (await notices.get_webhook(services.db, user_id)) == (url, secret)
+        principal = Principal(user_id, "u@example.com", "user", frozenset({"tools:image"}), "jwt",
+                              email_verified=True)
+        out = await invoke(image_tools.generate_image, services, principal, {"prompt": "a fox", "model": "demo-image"},
+                           request_id="t")
+        assert out.status == "succeeded"
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert await notices.deliver_due(services, http) == 0  # the endpoint answered 500
+            async with services.db.write() as conn:  # the backoff has passed
+                await conn.execute(text("UPDATE webhook_deliveries SET next_attempt_at = 0"))
+            assert await notices.deliver_due(services, http) == 1
+            assert await notices.deliver_due(services, http) == 0  # delivered: never sent again
+    assert len(seen) == 2
+    (first_headers, first_body), (headers, body) = seen
+    assert first_body == body and first_headers["smarthub-event-id"] == headers["smarthub-event-id"]
+    assert verify(secret, headers, body) and not verify("whsec_wrong", headers, body)
+    event = json.loads(body)
+    assert event["type"] == "job.succeeded" and event["data"]["job_id"] == out.job_id
+    assert event["id"] == headers["smarthub-event-id"] and event["data"]["credits_charged_micro"] == 10_000
+    async with services.db.read() as conn:
+        row = (await conn.execute(text("SELECT status, attempts, last_status FROM webhook_deliveries"))).one()
+    assert tuple(row) == ("delivered", 2, 200)
+    await services.jobs.aclose()
+    await services.db.close()
+
+
+async def test_webhook_urls_into_private_networks_are_refused(services, client):
+    _, token = await make_user_with_token(services)
+    for url in ("http://example.com/hook", "https://127.0.0.1/hook", "https://10.1.2.3/x", "https://[::1]/x",
+                "https://169.254.169.254/latest", "ftp://example.com/x", "not a url"):
+        answer = await client.put("/api/v1/account/webhook", json={"url": url}, headers=bearer(token))
+        assert answer.status_code == 400, url
+        assert answer.json()["error"]["code"] == "invalid_request"
+    assert (await client.get("/api/v1/account/webhook", headers=bearer(token))).json() == {"url": None,
+                                                                                            "secret": None}
