@@ -57,6 +57,7 @@ PUBLIC = {
     ("GET", "/oauth/consent"),
     ("POST", "/oauth/consent"),
     ("POST", "/oauth/signin"),
+    ("POST", "/oauth/signup"),
     ("GET", "/oauth/google/start"),
     ("GET", "/oauth/google/callback"),
 }
@@ -184,7 +185,7 @@ async def test_no_route_fails_on_a_body_nothing_downstream_can_take(services, ap
 
 
 PAGES = {("POST", "/verify-email"), ("POST", "/reset-password"), ("POST", "/authorize"), ("POST", "/oauth/consent"),
-         ("POST", "/oauth/signin")}
+         ("POST", "/oauth/signin"), ("POST", "/oauth/signup")}
 
 
 @pytest.mark.parametrize("path", ["/reset-password", "/verify-email"])

@@ -67,12 +67,12 @@ class Person:
         await self.page.goto(url)
         # Found by their labels and roles, as a screen reader finds them; on a phone-sized screen
         # nothing may need scrolling sideways.
-        if await self.page.get_by_label("Password").count():
+        if await self.page.get_by_label("Password", exact=True).count():
             self.pages_seen.append("sign-in")
             await self.fits_the_screen()
             self.sign_in_text = await self.page.inner_text("main")
-            await self.page.get_by_label("Email").fill(self.email)
-            await self.page.get_by_label("Password").fill(PASSWORD)
+            await self.page.get_by_label("Email", exact=True).fill(self.email)
+            await self.page.get_by_label("Password", exact=True).fill(PASSWORD)
             if self.shots:
                 await screenshot(self.page, f"{self.shots}-sign-in")
             await self.page.get_by_role("button", name="Sign in", exact=True).click()

@@ -6,7 +6,18 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from tests.factories import bearer, make_api_key, make_user_with_token
-from tests.oauth.helpers import PASSWORD, REDIRECT, authorize, exchange, make_person, pkce, query_of, register
+from tests.oauth.helpers import (
+    PASSWORD,
+    REDIRECT,
+    authorize,
+    csrf_of,
+    exchange,
+    local,
+    make_person,
+    pkce,
+    query_of,
+    register,
+)
 
 MCP_HEADERS = {"accept": "application/json, text/event-stream"}
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
@@ -218,3 +229,23 @@ async def test_expired_codes_and_refresh_tokens_are_pruned_when_new_ones_are_mad
     left = await services.db.fetch_one(
         "SELECT (SELECT COUNT(*) FROM oauth_refresh_tokens) AS refresh, (SELECT COUNT(*) FROM oauth_codes) AS codes")
     assert (left.refresh, left.codes) == (0, 1)
+
+
+async def test_a_newcomer_creates_an_account_on_the_sign_in_page_and_connects(client, services):
+    app = await register(client)
+    _, challenge = pkce()
+    params = {"response_type": "code", "client_id": app["client_id"], "redirect_uri": REDIRECT, "state": "n",
+              "code_challenge": challenge}
+    consent = local((await client.get("/authorize?" + urlencode(params))).headers["location"])
+    shown = await client.get(consent)
+    assert "Create an account" in shown.text
+    form = {"request": query_of(consent)["request"], "csrf": csrf_of(shown.text), "email": "new@example.com"}
+    weak = await client.post("/oauth/signup", data={**form, "password": "short"})
+    assert weak.status_code == 400 and "text/html" in weak.headers["content-type"]
+    made = await client.post("/oauth/signup", data={**form, "password": PASSWORD})
+    assert made.status_code == 303 and "smarthub_session" in made.headers["set-cookie"]
+    assert "new@example.com" in (await client.get(consent)).text  # on to the consent page, signed in
+    taken = await client.post("/oauth/signup", data={**form, "password": PASSWORD})
+    assert taken.status_code == 409
+    user = await services.db.fetch_one("SELECT id FROM users WHERE email = 'new@example.com'")
+    assert (await services.ledger.balance(user.id)).balance > 0  # the sign-up credits

@@ -1,7 +1,8 @@
 """The pages a person sees while connecting an app: sign in, then consent.
 
 `GET /oauth/consent?request=ID` shows the sign-in form (no session yet) or the consent form;
-`POST /oauth/signin` checks email and password and sets the `smarthub_session` cookie
+`POST /oauth/signin` checks email and password (`POST /oauth/signup` makes a new account instead)
+and sets the `smarthub_session` cookie
 (identity/websessions.py); `POST /oauth/consent` records the decision once and sends the browser
 back to the app with a code, or with `access_denied`. Both forms carry a CSRF token (api/csrf.py).
 
@@ -22,9 +23,10 @@ from smarthub_mcp.api import csrf
 from smarthub_mcp.api.authn import client_ip
 from smarthub_mcp.api.html import HEADERS, error_block, error_page, esc, hidden, page, paragraph, read_form
 from smarthub_mcp.billing.money import credits_for_people
-from smarthub_mcp.errors import SmartHubError
-from smarthub_mcp.identity import websessions
+from smarthub_mcp.errors import RateLimited, SmartHubError
+from smarthub_mcp.identity import flows, websessions
 from smarthub_mcp.identity.sessions import check_password
+from smarthub_mcp.identity.users import create_user
 from smarthub_mcp.oauth import google
 from smarthub_mcp.oauth.authorize import issuer, response_url
 from smarthub_mcp.oauth.clients import Client, find_client
@@ -70,6 +72,13 @@ def sign_in_body(request_id: str, token: str, email: str = "", error: SmartHubEr
         '<label for="password">Password</label><input id="password" name="password" type="password"'
         ' autocomplete="current-password" required>'
         '<p><button type="submit">Sign in</button></p></form>'
+        "<h2>New to SmartHub?</h2>"
+        + _form_start("/oauth/signup", request_id, token)
+        + '<label for="new-email">Your email</label><input id="new-email" name="email" type="email"'
+        ' autocomplete="email" required>'
+        '<label for="new-password">Choose a password</label><input id="new-password" name="password"'
+        ' type="password" autocomplete="new-password" required>'
+        '<p><button type="submit">Create an account</button></p></form>'
     )
 
 
@@ -142,6 +151,31 @@ async def sign_in(request: Request) -> Response:
     return await start_browser_session(services, user.id, form["request"])
 
 
+async def sign_up(request: Request) -> Response:
+    """A new account from the sign-in page, like `POST /api/v1/auth/register`: capped per client IP,
+    the sign-up credits granted, a verification email sent; then signed in, on to the consent page."""
+    services = _services(request)
+    try:
+        form = await read_form(request, ("request", "csrf", "email", "password"), max_bytes=FORM_LIMIT)
+        await _context(services, form["request"])
+        if not csrf.token_ok(services, request, form["request"], form["csrf"]):
+            raise CsrfRefused()
+    except SmartHubError as exc:
+        return error_page(SIGN_IN_TITLE, exc)
+    try:
+        ip = client_ip(request)
+        wait = ip and await services.rate_limiter.hit_hourly("signup", services.settings.auth.signups_per_ip_per_hour,
+                                                             ip)
+        if wait:
+            raise RateLimited(f"Too many sign-ups from your network; retry in {int(wait + 0.999)} s", retry_after=wait)
+        user = await create_user(services, form["email"], form["password"])
+    except SmartHubError as exc:
+        body = sign_in_body(form["request"], form["csrf"], "", exc, with_google=google.enabled(services))
+        return page(SIGN_IN_TITLE, body, status=exc.status, headers=exc.headers)
+    await flows.send_verification(services, user)
+    return await start_browser_session(services, user.id, form["request"])
+
+
 async def start_browser_session(services: Services, user_id: str, request_id: str) -> Response:
     """Sign the browser in (cookie `smarthub_session`) and go on to the consent page."""
     value, ttl = await websessions.start_session(services, user_id)
@@ -178,4 +212,5 @@ routes = [
     Route("/oauth/consent", consent_page, methods=["GET"]),
     Route("/oauth/consent", decide, methods=["POST"]),
     Route("/oauth/signin", sign_in, methods=["POST"]),
+    Route("/oauth/signup", sign_up, methods=["POST"]),
 ]
