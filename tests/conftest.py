@@ -124,6 +124,8 @@ def make_config(database_url: str, tmp_path: Path) -> Callable[..., AppConfig]:
     """Build an AppConfig on the test database: `make_config(toml="...", SMARTHUB_X="y")`."""
 
     def _make(toml: str | None = None, **env: str) -> AppConfig:
+        # Generated media goes under the test's own directory, never into the working tree.
+        env.setdefault("SMARTHUB_STORAGE__DIRECTORY", str(tmp_path / "media"))
         path = None
         if toml is not None:
             path = tmp_path / f"config-{secrets.token_hex(3)}.toml"

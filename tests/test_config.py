@@ -110,3 +110,28 @@ def test_the_example_config_leaves_the_public_url_to_the_served_address():
     or `--port` would advertise the wrong address."""
     cfg = load_config(ROOT / "config.toml", env={})
     assert "public_base_url" not in cfg.settings.server.model_fields_set
+
+
+async def test_the_commented_video_examples_work_when_uncommented():
+    """config.toml's Kling and Runway examples, uncommented, load and route to the video adapters."""
+    import re
+    import tomllib
+
+    from smarthub_mcp.config import Settings
+    from smarthub_mcp.providers.registry import ProviderRegistry
+
+    text_ = (ROOT / "config.toml").read_text()
+    blocks = re.findall(r"^### (video-providers|video-models)\n(.*?)^### end$", text_, flags=re.S | re.M)
+    assert [name for name, _ in blocks] == ["video-providers", "video-models"]
+    uncommented = "\n".join(re.sub(r"^# ?", "", line) for _, block in blocks for line in block.splitlines())
+    settings = Settings(**tomllib.loads(uncommented))
+    assert {settings.models[m].kind for m in ("kling-video", "runway-gen4-5")} == {"video"}
+    assert set(settings.models["kling-video"].price.per_second) == {"std", "pro"}
+    env = {"KLING_ACCESS_KEY": "ak", "KLING_SECRET_KEY": "sk" * 16, "RUNWAYML_API_SECRET": "key_x"}
+    registry = ProviderRegistry.from_settings(settings, env=env)
+    try:
+        assert type(registry.get("kling").provider).__name__ == "KlingProvider"
+        assert type(registry.get("runway").provider).__name__ == "RunwayProvider"
+        assert registry.get("kling").capabilities == registry.get("runway").capabilities == {"video"}
+    finally:
+        await registry.aclose()

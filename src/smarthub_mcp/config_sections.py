@@ -119,11 +119,15 @@ class ModelConfig(Section):
 class ProviderConfig(Section):
     type: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,39}$",
-        description="Adapter type (providers/adapters.py): demo, demo-image, openai, anthropic, ... A type "
-        "without an adapter yet (fal, stability, kling, runway, kie) is listed as unavailable.",
+        description="Adapter type (providers/adapters.py): demo, demo-image, demo-video, openai, anthropic, fal, "
+        "kie, kling, runway, ... A type without an adapter yet (stability) is listed as unavailable.",
     )
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
+    secret_key_env: str | None = Field(
+        None, description="Name of the environment variable holding a second secret, for providers that sign with "
+        "a key pair (kling: api_key_env names the access key, this the secret key).",
+    )
     timeout_seconds: float = Field(60.0, gt=0)
     max_retries: int = Field(0, ge=0, le=10)
     max_concurrency: int = Field(64, ge=1)

@@ -225,6 +225,15 @@ class ProviderUnavailable(ProviderError):
     status = 503
 
 
+class ProviderTaskFailed(ProviderError):
+    """The provider accepted a job and later reported that it failed. Not retried: sending it again
+    is a new job. `details["provider_code"]` carries the provider's own machine code when it gives
+    one, and `details["provider_charge"]` what it says it billed for the failure (Runway), if any."""
+
+    code = "provider_task_failed"
+    status = 502
+
+
 class ProviderOutcomeUnknown(ProviderError):
     """A submit was sent and no answer came back (a read timeout, a connection cut after sending):
     the provider may have accepted it and may bill it. Never retried, never sent to another route;

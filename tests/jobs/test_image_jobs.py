@@ -193,3 +193,32 @@ async def test_twenty_concurrent_calls_charge_exactly(services):
     assert await money(services, alice.user_id) == (before - 20 * 5_000, 0)
     assert await services.ledger.check() == []
 
+
+
+async def test_a_webhook_and_a_poll_finishing_together_settle_once(services):
+    """The webhook and the poller both end in `finish` with the provider's result; racing, with a
+    cancel thrown in, each job is settled by exactly one of them and charged once."""
+    from smarthub_mcp.jobs.images import ImageAsk
+    from smarthub_mcp.providers.demo_image import draw
+    from smarthub_mcp.providers.media import Finished, MediaOutput
+
+    alice = await customer(services)
+    before, _ = await money(services, alice.user_id)
+    engine = services.jobs
+    outcome = Finished(outputs=(MediaOutput("image/png", data=draw("race", 64, 64, 0, 0)),))
+    for i in range(10):
+        job = await engine.create(alice, tool="generate_image", model="demo-image",
+                                  ask=ImageAsk(f"race {i}", "1024x1024", 1), request_id=f"r{i}")
+        assert await store.move(services.db, job.id, engine.owner, ("queued",), status="running",
+                                upstream_id=f"up-{i}", provider="demo-image", submits=1)
+        job = await store.get(services.db, job.id)
+        results = await asyncio.gather(
+            engine.finish(job, outcome, provider="demo-image", upstream="demo-image-1"),
+            engine.finish(job, outcome, provider="demo-image", upstream="demo-image-1"),
+            return_exceptions=True,
+        )
+        assert sorted(r.first for r in results) == [False, True], results
+        assert len(await library.for_job(services.db, alice.user_id, job.id)) == 1
+    assert await money(services, alice.user_id) == (before - 10 * PRICE, 0)
+    assert len(await usage_rows(services, alice.user_id)) == 10
+    assert await services.ledger.check() == []

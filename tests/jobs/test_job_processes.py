@@ -1,6 +1,7 @@
-"""Two app processes on one PostgreSQL with their job workers racing over 50 queued-provider jobs;
-one is killed (SIGKILL) while it holds leases: the other takes its jobs over after the leases run
-out, without sending any again. Every job is submitted once and settled once; the ledger is exact."""
+"""Two app processes on one PostgreSQL with their job workers racing over 50 jobs on fal's queue API
+(the loopback fake, which counts every submit); one is killed (SIGKILL) while it holds leases: the
+other takes its jobs over after the leases run out, without sending any again. Every job is
+submitted upstream once and settled once; the ledger is exact."""
 
 from __future__ import annotations
 
@@ -18,13 +19,25 @@ from sqlalchemy import text
 from smarthub_mcp.compose import build_services
 from tests.conftest import base_env, free_port
 from tests.factories import bearer, make_user_with_token
+from tests.fakes.fal_queue_server import FakeFal, FalJob
 
 JOBS = 50
-PRICE = 5_000  # demo-image-slow at 512x512
+PRICE = 5_000  # 0.005 credits an image
 
 CONFIG = """
 [database]
 pool_size = 3
+
+[providers.fal]
+type = "fal"
+api_key_env = "FAL_KEY"
+base_url = "{fal}"
+timeout_seconds = 5
+
+[models.flux]
+kind = "image"
+routes = [{{ provider = "fal", upstream = "fal-ai/flux/dev" }}]
+price = {{ per_image = {{ "64x64" = 0.005 }} }}
 
 [jobs]
 lease_seconds = 5
@@ -57,9 +70,17 @@ async def start(env: dict[str, str], config: Path, port: int) -> asyncio.subproc
 async def test_two_processes_race_over_fifty_jobs_and_one_is_killed(backend, database_url, db, tmp_path):
     if backend != "postgresql":
         pytest.skip("two processes on one database: the PostgreSQL case")
+    async with FakeFal() as fal:
+        fal.script(*[FalJob(in_queue=2, in_progress=6) for _ in range(JOBS)])
+        await run_race(fal, database_url, tmp_path)
+        assert len(fal.submits) == JOBS  # each job sent upstream once, A's included
+
+
+async def run_race(fal: FakeFal, database_url: str, tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG + f'\n[storage]\ndirectory = "{tmp_path / "media"}"\n', encoding="utf-8")
-    env = base_env(database_url)
+    config.write_text(CONFIG.format(fal=fal.url) + f'\n[storage]\ndirectory = "{tmp_path / "media"}"\n',
+                      encoding="utf-8")
+    env = base_env(database_url, FAL_KEY="test-key")
     from smarthub_mcp.config import load_config
 
     services = build_services(load_config(config, env=env))
@@ -86,7 +107,7 @@ async def race(services, user_id: str, token: str, a, port_a: int, port_b: int) 
             async def make(i: int) -> str:
                 port = (port_a, port_b)[i % 2]
                 answer = await http.post(f"http://127.0.0.1:{port}/api/v1/images",
-                                         json={"prompt": f"job {i}", "model": "demo-image-slow", "size": "512x512"})
+                                         json={"prompt": f"job {i}", "model": "flux", "size": "64x64"})
                 assert answer.status_code == 200, answer.text
                 return str(answer.json()["job_id"])
 

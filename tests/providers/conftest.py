@@ -1,4 +1,4 @@
-"""Fixtures: loopback fake OpenAI and Anthropic servers, and provider configs pointing at them."""
+"""Fixtures: loopback fake OpenAI, Anthropic, fal, kie, Kling and Runway servers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.fal_queue_server import FakeFal
+from tests.fakes.kie_server import FakeKie
+from tests.fakes.kling_server import FakeKling
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.runway_server import FakeRunway
 
 
 @pytest.fixture
@@ -29,4 +33,28 @@ async def fake_anthropic(tmp_path, monkeypatch) -> AsyncIterator[FakeAnthropic]:
     config_dir.mkdir()
     monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(config_dir))
     async with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_fal() -> AsyncIterator[FakeFal]:
+    async with FakeFal() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_kie() -> AsyncIterator[FakeKie]:
+    async with FakeKie() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_kling() -> AsyncIterator[FakeKling]:
+    async with FakeKling() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_runway() -> AsyncIterator[FakeRunway]:
+    async with FakeRunway() as fake:
         yield fake

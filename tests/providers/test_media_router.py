@@ -19,7 +19,7 @@ from smarthub_mcp.providers.router import Router
 
 def settings(**providers: dict) -> Settings:
     return Settings(
-        providers={"pics": {"type": "demo-image"}, "planned": {"type": "fal", "api_key_env": "FAL_KEY"},
+        providers={"pics": {"type": "demo-image"}, "planned": {"type": "someday", "api_key_env": "SOMEDAY_KEY"},
                    "chatty": {"type": "demo"}, **providers},
         models={
             "img": {"kind": "image", "routes": [{"provider": "planned", "upstream": "flux", "priority": 0},
@@ -40,17 +40,17 @@ async def router():
 
 
 def test_every_adapter_names_capabilities_and_a_key_rule() -> None:
-    assert {"demo", "demo-image", "openai", "anthropic"} <= set(ADAPTERS)
+    assert {"demo", "demo-image", "demo-video", "openai", "anthropic", "fal", "kie", "kling", "runway"} <= set(ADAPTERS)
     for adapter in ADAPTERS.values():
         assert adapter.capabilities and adapter.capabilities <= {"chat", "image", "video"}
-        assert adapter.key in ("required", "base_url", "none")
+        assert adapter.key in ("required", "base_url", "none", "pair")
 
 
 def test_list_models_says_why_an_image_model_cannot_run(router: Router) -> None:
     infos = {i.name: i for i in router.list_models()}
     assert infos["img"].available and infos["img"].kind == "image"
     assert not infos["only-planned"].available
-    assert infos["only-planned"].reason == "provider type 'fal' has no adapter yet"
+    assert infos["only-planned"].reason == "provider type 'someday' has no adapter yet"
     assert infos["wrong-cap"].reason == "provider 'chatty' has no image adapter yet"
 
 

@@ -21,6 +21,7 @@ from smarthub_mcp.api.body import read_json
 from smarthub_mcp.api.params import int_param
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.credits import parse_credits
+from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import admin, store
 from smarthub_mcp.jobs.store import Job
@@ -86,7 +87,11 @@ async def settle_job(request: Request) -> Response:
     principal = await require(request, "credits:adjust")
     services: Services = request.app.state.services
     body = await read_json(request, SettleBody)
-    amount = parse_credits(body.credits) if body.credits is not None else None
+    try:
+        amount = parse_credits(body.credits) if body.credits is not None else None
+    except ValueError:
+        raise InvalidRequest("credits is not an amount of credits, e.g. \"1.5\"",
+                             details={"field": "credits"}) from None
     job = await admin.settle_by_hand(
         services.jobs, request.path_params["id"], action=body.action, amount=amount, reason=body.reason,
         actor_id=principal.user_id, ip=client_ip(request), request_id=request_id_var.get(),

@@ -49,6 +49,12 @@ log = logging.getLogger("smarthub.jobs")
 Progress = Callable[[Job], Awaitable[None]]
 
 
+def billed_failure(exc: ProviderError) -> bool:
+    """A failure the provider says it charged for (Runway reports `provider_charge` on failed tasks)."""
+    charge = exc.details.get("provider_charge") if isinstance(exc.details, dict) else None
+    return isinstance(charge, int | float) and charge > 0
+
+
 class JobEngine:
     def __init__(self, db: Database, meter: Meter, router: Router, storage: Storage, config: JobsConfig,
                  *, owner: str | None = None, webhook_base: str | None = None,
@@ -169,7 +175,10 @@ class JobEngine:
         except ProviderError as exc:
             if exc.retryable:
                 await self._reschedule(job, error=exc.code)
-            else:  # the provider says the job failed: it does not bill a failed job
+            elif billed_failure(exc):  # the provider billed the failed job: charged once, as asked
+                await settle.charge_without_output(self.db, self.meter, job, amount=job.estimate, code=exc.code,
+                                                   message=f"{exc.message} (the provider billed it)")
+            else:  # the provider says the job failed and did not bill it
                 await settle.fail(self.db, self.meter, job, code=exc.code, message=exc.message)
             return
         if isinstance(outcome, Finished):
@@ -270,7 +279,8 @@ class JobEngine:
         until = time.monotonic() + seconds
         if job.lease_owner == self.owner and not job.settled:
             job = await self.step(job)
-        while not job.settled and time.monotonic() < until:
+        # An unknown job is checked again only much later (if at all): no use holding the call open.
+        while not job.settled and job.status != "unknown" and time.monotonic() < until:
             if progress is not None:
                 await progress(job)
             pause = max(0.05, min((job.next_check_at - now_ms()) / 1000, until - time.monotonic()))

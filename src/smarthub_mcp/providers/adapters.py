@@ -9,7 +9,9 @@ only when a provider of that type is configured, so the CLI and the tests start 
 
 Key rules: `required` needs the environment variable the provider names (`api_key_env`);
 `base_url` also accepts a provider with a `base_url` and no key (a local OpenAI-compatible server:
-Ollama, vLLM, LM Studio); `none` never needs one (the demo providers).
+Ollama, vLLM, LM Studio); `none` never needs one (the demo providers); `pair` needs two, the key
+(`api_key_env`) and a secret (`secret_key_env`), handed to the builder as `secret` (Kling signs
+its tokens with an access key and a secret key).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Literal
 from smarthub_mcp.config import ProviderConfig
 
 Capability = Literal["chat", "image", "video"]
-KeyRule = Literal["required", "base_url", "none"]
-Build = Callable[[str, ProviderConfig, str], object]
+KeyRule = Literal["required", "base_url", "none", "pair"]
+Build = Callable[[str, ProviderConfig, str, str], object]
+"""build(name, config, key, secret); `secret` is "" unless the key rule is `pair`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,34 +35,58 @@ class Adapter:
     key: KeyRule = "required"
 
 
-def _demo(name: str, config: ProviderConfig, key: str) -> object:
+def _demo(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     from smarthub_mcp.providers.demo import DemoProvider
 
     return DemoProvider(name, config)
 
 
-def _demo_image(name: str, config: ProviderConfig, key: str) -> object:
+def _demo_image(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     from smarthub_mcp.providers.demo_image import DemoImageProvider
 
     return DemoImageProvider(name, config)
 
 
-def _demo_video(name: str, config: ProviderConfig, key: str) -> object:
+def _demo_video(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     from smarthub_mcp.providers.demo_video import DemoVideoProvider
 
     return DemoVideoProvider(name, config)
 
 
-def _openai(name: str, config: ProviderConfig, key: str) -> object:
+def _openai(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     from smarthub_mcp.providers.openai import OpenAIProvider
 
     return OpenAIProvider(name, config, api_key=key)
 
 
-def _anthropic(name: str, config: ProviderConfig, key: str) -> object:
+def _anthropic(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     from smarthub_mcp.providers.anthropic import AnthropicProvider
 
     return AnthropicProvider(name, config, api_key=key)
+
+
+def _kling(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.kling import KlingProvider
+
+    return KlingProvider(name, config, access_key=key, secret_key=secret)
+
+
+def _runway(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.runway import RunwayProvider
+
+    return RunwayProvider(name, config, api_key=key)
+
+
+def _fal(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.fal import FalProvider
+
+    return FalProvider(name, config, api_key=key)
+
+
+def _kie(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.kie import KieProvider
+
+    return KieProvider(name, config, api_key=key)
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -68,6 +95,10 @@ ADAPTERS: dict[str, Adapter] = {
     "demo-video": Adapter(frozenset({"video"}), _demo_video, key="none"),
     "openai": Adapter(frozenset({"chat"}), _openai, key="base_url"),
     "anthropic": Adapter(frozenset({"chat"}), _anthropic),
+    "kling": Adapter(frozenset({"video"}), _kling, key="pair"),
+    "runway": Adapter(frozenset({"video"}), _runway),
+    "fal": Adapter(frozenset({"image"}), _fal),
+    "kie": Adapter(frozenset({"image"}), _kie),
 }
-"""Provider types with an adapter. Types named in config without one (planned: fal, stability,
-kling, runway, kie) are listed as unavailable with the reason, never a crash."""
+"""Provider types with an adapter. Types named in config without one (planned: stability) are
+listed as unavailable with the reason, never a crash."""

@@ -15,7 +15,7 @@ import email.utils
 import time
 from typing import Any
 
-from smarthub_mcp.errors import ProviderError, ProviderRejected
+from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown, ProviderRejected
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 CONTENT_POLICY_MARKERS = ("content_policy", "content_filter", "safety", "moderation")
@@ -92,6 +92,28 @@ def unreachable(provider: str) -> ProviderError:
     return ProviderError(
         "The AI provider could not be reached", retryable=True, provider=provider,
         details={"provider": provider, "reason": "connection"},
+    )
+
+
+def outcome_unknown(provider: str, reason: str) -> ProviderOutcomeUnknown:
+    """A create was sent and its answer never came (or came as a gateway timeout): the provider may
+    have the job and may bill it, so it is neither retried nor sent to another route."""
+    return ProviderOutcomeUnknown(
+        "The AI provider did not confirm the job; it may still run", provider=provider,
+        details={"provider": provider, "reason": reason},
+    )
+
+
+def poll_failed(error: ProviderError) -> ProviderError:
+    """A status request that failed says nothing about the job itself (a key rotated, a task not
+    visible yet, an outage): retryable, so the job is asked about again and, if it never answers,
+    reconciled rather than refunded while the provider may still bill it. Only the provider's own
+    task status (failed, cancelled) ends a job."""
+    if error.retryable:
+        return error
+    return ProviderError(
+        "The AI provider could not report on this job; it will be asked again", upstream_status=error.upstream_status,
+        retryable=True, provider=error.provider, details={**error.details, "during": "poll"},
     )
 
 

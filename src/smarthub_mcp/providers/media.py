@@ -14,6 +14,14 @@ provider serves it at (the jobs engine copies it into our storage before it coun
 `flagged` counts images the provider withheld under its content policy: they are not delivered and
 not charged. `usage` is the provider's own report (OpenAI Images bills by tokens), used to price the
 job when the model has token prices.
+
+What a raised `ProviderError` means depends on the verb:
+- `submit`: retryable = nothing was started upstream, the router may try the next route;
+  `ProviderOutcomeUnknown` (`provider_outcome_unknown`, not retryable) = the request was sent and its
+  answer lost, so the job may exist and bill: keep the hold and reconcile, never resubmit or refund;
+  any other non-retryable error = refused, nothing started.
+- `poll`: retryable = no verdict (a timeout, a 5xx, even a 401 or 404 on the status call), poll again
+  later; non-retryable = the provider's verdict that the job failed and delivers nothing.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@
     await registry.aclose()
 
 Types map to adapters through the explicit table in adapters.py. Keys come only from the
-environment variable each provider names (`api_key_env`). A provider without its key, disabled, or
-of a type with no adapter yet is kept with `provider=None` and a `reason` a user may read
-("OPENAI_API_KEY is not set"), so its models are listed as unavailable instead of hidden or
-crashing the server.
+environment variables each provider names (`api_key_env`, and `secret_key_env` for key pairs). A
+provider without its key, disabled, or of a type with no adapter yet is kept with `provider=None`
+and a `reason` a user may read ("OPENAI_API_KEY is not set"), so its models are listed as
+unavailable instead of hidden or crashing the server.
 
 `entry.slot()` is the per-provider concurrency cap (`max_concurrency`, an asyncio semaphore per
 process): it protects the provider's own limits. Waiting for a slot is bounded by the provider's
@@ -87,7 +87,14 @@ def build_provider(name: str, config: ProviderConfig, env: Mapping[str, str]) ->
         if config.api_key_env:
             return f"{config.api_key_env} is not set"
         return f"provider '{name}' has no api_key_env configured"
-    return adapter.build(name, config, key)
+    secret = ""
+    if adapter.key == "pair":
+        if not config.secret_key_env:
+            return f"provider '{name}' has no secret_key_env configured"
+        secret = env.get(config.secret_key_env, "").strip()
+        if not secret:
+            return f"{config.secret_key_env} is not set"
+    return adapter.build(name, config, key, secret)
 
 
 class ProviderRegistry:
