@@ -26,6 +26,18 @@ class ServerConfig(Section):
         default_factory=lambda: ["127.0.0.1"],
         description="Proxies whose X-Forwarded-For gives the client IP (login throttle, sign-up cap); '*' trusts any.",
     )
+    shutdown_drain_seconds: float = Field(
+        0, ge=0, le=300,
+        description="On SIGTERM, first answer /readyz with 503 for this long while still serving, so a load"
+        " balancer that health-checks /readyz moves new requests to other replicas before this one stops"
+        " accepting. Set it above the balancer's check interval (the shipped Caddyfile checks every 2 s).",
+    )
+    shutdown_grace_seconds: int = Field(
+        30, ge=1, le=3600,
+        description="On SIGTERM the server stops accepting and lets calls in flight finish for this long; calls"
+        " still running then are cancelled and their holds released. Keep it below the supervisor's own stop"
+        " timeout (compose stop_grace_period, systemd TimeoutStopSec, Kubernetes terminationGracePeriodSeconds).",
+    )
 
 
 class LoggingConfig(Section):
@@ -120,7 +132,7 @@ class ProviderConfig(Section):
     type: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,39}$",
         description="Adapter type (providers/adapters.py): demo, demo-image, demo-video, openai, anthropic, fal, "
-        "kie, kling, runway, ... A type without an adapter yet (stability) is listed as unavailable.",
+        "kie, stability, kling, runway. A type without an adapter is listed as unavailable, with the reason.",
     )
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the key.")
@@ -129,6 +141,11 @@ class ProviderConfig(Section):
         "a key pair (kling: api_key_env names the access key, this the secret key).",
     )
     timeout_seconds: float = Field(60.0, gt=0)
+    media_timeout_seconds: float = Field(
+        180.0, gt=0,
+        description="How long one image or video request may take to answer (they are slower than chat). A"
+        " request sent and not answered in time is not sent again: the provider may still make and bill it.",
+    )
     max_retries: int = Field(0, ge=0, le=10)
     max_concurrency: int = Field(64, ge=1)
     enabled: bool = True

@@ -194,6 +194,15 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    def pool_stats(self) -> dict[str, tuple[int, int, int]]:
+        """Per pool ("engine", and "hot" on PostgreSQL): (most it may open, open now, in use now)."""
+        pool: Any = self.engine.sync_engine.pool
+        in_use = pool.checkedout()
+        stats = {"engine": (pool.size(), in_use + pool.checkedin(), in_use)}
+        if self._hot is not None:
+            stats["hot"] = self._hot.stats()
+        return stats
+
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
         """An engine connection; DatabaseBusy when the pool stays dry past its timeout."""

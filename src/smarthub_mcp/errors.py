@@ -169,6 +169,19 @@ class DatabaseBusy(SmartHubError):
         self.retry_after = retry_after
 
 
+class ShuttingDown(SmartHubError):
+    """The replica stopped (SIGTERM) before the call finished, past its grace period: nothing was
+    charged, and another replica takes the retry."""
+
+    code = "shutting_down"
+    status = 503
+
+    def __init__(self, message: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": "1"})
+        super().__init__(message or "The server restarted before this call finished: nothing was charged."
+                         " Retry it.", **kw)
+
+
 # --- money ----------------------------------------------------------------------------------
 
 

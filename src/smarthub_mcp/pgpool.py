@@ -96,6 +96,13 @@ class HotPool:
         finally:
             await pool.release(conn)
 
+    def stats(self) -> tuple[int, int, int]:
+        """(most it may open, open now, in use now), for the metrics."""
+        pool = self._pool
+        if pool is None:
+            return self._max_size, 0, 0
+        return self._max_size, pool.get_size(), pool.get_size() - pool.get_idle_size()
+
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[asyncpg.Record]:
         """asyncpg's records (`Database.fetch` gives them the same shape as SQLite's rows)."""
         dollar, names = dollar_params(sql)

@@ -10,9 +10,16 @@ import pytest
 from sqlalchemy import text
 
 from smarthub_mcp.billing.meter import Usage
-from smarthub_mcp.compose import build_services
+from smarthub_mcp.compose import build_services, close_services
 from smarthub_mcp.credits import MICRO
-from smarthub_mcp.errors import EmailNotVerified, Forbidden, InsufficientCredits, ProviderError, RateLimited
+from smarthub_mcp.errors import (
+    DatabaseBusy,
+    EmailNotVerified,
+    Forbidden,
+    InsufficientCredits,
+    ProviderError,
+    RateLimited,
+)
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import now_ms
 from tests.factories import make_user
@@ -226,3 +233,38 @@ async def test_a_hold_the_sweeper_expired_mid_call_is_not_charged_and_is_recorde
     assert await usage_rows(services) == [("chat", "ok", "hold_expired", 0, 5 * C, 10, "demo")]
     assert (await services.ledger.hold(done.hold_id)).status == "expired"
     assert await services.ledger.check() == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # a dry pool is PostgreSQL's; SQLite writes queue on a lock
+async def test_a_call_whose_settlement_the_store_refuses_gives_its_hold_back(make_config, db):
+    """The work is done but the hot pool stays dry past its timeout: the caller gets database_busy,
+    not the result, so nothing is charged and the hold goes back at once (not at its expiry)."""
+    services = build_services(make_config(SMARTHUB_DATABASE__POOL_SIZE="1",
+                                          SMARTHUB_DATABASE__POOL_TIMEOUT_SECONDS="0.2"))
+    try:
+        principal = await customer(services)
+        before = (await services.ledger.balance(principal.user_id)).balance
+        taken, free = asyncio.Event(), asyncio.Event()
+
+        async def occupy_the_pool() -> None:
+            async with services.db.asyncpg_autocommit():
+                taken.set()
+                await asyncio.wait_for(free.wait(), 30)
+
+        async def work_then_pool_dry() -> tuple[str, Usage]:
+            occupier = asyncio.create_task(occupy_the_pool())
+            occupiers.append(occupier)
+            await taken.wait()
+            return await chat_ok()
+
+        occupiers: list[asyncio.Task[None]] = []
+        with pytest.raises(DatabaseBusy):
+            await services.meter.run(principal, tool="chat", permission="tools:chat", model="demo-chat",
+                                     estimate=5 * C, work=work_then_pool_dry)
+        free.set()
+        await occupiers[0]
+        balance = await services.ledger.balance(principal.user_id)
+        assert (balance.balance, balance.held) == (before, 0)
+        assert await usage_rows(services) == [("chat", "error", "database_busy", 0, 5 * C, 0, None)]
+    finally:
+        await close_services(services)

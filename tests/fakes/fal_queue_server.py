@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.media_files import AcceptThenHang, Garbled, MediaFake, Refuse
+from tests.fakes.video_script import MP4
 
 
 @dataclass
@@ -41,6 +42,7 @@ class FalJob:
     result_status: int | None = None
     url_host: str | None = None  # the submit's answer points the follow-up URLs at this host
     webhook: bool = False  # finish at once and post the result to the submit's `fal_webhook`
+    video: bool = False  # a video model: the result is `{"video": {url, content_type, file_size}}`
 
 
 class FakeFal(MediaFake):
@@ -147,6 +149,11 @@ class FakeFal(MediaFake):
 
     def output(self, rid: str, job: dict[str, Any]) -> dict[str, Any]:
         script: FalJob = job["job"]
+        if script.video:
+            name = f"{rid}.mp4"
+            self.files[name] = MP4
+            return {"video": {"url": f"{self.url}/files/{name}", "content_type": "video/mp4",
+                              "file_name": name, "file_size": len(MP4)}}
         size = job["body"]["image_size"]
         count = script.images if script.images is not None else job["body"].get("num_images", 1)
         images = [{"url": self.add_file(f"{rid}-{i}.png", size["width"], size["height"], i),

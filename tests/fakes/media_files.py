@@ -107,7 +107,8 @@ class MediaFake:
 
     async def file(self, request: Request) -> Response:
         await self.record(request)
-        data = self.files.get(request.path_params["name"])
+        name = request.path_params["name"]
+        data = self.files.get(name)
         if data is None:
             return Response(status_code=404)
-        return Response(data, media_type="image/png")
+        return Response(data, media_type="video/mp4" if name.endswith(".mp4") else "image/png")

@@ -5,17 +5,21 @@ incoming request takes the next one, and an empty queue answers with `Reply()`. 
 recorded (`fake.requests`: JSON body and headers) so tests can check what the SDK sent.
 
 A streamed `Reply` can be paced with a `Gate`: the fake stops after some text chunks and waits, so
-a test can act at a known point in the middle of a stream (read, hang up) without sleeping.
+a test can act at a known point in the middle of a stream (read, hang up) without sleeping. Image
+answers (`ImagesReply` for OpenAI, `Shot` for Stability) carry real PNG bytes drawn with Pillow; a
+`Shot` can be held at a gate too (a slow generation).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import io
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -88,7 +92,28 @@ class BreakStream:
     error_event: bool = False
 
 
-Behaviour = Reply | Fail | Hang | Malformed | BreakStream
+@dataclass
+class ImagesReply:
+    """OpenAI Images: a generation. "b64": GPT Image style, with `usage`; "url": DALL-E style, no usage.
+    `images` (None: as many as `n` asked) lets a fake answer with fewer."""
+
+    mode: Literal["b64", "url"] = "b64"
+    images: int | None = None
+    usage: bool = True
+    input_tokens: int = 10
+    output_tokens: int = 272
+
+
+@dataclass
+class Shot:
+    """Stability: one image. `finish` is the `finish-reason` header (SUCCESS or CONTENT_FILTERED);
+    a `gate` holds the answer until the test releases it (a slow generation)."""
+
+    finish: str = "SUCCESS"
+    gate: Gate | None = None
+
+
+Behaviour = Reply | Fail | Hang | Malformed | BreakStream | ImagesReply | Shot
 
 
 class FakeProvider:
@@ -130,10 +155,13 @@ class FakeProvider:
         bearer = request.headers.get("authorization", "")
         return bearer == f"Bearer {self.api_key}" or request.headers.get("x-api-key") == self.api_key
 
+    async def read_body(self, request: Request) -> dict[str, Any]:
+        return await request.json()
+
     async def take(self, request: Request) -> tuple[dict[str, Any], Behaviour | Response]:
         """Record the request; return its body and the behaviour (or a ready 401 response)."""
-        body = await request.json()
-        self.requests.append({"body": body, "headers": dict(request.headers)})
+        body = await self.read_body(request)
+        self.requests.append({"body": body, "headers": dict(request.headers), "path": request.url.path})
         if not self.authorized(request):
             return body, self.error(Fail(401, "authentication_error"))
         behaviour = self.queue.popleft() if self.queue else Reply()
@@ -168,6 +196,13 @@ async def paced(pieces: Iterable[str], gate: Gate | None) -> AsyncIterator[str]:
         yield piece
     if gate is not None and gate.after >= len(pieces):
         await gate.hold()
+
+
+def png(width: int, height: int, shade: int = 0) -> bytes:
+    """A real PNG of that size (one colour, so large sizes stay small and quick)."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (shade % 256, 96, 160)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def json_error(status: int, body: dict[str, Any], headers: dict[str, str]) -> JSONResponse:

@@ -69,6 +69,7 @@ class FakeStripe:
         self.app = Starlette(routes=[
             Route("/v1/checkout/sessions", self._create, methods=["POST"]),
             Route("/v1/checkout/sessions/{sid}", self._retrieve, methods=["GET"]),
+            Route("/v1/balance", self._balance, methods=["GET"]),
         ])
         self._server: LiveServer | None = None
         self.url = ""
@@ -85,6 +86,12 @@ class FakeStripe:
 
     def _authorized(self, request: Request) -> bool:
         return request.headers.get("authorization") == f"Bearer {self.api_key}"
+
+    async def _balance(self, request: Request) -> JSONResponse:
+        """The free, read-only call `smarthub doctor --online` makes to check the key."""
+        if not self._authorized(request):
+            return _error(401, "Invalid API Key provided", type_="invalid_request_error")
+        return JSONResponse({"object": "balance", "livemode": False, "available": [], "pending": []})
 
     async def _create(self, request: Request) -> JSONResponse:
         if not self._authorized(request):

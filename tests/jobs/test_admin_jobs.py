@@ -71,3 +71,14 @@ async def test_an_admin_sees_the_queue_and_settles_unknown_jobs_once(services, c
     everything = await client.get("/api/v1/admin/jobs?all=true", headers=bearer(admin))
     assert {i["job_id"] for i in everything.json()["items"]} == {charged_job, released_job}
     assert await services.ledger.check() == []
+
+
+async def test_metrics_count_open_jobs_by_status_and_their_age(services, client):
+    alice = await customer(services)
+    await stuck_job(services, alice)
+    _, admin = await make_user_with_token(services, role="admin")
+    body = (await client.get("/metrics", headers=bearer(admin))).text
+    assert 'smarthub_jobs_open{status="unknown"} 1.0' in body
+    assert 'smarthub_jobs_open{status="running"} 0.0' in body
+    assert "smarthub_job_oldest_open_age_seconds" in body
+    assert 'smarthub_job_notices{state="pending"} 0.0' in body

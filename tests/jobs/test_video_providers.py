@@ -1,4 +1,5 @@
-"""Video jobs on Runway (its official SDK against the loopback Runway fake), end to end through the
+"""Video jobs on Runway (its official SDK against the loopback Runway fake) and on Kling through fal's
+queue (the fal fake), end to end through the
 engine on both databases: every final state settles once with the right money. Succeeded: charged
 the frozen per-second price once. Failed and not billed: nothing. Failed and billed by the
 provider: charged once. Cancelled before it ran: nothing. A create whose answer never came: sent
@@ -18,6 +19,7 @@ from smarthub_mcp.media.signing import UrlSigner
 from smarthub_mcp.tools import jobs as job_tools
 from smarthub_mcp.tools import videos as video_tools
 from smarthub_mcp.tools.registry import invoke
+from tests.fakes.fal_queue_server import FakeFal, FalJob
 from tests.fakes.runway_server import FakeRunway
 from tests.fakes.video_script import Accept, AcceptThenHang, Task
 from tests.jobs.conftest import customer
@@ -126,3 +128,49 @@ async def test_a_create_whose_answer_never_came_is_sent_once_and_stays_held(runw
     assert (job.status, job.error_code, job.submits, job.settled) == ("unknown", "provider_outcome_unknown", 1, False)
     assert len(fake.creates()) == 1  # never sent again, to this route or another
     assert await money(services, alice.user_id) == (before, 5 * PER_SECOND)  # held, not refunded
+
+
+FAL_TOML = """
+[providers.fal]
+type = "fal"
+base_url = "{url}"
+api_key_env = "FAL_KEY"
+timeout_seconds = 2
+
+[models.kling-fal]
+kind = "video"
+routes = [{{ provider = "fal", upstream = "fal-ai/kling-video/v2.1/standard/text-to-video" }}]
+price = {{ per_second = {{ std = 0.05 }} }}
+durations = [5, 10]
+aspect_ratios = ["16:9", "1:1"]
+
+[jobs]
+wait_seconds = 30
+poll_interval_seconds = 0.05
+"""
+
+
+async def test_kling_through_fals_queue_makes_a_video_charged_per_second(make_config, db, tmp_path):
+    async with FakeFal() as fal:
+        config = make_config(FAL_TOML.format(url=fal.url), FAL_KEY=fal.api_key, SMARTHUB_DATABASE__POOL_SIZE="4")
+        storage = LocalStorage(tmp_path / "media", signer=UrlSigner(lambda: b"k" * 32),
+                               public_base_url="http://testserver")
+        services = build_services(config, storage=storage)
+        try:
+            alice = await customer(services)
+            before, _ = await money(services, alice.user_id)
+            fal.script(FalJob(in_queue=1, in_progress=2, video=True))
+            out = await invoke(video_tools.generate_video, services, alice,
+                               {"prompt": "a fox runs", "model": "kling-fal", "duration": 10, "aspect_ratio": "1:1"},
+                               request_id="t")
+            assert (out.status, out.delivered, out.credits_charged) == ("succeeded", 1, "0.500000")
+            (submit,) = fal.submits
+            assert submit["path"] == "/fal-ai/kling-video/v2.1/standard/text-to-video"
+            assert (submit["body"]["duration"], submit["body"]["aspect_ratio"]) == ("10", "1:1")
+            assert out.media[0].content_type == "video/mp4" and out.media[0].preview_url
+            assert await money(services, alice.user_id) == (before - 10 * PER_SECOND, 0)
+            assert await services.ledger.check() == []
+        finally:
+            await services.jobs.aclose()
+            await services.router.aclose()
+            await services.db.close()

@@ -1,4 +1,4 @@
-"""Fixtures: loopback fake OpenAI, Anthropic, fal, kie, Kling and Runway servers."""
+"""Fixtures: loopback fake OpenAI, Anthropic, Stability, fal, kie, Kling and Runway servers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tests.fakes.kie_server import FakeKie
 from tests.fakes.kling_server import FakeKling
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.runway_server import FakeRunway
+from tests.fakes.stability_server import FakeStability
 
 
 @pytest.fixture
@@ -33,6 +34,12 @@ async def fake_anthropic(tmp_path, monkeypatch) -> AsyncIterator[FakeAnthropic]:
     config_dir.mkdir()
     monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(config_dir))
     async with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_stability() -> AsyncIterator[FakeStability]:
+    async with FakeStability() as fake:
         yield fake
 
 

@@ -1,4 +1,5 @@
-"""The commented fal and kie examples in config.toml work once uncommented."""
+"""The commented image provider examples in config.toml (fal, kie, OpenAI Images, Stability) work
+once uncommented."""
 
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ async def test_the_image_provider_examples_build_and_route(tmp_path: Path) -> No
     path = tmp_path / "config.toml"
     path.write_text(uncommented((ROOT / "config.toml").read_text()))
     settings = load_config(path, env={}).settings
-    assert {settings.providers["fal"].type, settings.providers["kie"].type} == {"fal", "kie"}
-    registry = ProviderRegistry.from_settings(settings, env={"FAL_KEY": "k1", "KIE_API_KEY": "k2"})
-    router = Router(settings, registry, rng=random.Random(1))
+    assert {name: settings.providers[name].type for name in ("fal", "kie", "stability")} == {
+        "fal": "fal", "kie": "kie", "stability": "stability"}
+    env = {"FAL_KEY": "k1", "KIE_API_KEY": "k2", "OPENAI_API_KEY": "k3", "STABILITY_API_KEY": "k4"}
+    router = Router(settings, ProviderRegistry.from_settings(settings, env=env), rng=random.Random(1))
     try:
         infos = {info.name: info for info in router.list_models()}
-        for name in ("flux-dev", "nano-banana"):
+        for name in ("flux-dev", "nano-banana", "gpt-image-mini", "stable-image-core"):
             assert infos[name].available and infos[name].kind == "image", infos[name].reason
         assert settings.models["flux-dev"].price.per_image["1024x1024"] == 25_000  # micro-credits
+        assert settings.models["gpt-image-mini"].price.output_per_million == 8_000_000
+        assert settings.models["stable-image-core"].price.per_image["1024x1024"] == 30_000
     finally:
         await router.aclose()

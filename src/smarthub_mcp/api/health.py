@@ -9,6 +9,9 @@ from starlette.routing import Route
 
 from smarthub_mcp import __version__
 from smarthub_mcp.api.authn import require
+from smarthub_mcp.ids import now_ms
+from smarthub_mcp.jobs import notices
+from smarthub_mcp.jobs import store as job_store
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -27,6 +30,8 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = "unreachable"
     if services.secrets.redis_url:
         checks["redis"] = "ok" if await services.rate_limiter.ping() else "unreachable"
+    if getattr(request.app.state, "draining", False):  # SIGTERM: leaving the balancer (cli/server.py)
+        return JSONResponse({"status": "draining", "checks": checks}, status_code=503)
     if all(state == "ok" for state in checks.values()):
         return JSONResponse({"status": "ok", "checks": checks})
     return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
@@ -35,7 +40,15 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     """This replica's counters, for a Prometheus scrape job holding a `reports:read` key."""
     await require(request, "reports:read")
-    return Response(request.app.state.services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    services = request.app.state.services
+    # Gauges of shared state are read now, when Prometheus asks, not kept up to date per call.
+    count, oldest = await services.ledger.open_holds()
+    services.metrics.holds(count, max(0.0, (now_ms() - oldest) / 1000) if oldest is not None else 0.0)
+    services.metrics.pools(services.db.pool_stats())
+    by_status, oldest_job = await job_store.open_stats(services.db)
+    services.metrics.jobs(by_status, max(0.0, (now_ms() - oldest_job) / 1000) if oldest_job is not None else 0.0,
+                          await notices.delivery_stats(services.db))
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -9,7 +10,7 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smarthub_mcp.errors import InternalError
+from smarthub_mcp.errors import InternalError, ShuttingDown, SmartHubError
 from smarthub_mcp.logs import request_id_var
 
 log = logging.getLogger("smarthub.http")
@@ -20,7 +21,10 @@ class RequestIdMiddleware:
     """Take a sane incoming `X-Request-ID` or make one; echo it; expose it to logs.
 
     It also turns an exception that escaped everything else into a JSON 500 with no traceback
-    (Starlette's ServerErrorMiddleware would answer in plain text), if headers were not sent yet.
+    (Starlette's ServerErrorMiddleware would answer in plain text), if headers were not sent yet;
+    and a request cancelled under it (uvicorn cancels what still runs when the shutdown grace
+    period ends; the meter has released the call's hold by then) into 503 `shutting_down`, where
+    uvicorn would answer a bare 500 and log a traceback.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -47,18 +51,22 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            log.warning("%s %s cut off by the shutdown", scope.get("method"), scope.get("path"))
+            if not started:  # else the stream just ends; the client sees it cut short
+                await _send_error(send_with_id, ShuttingDown())
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            body = json.dumps(InternalError().to_dict()).encode()
-            await send_with_id(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _send_error(send_with_id, InternalError())
         finally:
             request_id_var.reset(token)
+
+
+async def _send_error(send: Send, error: SmartHubError) -> None:
+    body = json.dumps(error.to_dict()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode(), value.encode()) for name, value in (error.headers or {}).items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -14,6 +14,7 @@ from smarthub_mcp.api.body import read_body, read_json
 from smarthub_mcp.api.params import int_param, time_param
 from smarthub_mcp.billing import flags, payments
 from smarthub_mcp.billing.webhooks import handle_webhook
+from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.services import Services
 
 WEBHOOK_MAX_BYTES = 512 * 1024  # Stripe events are a few KB; refuse anything absurd before verifying
@@ -48,8 +49,17 @@ async def purchase(request: Request) -> JSONResponse:
 
 
 async def stripe_webhook(request: Request) -> JSONResponse:
-    raw = await read_body(request, WEBHOOK_MAX_BYTES)  # the signature covers these exact bytes
-    outcome = await handle_webhook(_services(request), raw, request.headers.get("stripe-signature"))
+    services = _services(request)
+    try:
+        raw = await read_body(request, WEBHOOK_MAX_BYTES)  # the signature covers these exact bytes
+        outcome = await handle_webhook(services, raw, request.headers.get("stripe-signature"))
+    except SmartHubError as exc:  # Stripe retries it: failing deliveries are what an operator alerts on
+        services.metrics.webhook_deliveries.labels(exc.code).inc()
+        raise
+    except Exception:
+        services.metrics.webhook_deliveries.labels("internal_error").inc()
+        raise
+    services.metrics.webhook_deliveries.labels("ok").inc()
     return JSONResponse({"received": True, "event_id": outcome.event_id, "outcome": outcome.outcome})
 
 

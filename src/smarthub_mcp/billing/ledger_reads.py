@@ -51,6 +51,11 @@ class LedgerReads:
         async with self.db.read() as c:
             return await self._hold(c, "id", hold_id)
 
+    async def open_holds(self) -> tuple[int, int | None]:
+        """How many holds are open, and when the oldest was taken (epoch ms; None when none is)."""
+        row = await self.db.fetch_one(q.OPEN_HOLDS, {})
+        return (int(row[0]), row[1]) if row is not None else (0, None)
+
     async def hold_by_key(self, idempotency_key: str) -> Hold | None:
         """The hold reserved under `idempotency_key` (a point read by a unique key)."""
         row = await self.db.fetch_one(q.HOLD_BY["idempotency_key"], {"v": idempotency_key})

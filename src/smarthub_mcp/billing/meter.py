@@ -23,18 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smarthub_mcp.billing.errors import HoldExpired
 from smarthub_mcp.billing.keepalive import KeepAlive, Retrier
 from smarthub_mcp.billing.ledger import Ledger
+from smarthub_mcp.billing.meter_tx import InTransaction
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.records import Record
 from smarthub_mcp.billing.reservations import (
-    INSERT_USAGE,
-    UPSERT_USAGE,
     Metered,
     Reservation,
     Settlement,
     Usage,
     usage_values,
 )
-from smarthub_mcp.db import Database, cached_text
+from smarthub_mcp.db import Database
 from smarthub_mcp.errors import EmailNotVerified, InsufficientCredits, LedgerError, NotFound, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import new_id, now_ms
@@ -63,7 +62,7 @@ class AllowAll:
         return None
 
 
-class Meter:
+class Meter(InTransaction):
     def __init__(
         self,
         db: Database,
@@ -208,49 +207,6 @@ class Meter:
             return Settlement("released", 0, None)
         return await self._end(res, "released", status, error_code)
 
-    async def settle_in(
-        self, conn: AsyncConnection, res: Reservation, usage: Usage, *, status: str = "ok",
-        error_code: str | None = None,
-    ) -> Settlement | None:
-        """`settle`, inside the caller's transaction (a job's final state change): capture
-        `usage.cost` and write the usage row there, so both commit with the caller's rows or not at
-        all. None when the hold was already resolved (nothing written). Count it with `counted`
-        once the transaction has committed."""
-        if res.hold_id is None:
-            await self._insert(conn, usage_values(res, usage, status=status, error_code=error_code, cost=0))
-            return Settlement("captured", 0, None)
-        hold = await self.ledger.hold(res.hold_id, conn=conn)
-        if hold is not None and hold.status == "expired":
-            # Delivered after the sweeper gave the hold back (a job reconciled too late): the work
-            # goes out uncharged, on record for the operator, as in `settle`.
-            log.warning("%s outlived its hold %s; delivered uncharged", res.tool, res.hold_id)
-            await self._insert(conn, usage_values(res, usage, status=status, error_code=HoldExpired.code, cost=0),
-                               upsert=True)
-            return Settlement("expired", 0, None)
-        if hold is None or hold.status != "open":
-            return None
-        entry = await self.ledger.capture(res.hold_id, usage.cost, memo=res.model, conn=conn)
-        charged = -entry.amount if entry is not None else 0
-        await self._insert(conn, usage_values(res, usage, status=status, error_code=error_code, cost=charged))
-        return Settlement("captured", charged, entry.balance_after if entry is not None else None)
-
-    async def release_in(
-        self, conn: AsyncConnection, res: Reservation, *, status: str, error_code: str
-    ) -> Settlement | None:
-        """`release`, inside the caller's transaction. None when the hold was already resolved."""
-        if res.hold_id is None:
-            await self._insert(conn, usage_values(res, Usage(), status=status, error_code=error_code, cost=0))
-            return Settlement("released", 0, None)
-        if not await self.ledger.release(res.hold_id, conn=conn):
-            return None
-        await self._insert(conn, usage_values(res, Usage(), status=status, error_code=error_code, cost=0))
-        return Settlement("released", 0, None)
-
-    def counted(self, res: Reservation, settlement: Settlement) -> None:
-        """The metrics of a settlement made with `settle_in`/`release_in`, after its commit."""
-        if self.metrics is not None and settlement.first:
-            self.metrics.reservation(res.tool, settlement.outcome, settlement.charged)
-
     async def _end(self, res: Reservation, how: str, status: str, error_code: str) -> Settlement:
         """Release or expire the hold and write its usage row in one transaction; only the call that
         resolved the hold writes the row."""
@@ -324,7 +280,16 @@ class Meter:
             else:
                 await self._shielded(self._release_or_retry(res, status, code))
             raise
-        settled = await self._shielded(self.settle(res, usage))
+        try:
+            settled = await self._shielded(self.settle(res, usage))
+        except Exception as exc:
+            # Done, but not charged: the store refused the settlement (a dry pool, a dropped
+            # connection). The caller gets that error, not the result, so the hold goes back (in
+            # the background until the store takes it) instead of staying open until it expires.
+            if res.hold_id is not None:
+                code = exc.code if isinstance(exc, SmartHubError) else "internal_error"
+                await self._shielded(self._release_or_retry(res, "error", code))
+            raise
         return Metered(result=result, charged=settled.charged, hold_id=res.hold_id,
                        balance=settled.balance if res.hold_id is not None else None, usage=usage)
 
@@ -372,9 +337,6 @@ class Meter:
         async with self.db.write() as conn:
             await self._insert(conn, values, upsert=upsert)
 
-    @staticmethod
-    async def _insert(conn: AsyncConnection, values: dict[str, Any], *, upsert: bool = False) -> None:
-        await conn.execute(cached_text(UPSERT_USAGE if upsert else INSERT_USAGE), values)
 
     async def _shielded(self, coro: Coroutine[Any, Any, T]) -> T:
         """Finish settlement even if this task is being cancelled (asyncio or anyio alike): it runs

@@ -72,6 +72,7 @@ CAPTURE_HOLD = (
 RESOLVE_HOLD = (
     "UPDATE holds SET status = :s, resolved_at = :now WHERE id = :h AND status = 'open' RETURNING account_id, amount"
 )
+OPEN_HOLDS = "SELECT count(*), min(created_at) FROM holds WHERE status = 'open'"
 DUE_HOLDS = "SELECT id FROM holds WHERE status = 'open' AND expires_at <= :now ORDER BY id LIMIT :n"
 EXTEND_HOLD = "UPDATE holds SET expires_at = :e WHERE id = :h AND status = 'open' AND expires_at < :e RETURNING id"
 MARK_ALERTED = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 
 import click
 
@@ -30,6 +32,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     import uvicorn
 
     from smarthub_mcp.app import build_app
+    from smarthub_mcp.cli.draining import DrainingServer
     from smarthub_mcp.migrations import ensure_ready
 
     config = load(config_path)
@@ -56,7 +59,12 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         f" public URL: {server.public_base_url})",
         err=True,
     )
-    uvicorn.run(
+    # uvicorn re-raises the signal that stopped it once its shutdown is done, so that the handler
+    # installed before it runs: the process would die of SIGTERM (exit 143 under Docker, a failed
+    # unit for some supervisors) after a clean, graceful stop. This handler makes that stop exit 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    app.state.draining = False
+    config_ = uvicorn.Config(
         app,
         host=bind_host,
         port=bind_port,
@@ -65,7 +73,18 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         lifespan="on",
         proxy_headers=True,
         forwarded_allow_ips=",".join(server.forwarded_allow_ips),
+        # SIGTERM (a rolling restart): uvicorn closes the listening socket, closes idle keep-alive
+        # connections, and waits this long for requests in flight; then it cancels them, and each
+        # cancelled call's meter releases its hold before the lifespan closes the store.
+        timeout_graceful_shutdown=server.shutdown_grace_seconds,
     )
+    running = DrainingServer(config_, app=app, drain_seconds=server.shutdown_drain_seconds)
+    try:
+        running.run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn re-raises it once its shutdown is done (as uvicorn.run does)
+        pass
+    if not running.started:  # the app's start-up failed (its lifespan logged why): as uvicorn.run exits
+        sys.exit(3)
 
 
 @click.command(short_help="Serve MCP over stdio as the owner of $SMARTHUB_API_KEY.")

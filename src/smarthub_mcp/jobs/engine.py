@@ -120,8 +120,10 @@ class JobEngine:
                 else:
                     await self._reconcile_unknown(job)
             finally:
-                await store.move(self.db, job.id, self.owner, store.OPEN, lease_owner=None, lease_until=None)
-        latest = await store.get(self.db, job.id)
+                latest = await store.get(self.db, job.id)
+                if latest is None or not latest.settled:  # a settled job's lease went with its settlement
+                    await store.move(self.db, job.id, self.owner, store.OPEN, lease_owner=None, lease_until=None)
+        latest = await store.get(self.db, job.id) if latest is None or not latest.settled else latest
         assert latest is not None
         await self.changed(job.id)
         return latest
@@ -189,7 +191,8 @@ class JobEngine:
 
     async def finish(self, job: Job, outcome: Finished, *, provider: str, upstream: str) -> settle.Outcome:
         """Copy the outputs into storage, then settle: the poller's, the submitter's and a webhook's
-        path alike (whoever settles first wins; the others change nothing)."""
+        path alike (whoever settles first wins; the others change nothing). The caller announces the
+        change (`changed`): a step does at its end."""
         prompt = kinds.ask_of(job).prompt
         meta = MediaMeta(prompt=prompt, model=job.model, provider=provider)
         done = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
@@ -204,7 +207,6 @@ class JobEngine:
         result = await settle.succeed(self.db, self.meter, self.storage, job, stored=done.stored,
                                       flagged=outcome.flagged, lost=done.lost, cost=cost, usage=usage,
                                       prompt=prompt)
-        await self.changed(job.id)
         return result
 
     def _with_webhook(self, request: MediaRequest, provider: object, job_id: str) -> MediaRequest:

@@ -116,6 +116,12 @@ async def on_settled(services: Services, job: Job) -> None:
             await services.mailer(services, row.email, f"Your {job.kind} is {job.status}", body)
 
 
+async def delivery_stats(db: Database) -> dict[str, int]:
+    rows = await db.fetch("SELECT status, count(*) AS n FROM webhook_deliveries WHERE status IN ('pending', 'dead')"
+                          " GROUP BY status")
+    return {r.status: int(r.n) for r in rows}
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"

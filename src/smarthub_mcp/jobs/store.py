@@ -130,6 +130,14 @@ async def list_for(db: Database, owner_id: str, *, limit: int = 20, cursor: str 
     return [Job.from_row(r) for r in shown], next_cursor
 
 
+async def open_stats(db: Database) -> tuple[dict[str, int], int | None]:
+    """Unsettled jobs by status, and when the oldest of them was created (None: none open)."""
+    rows = await db.fetch("SELECT status, count(*) AS n, min(created_at) AS oldest FROM jobs"
+                          " WHERE settled_at IS NULL GROUP BY status")
+    oldest = min((r.oldest for r in rows), default=None)
+    return {r.status: int(r.n) for r in rows}, oldest
+
+
 # --- leases -------------------------------------------------------------------------------------
 
 

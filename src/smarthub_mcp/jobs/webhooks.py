@@ -40,6 +40,7 @@ async def receive(engine: JobEngine, secret: bytes, job_id: str, presented: str,
         return "ignored"
     if isinstance(outcome, Finished):
         result = await engine.finish(job, outcome, provider=job.provider or "", upstream=job.upstream_model or "")
+        await engine.changed(job.id)
         return "settled" if result.first else "already settled"
     if isinstance(outcome, ProviderError):
         if outcome.retryable:

@@ -59,6 +59,12 @@ def _openai(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     return OpenAIProvider(name, config, api_key=key)
 
 
+def _stability(name: str, config: ProviderConfig, key: str, secret: str) -> object:
+    from smarthub_mcp.providers.stability import StabilityProvider
+
+    return StabilityProvider(name, config, api_key=key)
+
+
 def _anthropic(name: str, config: ProviderConfig, key: str, secret: str) -> object:
     from smarthub_mcp.providers.anthropic import AnthropicProvider
 
@@ -93,12 +99,13 @@ ADAPTERS: dict[str, Adapter] = {
     "demo": Adapter(frozenset({"chat"}), _demo, key="none"),
     "demo-image": Adapter(frozenset({"image"}), _demo_image, key="none"),
     "demo-video": Adapter(frozenset({"video"}), _demo_video, key="none"),
-    "openai": Adapter(frozenset({"chat"}), _openai, key="base_url"),
+    "openai": Adapter(frozenset({"chat", "image"}), _openai, key="base_url"),  # chat, and OpenAI Images
     "anthropic": Adapter(frozenset({"chat"}), _anthropic),
+    "stability": Adapter(frozenset({"image"}), _stability),
     "kling": Adapter(frozenset({"video"}), _kling, key="pair"),
     "runway": Adapter(frozenset({"video"}), _runway),
-    "fal": Adapter(frozenset({"image"}), _fal),
+    "fal": Adapter(frozenset({"image", "video"}), _fal),
     "kie": Adapter(frozenset({"image"}), _kie),
 }
-"""Provider types with an adapter. Types named in config without one (planned: stability) are
-listed as unavailable with the reason, never a crash."""
+"""Provider types with an adapter. Types named in config without one are listed as unavailable with
+the reason, never a crash."""

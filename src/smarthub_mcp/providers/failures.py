@@ -71,13 +71,19 @@ def from_status(status: int, *, provider: str, headers: Any = None, body: Any = 
             details=details,
         )
     if any(marker in kind for marker in CONTENT_POLICY_MARKERS):
-        return ProviderRejected(
-            "The AI provider refused this request under its content policy",
-            upstream_status=status, provider=provider, details={**details, "reason": "content_policy"},
-        )
+        return content_policy(status, provider=provider)
     return ProviderRejected(
         "The AI provider rejected this request (too long or invalid for this model)",
         upstream_status=status, provider=provider, details=details,
+    )
+
+
+def content_policy(status: int | None, *, provider: str) -> ProviderRejected:
+    """The provider refused what was asked under its content policy: final, whatever the status."""
+    return ProviderRejected(
+        "The AI provider refused this request under its content policy",
+        upstream_status=status, provider=provider,
+        details={"provider": provider, "upstream_status": status, "reason": "content_policy"},
     )
 
 

@@ -1,4 +1,4 @@
-"""fal.ai image adapter, on fal's queue HTTP API directly (httpx2), not `fal-client`.
+"""fal.ai image and video adapter, on fal's queue HTTP API directly (httpx2), not `fal-client`.
 
     POST {base}/{app_id}              {"prompt", "image_size": {width, height}, "num_images", ...}
          -> {"request_id", "status_url", "response_url", "cancel_url", "queue_position"}
@@ -20,6 +20,12 @@ Outputs: fal's safety checker marks images in `has_nsfw_concepts`; those are cou
 and not returned (nor charged). FLUX models take no `negative_prompt`, so it is sent only to
 other models; `image_size` is sent as `{width, height}` from the model's "WxH" size.
 
+Video (Kling, Pika and the other video models fal hosts): the same queue; the input is
+`{"prompt", "duration": "5", "aspect_ratio", "negative_prompt", "image_url"}` (a start image makes it
+image-to-video: route such a model to the endpoint's image-to-video path), and the result is
+`{"video": {"url", "content_type", "file_size"}}`. fal does not report a length: the job is charged
+for the duration it asked for, which is what these models make.
+
 Webhooks: a request with `webhook_url` (the engine's per-job HMAC URL) asks fal to POST the result
 there (`?fal_webhook=`); `parse_webhook` reads that body (`WebhookParser` in media.py). fal's own
 signature (`X-Fal-Webhook-Signature`, ED25519 against fal's JWKS) is not checked here: the secret
@@ -36,7 +42,14 @@ from urllib.parse import urlsplit
 from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderError, ProviderRejected
 from smarthub_mcp.providers import failures
-from smarthub_mcp.providers.media import Finished, ImageRequest, MediaOutput, Outcome, Pending
+from smarthub_mcp.providers.media import (
+    Finished,
+    MediaOutput,
+    MediaRequest,
+    Outcome,
+    Pending,
+    VideoRequest,
+)
 from smarthub_mcp.providers.media_http import (
     http_client,
     job_failed,
@@ -54,8 +67,23 @@ NOT_A_VERDICT = frozenset({401, 403, 404, 408, 409, 425, 429})
 """Result-fetch statuses about our access, not about the job: poll again later."""
 
 
-def arguments(request: ImageRequest) -> dict[str, Any]:
-    """fal's input for a text-to-image model."""
+def video_arguments(request: VideoRequest) -> dict[str, Any]:
+    """fal's input for a video model (text-to-video, or image-to-video with `image_url`)."""
+    body: dict[str, Any] = {"prompt": request.prompt, "duration": str(request.duration_seconds),
+                            "aspect_ratio": request.aspect_ratio}
+    if request.negative_prompt:
+        body["negative_prompt"] = request.negative_prompt
+    if request.start_image_url:
+        body["image_url"] = request.start_image_url
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
+def arguments(request: MediaRequest) -> dict[str, Any]:
+    """fal's input for a text-to-image model (or a video model)."""
+    if isinstance(request, VideoRequest):
+        return video_arguments(request)
     try:
         width, height = request.dimensions
     except ValueError:
@@ -74,7 +102,11 @@ def arguments(request: ImageRequest) -> dict[str, Any]:
 
 
 def finished_from_result(result: Any) -> Finished:
-    """A fal result: images (those the safety checker marked are withheld and counted)."""
+    """A fal result: images (those the safety checker marked are withheld and counted), or a video."""
+    if isinstance(result, Mapping) and isinstance(result.get("video"), Mapping):
+        video = result["video"]
+        return Finished(outputs=(output_from_url(video.get("url"), video.get("content_type") or "video/mp4",
+                                                 None, None),))
     if not isinstance(result, Mapping) or not isinstance(result.get("images"), list):
         raise TypeError("a fal result has no images list")
     marks = result.get("has_nsfw_concepts")
@@ -131,7 +163,7 @@ class FalProvider:
         built = {"response_url": root, "status_url": f"{root}/status", "cancel_url": f"{root}/cancel"}
         return {key: given[key] if self._ours(given.get(key)) else url for key, url in built.items()}
 
-    async def submit(self, request: ImageRequest) -> Outcome:
+    async def submit(self, request: MediaRequest) -> Outcome:
         body = arguments(request)
         params = {"fal_webhook": request.webhook_url} if request.webhook_url else None
         response = await send_submit(self.client, self.name, "POST", f"{self.base}/{request.upstream}",
@@ -142,7 +174,7 @@ class FalProvider:
             raise outcome_unknown(self.name, "malformed_answer")  # a 2xx: a job may exist anyway
         return Pending(request_id, self._urls(request.upstream, request_id, answer))
 
-    async def poll(self, pending: Pending, request: ImageRequest) -> Outcome:
+    async def poll(self, pending: Pending, request: MediaRequest) -> Outcome:
         urls = pending.state if "status_url" in pending.state else self._urls(request.upstream, pending.upstream_id, {})
         response = await send_poll(self.client, self.name, "GET", urls["status_url"], params={"logs": "0"})
         if not response.is_success:

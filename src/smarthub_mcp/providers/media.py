@@ -99,6 +99,9 @@ class MediaOutput:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """`failed` counts the images asked for that are neither delivered nor flagged (a provider that
+    makes one image per request can deliver 3 of 4, one having failed): not charged either."""
+
     outputs: tuple[MediaOutput, ...]
     flagged: int = 0
     usage: Usage | None = None
@@ -106,6 +109,7 @@ class Finished:
     """A video's length as the provider reports it (what a per-second price is charged on)."""
     provider_charge: int | None = None
     """What the provider says it billed, in its own units (Runway's credits), when it says."""
+    failed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,9 @@
 """OpenAI chat adapter, on the official `openai` SDK; also any OpenAI-compatible endpoint.
 
+An `openai` provider serves images too: `submit`/`poll`/`cancel` are handed to its `OpenAIImages`
+(openai_images.py), made on the first image request, so one `[providers.openai]` with one key serves
+chat and image models alike.
+
 `OpenAIProvider(name, config, api_key)` creates one `AsyncOpenAI` client with the configured
 `base_url`, key, `timeout_seconds` and `max_retries`, and reuses it until `aclose()`. Point
 `base_url` at Ollama (`http://host:11434/v1`), vLLM, LM Studio, OpenRouter, Groq... to use them.
@@ -12,6 +16,7 @@ estimated with the token helper (upper bounds), so the call is still billed.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +38,8 @@ from smarthub_mcp.providers.base import (
     answer_text,
     token_count,
 )
+from smarthub_mcp.providers.media import ImageRequest, Outcome, Pending
+from smarthub_mcp.providers.openai_images import OpenAIImages
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
 
 CHAT_PATH = "/chat/completions"
@@ -74,6 +81,7 @@ class OpenAIProvider:
     def __init__(self, name: str, config: ProviderConfig, api_key: str) -> None:
         self.name = name
         self.config = config
+        self._api_key = api_key
         self._official = config.base_url is None or "api.openai.com" in config.base_url
         self.client = openai.AsyncOpenAI(
             api_key=api_key,
@@ -164,5 +172,20 @@ class OpenAIProvider:
         )
         return StreamInterrupted(error, partial_usage=usage)
 
+    @functools.cached_property
+    def images(self) -> OpenAIImages:
+        return OpenAIImages(self.name, self.config, self._api_key)
+
+    async def submit(self, request: ImageRequest) -> Outcome:
+        return await self.images.submit(request)
+
+    async def poll(self, pending: Pending, request: ImageRequest) -> Outcome:
+        return await self.images.poll(pending, request)
+
+    async def cancel(self, pending: Pending) -> bool:
+        return await self.images.cancel(pending)
+
     async def aclose(self) -> None:
         await self.client.close()
+        if "images" in self.__dict__:  # made only if an image was asked for
+            await self.images.aclose()
