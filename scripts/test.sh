@@ -12,6 +12,12 @@ if command -v npm >/dev/null 2>&1; then
   (cd tests/inspector && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
     || echo "warning: could not install the MCP Inspector; its test will be skipped" >&2
 fi
+# Headless Chromium for the OAuth browser tests (tests/oauth): Debian's package, driven by the
+# playwright package from the dev extra. Installed when missing and we may (root with apt-get).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null) \
+    || echo "warning: could not install chromium; the OAuth browser tests will be skipped" >&2
+fi
 "$VENV/bin/ruff" check src tests bench
 "$VENV/bin/python" scripts/check_module_length.py
 "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache

@@ -198,12 +198,16 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    """`port`: one chosen before the app was built (its public URL names it); `ssl`: uvicorn's
+    `ssl_certfile`/`ssl_keyfile` for an https server."""
+
+    def __init__(self, app: Any, port: int | None = None, **ssl: Any) -> None:
+        self.port = port or free_port()
+        self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
         self.app = app
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on")
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on",
+                           **ssl)
         )
         self._task: asyncio.Task[None] | None = None
 

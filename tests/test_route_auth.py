@@ -47,7 +47,22 @@ PUBLIC = {
     ("GET", "/media/{key:path}"),  # a media download link: its signature is the credential
     ("POST", "/webhooks/jobs/{job_id}/{token}"),  # a provider posting a job's result: the URL's HMAC
     ("GET", "/mcp"),  # 405 for everyone: the stateless MCP endpoint offers no event stream
+    # The OAuth authorization server: its metadata, the endpoints clients call (they authenticate as
+    # clients, not users) and the sign-in and consent pages.
+    *((m, p) for p in ("/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource/mcp")
+      for m in ("GET", "OPTIONS")),
+    *((m, p) for p in ("/token", "/revoke", "/register") for m in ("POST", "OPTIONS")),
+    ("GET", "/authorize"),
+    ("POST", "/authorize"),
+    ("GET", "/oauth/consent"),
+    ("POST", "/oauth/consent"),
+    ("POST", "/oauth/signin"),
+    ("POST", "/oauth/signup"),
+    ("GET", "/oauth/google/start"),
+    ("GET", "/oauth/google/callback"),
 }
+OAUTH_JSON = {("POST", "/token"), ("POST", "/revoke"), ("POST", "/register")}
+"""These answer in OAuth's error shape (RFC 6749 §5.2: `{"error": code, "error_description"}`)."""
 PRIVILEGED = re.compile(r"^/api/v1/admin/|^/api/v1/promo/codes|^/metrics$")
 
 
@@ -161,15 +176,19 @@ async def test_no_route_fails_on_a_body_nothing_downstream_can_take(services, ap
                 assert (method, path) in PAGES and "unsupported_media_type" in response.text, (method, path, kind)
                 continue
             assert response.headers["content-type"] == "application/json", (method, path, kind)
+            if (method, path) in OAUTH_JSON:
+                assert isinstance(response.json()["error"], str), (method, path, kind)
+                continue
             assert response.json()["error"]["code"], (method, path, kind)
             checked += 1
     assert checked >= 60
 
 
-PAGES = {("POST", "/verify-email"), ("POST", "/reset-password")}
+PAGES = {("POST", "/verify-email"), ("POST", "/reset-password"), ("POST", "/authorize"), ("POST", "/oauth/consent"),
+         ("POST", "/oauth/signin"), ("POST", "/oauth/signup")}
 
 
-@pytest.mark.parametrize("path", sorted(p for _, p in PAGES))
+@pytest.mark.parametrize("path", ["/reset-password", "/verify-email"])
 async def test_the_pages_forms_refuse_text_the_database_cannot_take(client, path):
     for token in ("a\x00b", "a\ud800b"):
         body = urlencode({"token": token, "new_password": "x" * 12, "confirm_password": "x" * 12},

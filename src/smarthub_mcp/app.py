@@ -17,7 +17,17 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
-from smarthub_mcp.api import admin_jobs, docs, health, media, openai_compat, payment_pages
+from smarthub_mcp.api import (
+    admin_jobs,
+    docs,
+    health,
+    media,
+    oauth_google,
+    oauth_pages,
+    oauth_server,
+    openai_compat,
+    payment_pages,
+)
 from smarthub_mcp.api import auth as identity_routes
 from smarthub_mcp.api import jobs as jobs_api
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
@@ -52,13 +62,14 @@ async def no_event_stream(request: Request) -> Response:
 def api_routes(services: Services) -> list[BaseRoute]:
     """Routes under /api/v1; each package contributes its own list."""
     from smarthub_mcp.api import credits as billing_http
-    from smarthub_mcp.api import payments, promo
+    from smarthub_mcp.api import oauth_admin, payments, promo
     from smarthub_mcp.api import templates as templates_api
     from smarthub_mcp.api import tools as tools_http
 
     return [
         *identity_routes.routes,
         *identity_admin.routes,
+        *oauth_admin.routes,
         *billing_http.routes(),
         *templates_api.routes(),
         *media.routes(),
@@ -104,6 +115,11 @@ def build_app(
         *media.download_routes,  # where the local media store's signed links land
         *jobs_api.webhook_routes,  # where providers post job results (the URL's HMAC is the credential)
         *docs.routes,  # / and /docs (Swagger UI, its files served from here)
+        # The OAuth authorization server and its pages; its protected-resource document (naming the
+        # authorization server and our scopes) is served here, ahead of the MCP app's own.
+        *oauth_server.routes(services),
+        *oauth_pages.routes,
+        *oauth_google.routes,
         Mount("/api/v1", routes=api_routes(services)),
         Mount("/v1", app=openai_compat.app(services)),  # OpenAI SDKs and tools: base_url = <server>/v1
         Route("/mcp", no_event_stream, methods=["GET"]),

@@ -33,6 +33,8 @@ from smarthub_mcp.config_sections import (  # noqa: F401  (re-exported: config i
     LimitsConfig,
     LoggingConfig,
     ModelConfig,
+    OAuthClientConfig,
+    OAuthConfig,
     PackageConfig,
     PaymentsConfig,
     PriceConfig,
@@ -76,6 +78,7 @@ class Settings(BaseSettings):
     email: EmailConfig = Field(default_factory=EmailConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    oauth: OAuthConfig = Field(default_factory=OAuthConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -122,6 +125,9 @@ class Secrets(BaseSettings):
         None, validation_alias=AliasChoices("SMARTHUB_MEDIA_SIGNING_SECRET")
     )
     """Signs the local backend's download links; without it, a key derived from the JWT signing key."""
+    google_client_id: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_GOOGLE_CLIENT_ID"))
+    google_client_secret: str | None = Field(None, validation_alias=AliasChoices("SMARTHUB_GOOGLE_CLIENT_SECRET"))
+    """Google sign-in on the OAuth sign-in page, on when both are set (docs/oauth.md)."""
 
 
 class AppConfig(BaseModel):

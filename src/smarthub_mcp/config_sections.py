@@ -298,6 +298,50 @@ class StorageConfig(Section):
     timeout_seconds: float = Field(30.0, gt=0, description="s3: read timeout of one request to the store.")
 
 
+class OAuthClientConfig(Section):
+    """A client registered in config.toml (for example a Custom GPT action made once by an operator)."""
+
+    client_id: str = Field(min_length=1, max_length=200)
+    client_name: str = ""
+    redirect_uris: list[str] = Field(min_length=1)
+    secret_env: str | None = Field(
+        None, description="Environment variable holding the client secret; none makes it a public client (PKCE)."
+    )
+    scope: str | None = Field(None, description="Space-separated scopes it may ask for; none: every scope.")
+
+
+class OAuthConfig(Section):
+    """The OAuth 2.1 authorization server for ChatGPT connectors, Claude connectors and GPT actions."""
+
+    enabled: bool = Field(True, description="Serve /authorize, /token, /revoke, /register and the AS metadata.")
+    registration_enabled: bool = Field(True, description="Dynamic Client Registration at /register.")
+    metadata_documents_enabled: bool = Field(True, description="Client ID Metadata Documents (https client ids).")
+    metadata_documents_allow_loopback: bool = Field(
+        False, description="Tests only: fetch metadata documents over http and from loopback addresses."
+    )
+    metadata_documents_ca_file: str | None = Field(
+        None, description="A PEM bundle trusted (besides the system's) when fetching metadata documents."
+    )
+    metadata_document_max_bytes: int = Field(5120, ge=256, le=65536, description="Largest metadata document read.")
+    metadata_document_timeout_seconds: float = Field(5.0, gt=0, le=30, description="Time allowed for one fetch.")
+    metadata_document_cache_seconds: int = Field(
+        3600, ge=0, le=86400, description="How long a fetched document is kept (less when its Cache-Control says so)."
+    )
+    code_ttl_seconds: int = Field(120, ge=10, le=600, description="Lifetime of an authorization code.")
+    request_ttl_seconds: int = Field(900, ge=60, description="Time a person has to sign in and consent.")
+    access_token_ttl_seconds: int = Field(3600, ge=60, description="Lifetime of an OAuth access token.")
+    refresh_token_ttl_seconds: int = Field(60 * 86400, ge=3600, description="Lifetime of an OAuth refresh token.")
+    session_ttl_seconds: int = Field(
+        14 * 86400, ge=300, description="Lifetime of the browser sign-in session (cookie smarthub_session)."
+    )
+    clients: list[OAuthClientConfig] = Field(default_factory=list, description="Pre-registered clients.")
+    google_discovery_url: str = Field(
+        "https://accounts.google.com/.well-known/openid-configuration",
+        description="Google's OpenID configuration (sign-in with Google is on when SMARTHUB_GOOGLE_CLIENT_ID"
+                    " and SMARTHUB_GOOGLE_CLIENT_SECRET are set).",
+    )
+
+
 def _default_models() -> dict[str, ModelConfig]:
     return {
         "demo-chat": ModelConfig(

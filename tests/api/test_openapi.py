@@ -125,7 +125,8 @@ async def test_the_tool_facade_keeps_its_own_document(client):
     document = response.json()
     validate(document)
     assert {item["post"]["operationId"] for item in document["paths"].values()} == set(all_tools())
-    assert list(document["components"]["securitySchemes"]) == ["bearerAuth"]
+    # A bearer key, or OAuth sign-in for a Custom GPT action (docs/oauth.md).
+    assert list(document["components"]["securitySchemes"]) == ["bearerAuth", "oauth2"]
     for item in document["paths"].values():
         description = item["post"]["description"]
         assert 0 < len(description) <= DESCRIPTION_LIMIT

@@ -159,6 +159,15 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("POST", f"{API}/images/batch", user, json={"items": [{"prompt": "a fox", "model": "demo-image"}]},
                status=200)
 
+    # Connected apps and OAuth clients (the grant list is empty until an app is connected: tests/oauth).
+    await call("GET", f"{API}/oauth/grants", user, status=200)
+    await call("DELETE", f"{API}/oauth/grants/{{grant_id}}", user, params={"grant_id": "grt_nope"}, status=404)
+    oauth_client = await call("POST", f"{API}/admin/oauth/clients", admin, status=201,
+                      json={"client_name": "GPT", "redirect_uris": ["https://chatgpt.com/aip/g-1/oauth/callback"]})
+    await call("GET", f"{API}/admin/oauth/clients", admin, status=200)
+    await call("PATCH", f"{API}/admin/oauth/clients", admin, status=200,
+               json={"client_id": oauth_client["client_id"], "status": "disabled"})
+
     # The tools, the documents, the probes.
     for name in sorted(p.rsplit("/", 1)[1] for p in document["paths"] if p.startswith(f"{API}/tools/")):
         if name == "openapi.json":

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from smarthub_mcp.errors import Unauthenticated
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.principals import API_KEY_PREFIX, principal_for_api_key, verify_jwt
+from smarthub_mcp.oauth.access import is_oauth_token, principal_for_oauth_token, tools_resource
 from smarthub_mcp.services import Services
 
 MISSING_CHALLENGE = 'Bearer realm="smarthub"'
@@ -37,6 +38,12 @@ async def authenticate(request: Request, *, metered: bool = False) -> Principal:
     credential = bearer_value(request)
     if credential.startswith(API_KEY_PREFIX):
         principal = await principal_for_api_key(services, credential)
+    elif is_oauth_token(credential):
+        # An OAuth token works only where its audience points: the tool facade (a GPT action's calls).
+        if not request.url.path.startswith("/api/v1/tools"):
+            raise Unauthenticated("This OAuth access token is for the tool facade and /mcp only")
+        principal, request.state.token_exp = await principal_for_oauth_token(
+            services, credential, tools_resource(services))
     else:
         principal, claims = await verify_jwt(services, credential)
         request.state.token_exp = int(claims["exp"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from smarthub_mcp import __version__
-from smarthub_mcp.cli import credits, db, doctor, promo, server, users
+from smarthub_mcp.cli import credits, db, doctor, oauth, promo, server, users
 
 
 @click.group()
@@ -28,6 +28,7 @@ main.add_command(server.stdio)
 main.add_command(db.db)
 main.add_command(credits.credits)
 main.add_command(promo.promo)
+main.add_command(oauth.oauth)
 main.add_command(doctor.doctor)
 users.register(main)
 

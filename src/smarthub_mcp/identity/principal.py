@@ -11,7 +11,7 @@ from typing import Literal
 
 from smarthub_mcp.errors import Forbidden
 
-AuthMethod = Literal["jwt", "api_key", "stdio"]
+AuthMethod = Literal["jwt", "api_key", "stdio", "oauth"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,15 @@ async def issue_pair(
 
 async def login(services: Services, email: str, password: str, ip: str | None) -> tuple[UserRecord, TokenPair]:
     """Check the password under throttling; rehash when the parameters changed; start a session."""
+    user = await check_password(services, email, password, ip)
+    async with services.db.write() as conn:
+        pair = await issue_pair(conn, services, user)
+    return user, pair
+
+
+async def check_password(services: Services, email: str, password: str, ip: str | None) -> UserRecord:
+    """The active user with this email and password, under the login throttle (rehashing the
+    password when the parameters changed); InvalidCredentials, AccountDisabled or a throttle error."""
     auth = services.settings.auth
     try:
         normalized = normalize_email(email)
@@ -92,12 +101,11 @@ async def login(services: Services, email: str, password: str, ip: str | None) -
     user = UserRecord.from_row(row)
     if user.status != "active":
         raise AccountDisabled()
-    new_hash = await hash_password(password) if needs_rehash(row.password_hash) else None
-    async with services.db.write() as conn:
-        if new_hash:
+    if needs_rehash(row.password_hash):
+        new_hash = await hash_password(password)
+        async with services.db.write() as conn:
             await update_user(conn, user.id, password_hash=new_hash)
-        pair = await issue_pair(conn, services, user)
-    return user, pair
+    return user
 
 
 async def refresh(services: Services, presented: str) -> TokenPair:
@@ -195,5 +203,10 @@ async def end_all_sessions(conn: AsyncConnection, user_id: str) -> None:
     )
     await conn.execute(
         text("UPDATE users SET token_generation = token_generation + 1, updated_at = :now WHERE id = :u"),
+        {"u": user_id, "now": now_ms()},
+    )
+    # The browser sessions of the sign-in pages (identity/websessions.py) end with the rest.
+    await conn.execute(
+        text("UPDATE web_sessions SET revoked_at = :now WHERE user_id = :u AND revoked_at IS NULL"),
         {"u": user_id, "now": now_ms()},
     )

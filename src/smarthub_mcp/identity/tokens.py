@@ -157,15 +157,18 @@ class TokenCodec:
         scope: list[str] | None = None,
         ttl_seconds: int | None = None,
         generation: int = 0,
+        audience: str | list[str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> IssuedToken:
         """`generation` is the user's `token_generation`: bumping it (password change, reset, disable)
-        voids every access token issued before, however long it still had to live."""
+        voids every access token issued before, however long it still had to live. `audience` other
+        than the configured one binds an OAuth token to the resources it names (RFC 8707)."""
         now = int(time.time())
         ttl = ttl_seconds or self.auth.access_token_ttl_seconds
         jti = new_id("jti")
         claims = {
             "iss": self.auth.issuer,
-            "aud": self.auth.audience,
+            "aud": audience or self.auth.audience,
             "sub": user_id,
             "iat": now,
             "nbf": now,
@@ -174,13 +177,15 @@ class TokenCodec:
             "role": role,
             "scope": " ".join(sorted(scope or [])),
             "gen": generation,
+            **(extra or {}),
         }
         headers = {"kid": self.keys.kid} if self.keys.kid else None
         token = jwt.encode(claims, self.keys.signing_key, algorithm=self.keys.algorithm, headers=headers)
         return IssuedToken(token, jti, now + ttl, ttl)
 
-    def decode(self, token: str) -> dict[str, Any]:
-        """The verified claims, or Unauthenticated (never another exception)."""
+    def decode(self, token: str, *, audience: str | None = None) -> dict[str, Any]:
+        """The verified claims, or Unauthenticated (never another exception). `audience`: the one
+        this token must name instead of the configured one (an OAuth resource)."""
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("Malformed token")
         try:
@@ -188,7 +193,7 @@ class TokenCodec:
                 token,
                 self.keys.verification_key,
                 algorithms=[self.keys.algorithm],
-                audience=self.auth.audience,
+                audience=audience or self.auth.audience,
                 issuer=self.auth.issuer,
                 leeway=self.auth.leeway_seconds,
                 options={"require": REQUIRED_CLAIMS},
@@ -203,6 +208,17 @@ class TokenCodec:
         if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("jti"), str):
             raise Unauthenticated("Invalid access token")
         return claims
+
+    def peek(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token this server signed, whatever its audience or expiry (None otherwise):
+        for revocation, which must accept a token that is no longer usable."""
+        if len(token) > MAX_TOKEN_CHARS:
+            return None
+        try:
+            return jwt.decode(token, self.keys.verification_key, algorithms=[self.keys.algorithm],
+                              options={"verify_aud": False, "verify_exp": False, "verify_nbf": False})
+        except Exception:  # any failure means "not one of ours"
+            return None
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self.keys.public_jwk] if self.keys.public_jwk else []}

@@ -103,7 +103,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             subscriptions=services.events,
         )
     else:
-        from smarthub_mcp.identity.verifier import SmartHubTokenVerifier
+        from smarthub_mcp.oauth.verifier import OAuthAwareTokenVerifier
 
         base = services.settings.server.public_base_url.rstrip("/")
         source = token_principal_source()
@@ -111,9 +111,9 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             name="smarthub",
             instructions=INSTRUCTIONS,
             version=__version__,
-            token_verifier=SmartHubTokenVerifier(services),
-            # The verifier checks issuer and audience itself; the SDK's resource check would want
-            # an RFC 8707 resource claim that our tokens (and API keys) do not carry.
+            token_verifier=OAuthAwareTokenVerifier(services),
+            # The verifier checks issuer and audience itself (an OAuth token's audience must be
+            # /mcp); the SDK's resource check would refuse our session JWTs and API keys.
             auth=AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", validate_token_resource=False),
             middleware=middleware(services, source),
             subscriptions=services.events,

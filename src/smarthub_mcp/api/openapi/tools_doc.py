@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from smarthub_mcp.api.openapi.spec import Operation
+from smarthub_mcp.oauth.scopes import SCOPES
 from smarthub_mcp.tools.catalog import all_tools
 
 DESCRIPTION_LIMIT = 300
@@ -51,12 +52,28 @@ def tools_document(base_url: str) -> dict[str, Any]:
     """The facade's own document: its paths and no other."""
     from smarthub_mcp.api.openapi.document import build_document
 
-    return build_document(
+    document = build_document(
         base_url, tool_operations(),
         title="SmartHub MCP tools",
         description=(
             "AI tools paid for in credits: chat with several models, prompt templates, and account tools. "
-            "Authenticate with an API key as a Bearer token."
+            "Authenticate with an API key as a Bearer token, or sign users in with OAuth."
         ),
         tools_only=True,
     )
+    document["components"]["securitySchemes"]["oauth2"] = oauth_scheme(base_url)
+    document["security"] = [*document["security"], {"oauth2": list(SCOPES)}]
+    return document
+
+
+def oauth_scheme(base_url: str) -> dict[str, Any]:
+    """The authorization code flow a Custom GPT action signs its users in with (docs/oauth.md)."""
+    base = base_url.rstrip("/")
+    return {
+        "type": "oauth2",
+        "description": "Sign in with your SmartHub account; the GPT's calls are charged to your credits.",
+        "flows": {"authorizationCode": {
+            "authorizationUrl": f"{base}/authorize", "tokenUrl": f"{base}/token", "refreshUrl": f"{base}/token",
+            "scopes": {name: text for name, (text, _) in SCOPES.items()},
+        }},
+    }

@@ -1,0 +1,61 @@
+"""Headless Chromium through Playwright: the person in the OAuth tests who signs in and consents.
+
+Uses Debian's `chromium` (`apt-get install chromium`; Playwright's own browser download is not
+used). `scripts/test.sh` installs both; where either is missing the browser tests are skipped with
+a message, unless SMARTHUB_TEST_REQUIRE_BROWSER=1 (CI), which makes them fail instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REQUIRED = os.environ.get("SMARTHUB_TEST_REQUIRE_BROWSER") == "1"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+"""Where the docs' screenshots go when SMARTHUB_TEST_SCREENSHOTS=1 (docs/oauth.md shows them)."""
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _missing(message: str) -> None:
+    if REQUIRED:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextlib.asynccontextmanager
+async def browser_page() -> AsyncIterator[Any]:
+    """A fresh page of headless Chromium (phone-sized, so the pages are checked at that width)."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _missing("the playwright package is not installed: run scripts/test.sh (it installs it)")
+    executable = chromium_path()
+    if executable is None:
+        _missing("Debian's chromium is not installed: run `apt-get install -y chromium` (scripts/test.sh does)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, headless=True,
+                                                   args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+async def screenshot(page: Any, name: str) -> None:
+    if os.environ.get("SMARTHUB_TEST_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

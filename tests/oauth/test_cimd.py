@@ -1,0 +1,125 @@
+"""Client ID Metadata Documents: fetched under SSRF guards, size and time caps, cached, and used
+only when the document names itself. Refusals are shown to the person, never redirected."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from smarthub_mcp.config import OAuthConfig
+from smarthub_mcp.oauth import cimd
+from tests.conftest import LiveServer
+from tests.identity.helpers import app_client
+from tests.oauth.helpers import REDIRECT, pkce
+
+LOOPBACK = {"SMARTHUB_OAUTH__METADATA_DOCUMENTS_ALLOW_LOOPBACK": "true"}
+
+
+class Documents:
+    """A loopback http server of metadata documents; counts what it served."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, int] = {}
+        self.url = ""
+
+    def document(self, path: str, **override: object) -> dict:
+        return {"client_id": f"{self.url}{path}", "client_name": "Doc app", "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none", **override}
+
+    def app(self) -> Starlette:
+        async def serve(request):
+            name = request.path_params["name"]
+            self.hits[name] = self.hits.get(name, 0) + 1
+            path = f"/{name}"
+            if name == "good.json":
+                return JSONResponse(self.document(path), headers={"Cache-Control": "max-age=600"})
+            if name == "other-id.json":
+                return JSONResponse(self.document(path, client_id=f"{self.url}/good.json"))
+            if name == "huge.json":
+                return JSONResponse(self.document(path, client_name="x" * 20_000))
+            if name == "moved.json":
+                return RedirectResponse(f"{self.url}/good.json", status_code=302)
+            if name == "secret.json":
+                return JSONResponse(self.document(path, token_endpoint_auth_method="client_secret_post"))
+            return Response(status_code=404)
+
+        return Starlette(routes=[Route("/{name}", serve)])
+
+
+@pytest.fixture
+async def documents():
+    docs = Documents()
+    async with LiveServer(docs.app()) as server:
+        docs.url = server.url
+        yield docs
+
+
+def authorize_url(client_id: str) -> str:
+    _, challenge = pkce()
+    return "/authorize?" + urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
+                                      "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"})
+
+
+async def test_a_document_naming_itself_is_used_and_cached(make_config, db, documents):
+    async with app_client(make_config(**LOOPBACK)) as client:
+        for _ in range(2):
+            answer = await client.get(authorize_url(f"{documents.url}/good.json"))
+            assert answer.status_code == 303 and "/oauth/consent?request=" in answer.headers["location"]
+    assert documents.hits["good.json"] == 1  # the second request was served from the cache
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("other-id.json", "client_id is not its own URL"),
+    ("huge.json", "larger than"),
+    ("moved.json", "HTTP 302"),
+    ("secret.json", "public client"),
+    ("missing.json", "HTTP 404"),
+])
+async def test_unusable_documents_are_refused_on_a_page(make_config, db, documents, name, why):
+    async with app_client(make_config(**LOOPBACK)) as client:
+        answer = await client.get(authorize_url(f"{documents.url}/{name}"))
+    assert answer.status_code == 400 and "location" not in answer.headers
+    assert why in answer.text and "oauth_invalid_request" in answer.text
+
+
+@pytest.mark.parametrize("client_id", [
+    "https://10.1.2.3/client.json",  # private
+    "https://169.254.169.254/latest/meta-data",  # link-local: the cloud metadata service
+    "https://127.0.0.1/client.json",  # loopback, without the test setting
+    "https://localhost/client.json",  # a name that resolves to loopback
+    "https://[::1]/client.json",
+    "https://100.64.0.1/client.json",  # shared address space
+])
+async def test_documents_at_private_addresses_are_never_fetched(client, client_id):
+    answer = await client.get(authorize_url(client_id))
+    assert answer.status_code == 400 and "location" not in answer.headers
+    assert "private or reserved address" in answer.text
+
+
+@pytest.mark.parametrize(("client_id", "why"), [
+    ("http://example.com/client.json", "over https"),
+    ("https://user:pw@example.com/client.json", "credentials or a fragment"),
+    ("https://example.com/", "a host and a path"),
+])
+async def test_malformed_document_urls_are_refused(client, client_id, why):
+    answer = await client.get(authorize_url(client_id))
+    assert answer.status_code == 400 and why in answer.text
+
+
+def test_address_guard():
+    closed, open_ = OAuthConfig(), OAuthConfig(metadata_documents_allow_loopback=True)
+    for private in ("10.0.0.1", "192.168.1.1", "172.16.0.1", "169.254.1.1", "fe80::1", "fc00::1", "::ffff:10.0.0.1",
+                    "0.0.0.0", "224.0.0.1"):
+        assert not cimd.address_allowed(private, closed) and not cimd.address_allowed(private, open_), private
+    assert not cimd.address_allowed("127.0.0.1", closed) and cimd.address_allowed("127.0.0.1", open_)
+    assert cimd.address_allowed("93.184.215.14", closed)
+
+
+async def test_a_document_is_refused_without_the_loopback_setting_even_when_it_names_itself(client, documents):
+    answer = await client.get(authorize_url(f"{documents.url}/good.json"))
+    assert answer.status_code == 400 and "over https" in answer.text
+    assert documents.hits == {}
