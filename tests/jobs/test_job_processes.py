@@ -1,4 +1,5 @@
-"""Two app processes on one PostgreSQL with their job workers racing over 50 jobs on fal's queue API
+"""Two app processes on one PostgreSQL with their job workers racing over 50 image, then 50 video, jobs
+on fal's queue API
 (the loopback fake, which counts every submit); one is killed (SIGKILL) while it holds leases: the
 other takes its jobs over after the leases run out, without sending any again. Every job is
 submitted upstream once and settled once; the ledger is exact."""
@@ -22,7 +23,7 @@ from tests.factories import bearer, make_user_with_token
 from tests.fakes.fal_queue_server import FakeFal, FalJob
 
 JOBS = 50
-PRICE = 5_000  # 0.005 credits an image
+PRICE = 5_000  # 0.005 credits an image; a 5 s video at 0.001 a second
 
 CONFIG = """
 [database]
@@ -38,6 +39,12 @@ timeout_seconds = 5
 kind = "image"
 routes = [{{ provider = "fal", upstream = "fal-ai/flux/dev" }}]
 price = {{ per_image = {{ "64x64" = 0.005 }} }}
+
+[models.kling]
+kind = "video"
+routes = [{{ provider = "fal", upstream = "fal-ai/kling-video/v2.1/standard/text-to-video" }}]
+price = {{ per_second = {{ std = 0.001 }} }}
+durations = [5]
 
 [jobs]
 lease_seconds = 5
@@ -67,16 +74,17 @@ async def start(env: dict[str, str], config: Path, port: int) -> asyncio.subproc
 
 @pytest.mark.postgres
 @pytest.mark.slow
-async def test_two_processes_race_over_fifty_jobs_and_one_is_killed(backend, database_url, db, tmp_path):
+@pytest.mark.parametrize("kind", ["image", "video"])
+async def test_two_processes_race_over_fifty_jobs_and_one_is_killed(backend, kind, database_url, db, tmp_path):
     if backend != "postgresql":
         pytest.skip("two processes on one database: the PostgreSQL case")
     async with FakeFal() as fal:
-        fal.script(*[FalJob(in_queue=2, in_progress=6) for _ in range(JOBS)])
-        await run_race(fal, database_url, tmp_path)
+        fal.script(*[FalJob(in_queue=2, in_progress=6, video=kind == "video") for _ in range(JOBS)])
+        await run_race(fal, database_url, tmp_path, kind)
         assert len(fal.submits) == JOBS  # each job sent upstream once, A's included
 
 
-async def run_race(fal: FakeFal, database_url: str, tmp_path: Path) -> None:
+async def run_race(fal: FakeFal, database_url: str, tmp_path: Path, kind: str) -> None:
     config = tmp_path / "config.toml"
     config.write_text(CONFIG.format(fal=fal.url) + f'\n[storage]\ndirectory = "{tmp_path / "media"}"\n',
                       encoding="utf-8")
@@ -90,24 +98,25 @@ async def run_race(fal: FakeFal, database_url: str, tmp_path: Path) -> None:
     a = await start(env, config, port_a)
     b = await start(env, config, port_b)
     try:
-        await asyncio.wait_for(race(services, user_id, token, a, port_a, port_b), 120)
+        await asyncio.wait_for(race(services, user_id, token, a, port_a, port_b, kind), 120)
     finally:
         for proc in (a, b):
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-    await check(services, user_id, before)
+    await check(services, user_id, before, kind)
 
 
-async def race(services, user_id: str, token: str, a, port_a: int, port_b: int) -> list[str]:
+async def race(services, user_id: str, token: str, a, port_a: int, port_b: int, kind: str) -> list[str]:
     if True:
         async with httpx.AsyncClient(headers=bearer(token), timeout=30) as http:
 
             async def make(i: int) -> str:
                 port = (port_a, port_b)[i % 2]
-                answer = await http.post(f"http://127.0.0.1:{port}/api/v1/images",
-                                         json={"prompt": f"job {i}", "model": "flux", "size": "64x64"})
+                body = {"prompt": f"job {i}", "model": "flux", "size": "64x64"} if kind == "image" else \
+                    {"prompt": f"job {i}", "model": "kling"}
+                answer = await http.post(f"http://127.0.0.1:{port}/api/v1/{kind}s", json=body)
                 assert answer.status_code == 200, answer.text
                 return str(answer.json()["job_id"])
 
@@ -131,15 +140,16 @@ async def race(services, user_id: str, token: str, a, port_a: int, port_b: int) 
     return job_ids
 
 
-async def check(services, user_id: str, before: int) -> None:
+async def check(services, user_id: str, before: int, kind: str) -> None:
     async with services.db.read() as conn:
         rows = list(await conn.execute(text(
-            "SELECT id, status, submits, delivered, charged FROM jobs WHERE owner_id = :u"), {"u": user_id}))
+            "SELECT id, kind, status, submits, delivered, charged FROM jobs WHERE owner_id = :u"), {"u": user_id}))
         usage = (await conn.execute(text(
             "SELECT count(*), count(DISTINCT hold_id) FROM usage_events WHERE user_id = :u"
-            " AND tool = 'generate_image'"), {"u": user_id})).one()
+            " AND tool = :tool"), {"u": user_id, "tool": f"generate_{kind}"})).one()
     assert len(rows) == JOBS
     assert {(r.status, r.submits, r.delivered, r.charged) for r in rows} == {("succeeded", 1, 1, PRICE)}
+    assert {r.kind for r in rows} == {kind}
     assert tuple(usage) == (JOBS, JOBS)  # one usage row per job: settled once
     balance = await services.ledger.balance(user_id)
     assert (balance.balance, balance.held) == (before - JOBS * PRICE, 0)

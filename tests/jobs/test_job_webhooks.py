@@ -19,9 +19,11 @@ from smarthub_mcp.compose import build_services
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.jobs import notices
 from smarthub_mcp.tools import images as image_tools
+from smarthub_mcp.tools import videos as video_tools
 from smarthub_mcp.tools.registry import invoke
 from tests.conftest import LiveServer
 from tests.factories import bearer, make_user_with_token
+from tests.jobs.test_job_notices import drive_until_settled
 
 
 def receiver(answers: list[int], seen: list[tuple[dict[str, str], bytes]]) -> Starlette:
@@ -81,3 +83,23 @@ async def test_webhook_urls_into_private_networks_are_refused(services, client):
         assert answer.json()["error"]["code"] == "invalid_request"
     assert (await client.get("/api/v1/account/webhook", headers=bearer(token))).json() == {"url": None,
                                                                                             "secret": None}
+
+
+async def test_the_owner_is_emailed_when_a_job_outlives_its_call(make_config, db):
+    """With `[jobs] email_on_completion`, a video the call stopped waiting for is mailed when it ends."""
+    config = make_config(SMARTHUB_JOBS__EMAIL_ON_COMPLETION="true", SMARTHUB_JOBS__WAIT_SECONDS="0",
+                         SMARTHUB_DATABASE__POOL_SIZE="4")
+    services = build_services(config)
+    user_id, _ = await make_user_with_token(services, email="owner@example.com")
+    principal = Principal(user_id, "owner@example.com", "user", frozenset({"tools:video"}), "jwt",
+                          email_verified=True)
+    out = await invoke(video_tools.generate_video, services, principal, {"prompt": "slow", "model": "demo-video"},
+                       request_id="t")
+    assert out.status == "running"
+    await drive_until_settled(services, out.job_id)
+    async with services.db.read() as conn:
+        mails = [tuple(r) for r in await conn.execute(text("SELECT recipient, subject, body FROM email_outbox"))]
+    assert [(m[0], m[1]) for m in mails if "video" in m[1]] == [("owner@example.com", "Your video job has succeeded")]
+    assert out.job_id in mails[-1][2]
+    await services.jobs.aclose()
+    await services.db.close()

@@ -113,7 +113,7 @@ async def on_settled(services: Services, job: Job) -> None:
             base = services.settings.server.public_base_url.rstrip("/")
             body = (f"Your {job.kind} job {job.id} ({job.model}) has {job.status}.\n"
                     f"See it with get_job, or at {base}/api/v1/jobs/{job.id}.\n")
-            await services.mailer(services, row.email, f"Your {job.kind} is {job.status}", body)
+            await services.mailer(services, row.email, f"Your {job.kind} job has {job.status}", body)
 
 
 async def delivery_stats(db: Database) -> dict[str, int]:
