@@ -29,6 +29,7 @@ from smarthub_mcp.jobs.worker import run_workers
 from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.media.wiring import build_storage
 from smarthub_mcp.metrics import Metrics
+from smarthub_mcp.moderation.checks import Moderator
 from smarthub_mcp.providers.registry import ProviderRegistry
 from smarthub_mcp.providers.router import Router
 from smarthub_mcp.ratelimit import RateLimiter
@@ -107,6 +108,7 @@ def build_services(
         jobs=JobEngine(db, meter, router, storage, settings.jobs, webhook_base=settings.server.public_base_url,
                        webhook_secret=media_link_secret, on_change=job_changed),
         events=events,
+        moderator=Moderator(settings.moderation, db, settings.providers, config.environ),
     )
     services.user_created_hooks.append(signup_hook(ledger, settings.auth.signup_grant))
     return services
@@ -146,6 +148,7 @@ async def close_services(services: Services) -> None:
     await services.meter.drain()
     await services.ledger.drain_notifications()
     await services.jobs.aclose()
+    await services.moderator.aclose()
     await services.router.aclose()
     await services.rate_limiter.aclose()
     await services.storage.aclose()

@@ -33,6 +33,7 @@ from smarthub_mcp.config_sections import (  # noqa: F401  (re-exported: config i
     LimitsConfig,
     LoggingConfig,
     ModelConfig,
+    ModerationConfig,
     OAuthClientConfig,
     OAuthConfig,
     PackageConfig,
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     email: EmailConfig = Field(default_factory=EmailConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     oauth: OAuthConfig = Field(default_factory=OAuthConfig)
 
     @classmethod

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the types only: the objects are made by compose.build_servi
     from smarthub_mcp.jobs.engine import JobEngine
     from smarthub_mcp.media.storage import Storage
     from smarthub_mcp.metrics import Metrics
+    from smarthub_mcp.moderation.checks import Moderator
     from smarthub_mcp.providers.router import Router
     from smarthub_mcp.ratelimit import RateLimiter
 
@@ -54,6 +55,7 @@ class Services:
     storage: Storage
     jobs: JobEngine
     events: SubscriptionBus
+    moderator: Moderator
     """Change events for MCP clients that listen (2026-07-28 `subscriptions/listen`): `job://{id}` updates."""
     user_created_hooks: list[UserCreatedHook] = field(default_factory=list)
 

@@ -41,8 +41,38 @@ class FakeOpenAI(FakeProvider):
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
             Route("/v1/images/generations", self.images, methods=["POST"]),
+            Route("/v1/moderations", self.moderations, methods=["POST"]),
             Route("/files/{name}", self.file, methods=["GET"]),
         ]
+
+    moderation_answers: list[Any]
+    """What the next moderation calls answer, in order (then "clean"): "clean", "down" (a 500),
+    ("slow", seconds), or ("flagged", category, score)."""
+
+    async def moderations(self, request: Request) -> Response:
+        """OpenAI's moderation endpoint (omni-moderation-latest's shape), scripted per call."""
+        body = await self.read_body(request)
+        self.requests.append({"body": body, "headers": dict(request.headers), "path": request.url.path})
+        if not self.authorized(request):
+            return self.error(Fail(401, "invalid_request_error", "invalid_api_key"))
+        answers = getattr(self, "moderation_answers", [])
+        answer = answers.pop(0) if answers else "clean"
+        if answer == "down":
+            return self.error(Fail(500, "server_error"))
+        if isinstance(answer, tuple) and answer[0] == "slow":
+            await asyncio.sleep(answer[1])
+        names = ["harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+                 "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
+                 "violence/graphic"]
+        flagged_as = answer[1] if isinstance(answer, tuple) and answer[0] == "flagged" else None
+        score = answer[2] if flagged_as else 0.0
+        result = {
+            "flagged": flagged_as is not None,
+            "categories": {n: n == flagged_as for n in names},
+            "category_scores": {n: (score if n == flagged_as else 0.001) for n in names},
+            "category_applied_input_types": {n: ["text"] for n in names},
+        }
+        return JSONResponse({"id": "modr-fake", "model": "omni-moderation-latest", "results": [result]})
 
     async def models(self, request: Request) -> Response:
         """The free call `smarthub doctor --online` makes to check a key."""

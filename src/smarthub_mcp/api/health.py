@@ -30,11 +30,13 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = "unreachable"
     if services.secrets.redis_url:
         checks["redis"] = "ok" if await services.rate_limiter.ping() else "unreachable"
+    # What prompts go through, and what happens when the moderation endpoint is down: said, not checked.
+    details = services.moderator.describe()
     if getattr(request.app.state, "draining", False):  # SIGTERM: leaving the balancer (cli/server.py)
-        return JSONResponse({"status": "draining", "checks": checks}, status_code=503)
+        return JSONResponse({"status": "draining", "checks": checks, "details": details}, status_code=503)
     if all(state == "ok" for state in checks.values()):
-        return JSONResponse({"status": "ok", "checks": checks})
-    return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+        return JSONResponse({"status": "ok", "checks": checks, "details": details})
+    return JSONResponse({"status": "unavailable", "checks": checks, "details": details}, status_code=503)
 
 
 async def metrics(request: Request) -> Response:

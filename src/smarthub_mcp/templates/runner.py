@@ -155,6 +155,8 @@ async def _run_prepared(
     charge: Charge | None = None,
 ) -> RunResult:
     charge = charge or _meter_charge(services, principal, request_id)
+    # A template run is a chat prompt: checked when `[moderation] chat` is on, before any hold.
+    await services.moderator.check(principal, "chat", p.request.messages[0].content)
     pricing = Pricing(services.settings.models)
     started = time.perf_counter()
     answered: list[ChatResult] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from smarthub_mcp.billing.meter import Metered, Usage
 from smarthub_mcp.errors import InvalidRequest, SmartHubError
-from smarthub_mcp.jobs.kinds import Ask
+from smarthub_mcp.jobs.kinds import Ask, kind_of
 from smarthub_mcp.jobs.store import Job
 from smarthub_mcp.jobs.views import JobOut, job_out
 from smarthub_mcp.media import library
@@ -61,6 +61,9 @@ def job_text(out: JobOut) -> str:
 async def run_job(tc: ToolContext, *, model: str, ask: Ask, wait_seconds: float) -> JobResult:
     """Create the job, step it while we wait (progress to the caller), record its charge, answer."""
     services = tc.services
+    # Checked before anything is held: a refused prompt moves no credit.
+    text = ask.prompt if not ask.negative_prompt else f"{ask.prompt}\n{ask.negative_prompt}"
+    await services.moderator.check(tc.principal, kind_of(ask), text)
     job = await services.jobs.create(tc.principal, tool=tc.tool, model=model, ask=ask, request_id=tc.request_id)
 
     async def progress(current: Job) -> None:

@@ -126,8 +126,10 @@ class Health(Out):
 
 
 class Readiness(Out):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable", "draining"]
     checks: dict[str, Literal["ok", "unreachable"]]
+    details: dict[str, str] = Field(default_factory=dict, description="What prompts are checked by, and what"
+                                    " happens to them when the moderation endpoint is down.")
 
 
 class OpenApiDocument(BaseModel):

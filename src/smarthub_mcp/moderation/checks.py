@@ -1,0 +1,129 @@
+"""Prompt checks, run before any credit is held: the configured block list, then OpenAI's moderation
+endpoint (`omni-moderation-latest`, through the `openai` SDK) when a provider key is configured.
+
+    await moderator.check(principal, "image", prompt)   # PromptRefused / ModerationUnavailable, or passes
+
+Images and video are always checked; chat and template prompts when `[moderation] chat` is on. A
+refusal names its category and is recorded (moderation_events) without the prompt. When the endpoint
+cannot answer, image and video prompts are refused (`media_fail = "closed"`, the default) and chat
+prompts pass with a warning logged (`chat_fail = "open"`); `/readyz` says which in its details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from smarthub_mcp.config import ModerationConfig, ProviderConfig
+from smarthub_mcp.db import Database
+from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.moderation.errors import ModerationUnavailable, PromptRefused
+from smarthub_mcp.moderation.records import record
+
+log = logging.getLogger("smarthub.moderation")
+MAX_CHECKED_CHARS = 20_000
+
+
+def compile_block_list(block_list: dict[str, list[str]]) -> list[tuple[str, re.Pattern[str]]]:
+    """(category, pattern) pairs: `/regex/` as written, anything else as a whole word or phrase, any case."""
+    compiled = []
+    for category, entries in block_list.items():
+        for entry in entries:
+            if len(entry) > 2 and entry.startswith("/") and entry.endswith("/"):
+                compiled.append((category, re.compile(entry[1:-1], re.IGNORECASE)))
+            elif entry.strip():
+                compiled.append((category, re.compile(rf"(?<!\w){re.escape(entry.strip())}(?!\w)", re.IGNORECASE)))
+    return compiled
+
+
+def refusing_category(scores: Mapping[str, Any], flags: Mapping[str, Any],
+                      thresholds: Mapping[str, float]) -> str | None:
+    """The first category over its threshold (or flagged by the endpoint when it has none)."""
+    for category, flagged in flags.items():
+        limit = thresholds.get(category)
+        score = scores.get(category)
+        if limit is not None and isinstance(score, int | float):
+            if score >= limit:
+                return category
+        elif flagged is True:
+            return category
+    for category, limit in thresholds.items():  # thresholds on categories the flags omit
+        score = scores.get(category)
+        if isinstance(score, int | float) and score >= limit:
+            return category
+    return None
+
+
+class Moderator:
+    def __init__(self, config: ModerationConfig, db: Database, providers: Mapping[str, ProviderConfig],
+                 environ: Mapping[str, str]) -> None:
+        self.config = config
+        self.db = db
+        self.blocked = compile_block_list(config.block_list)
+        self._client: Any = None
+        provider = providers.get(config.openai_provider) if config.openai_provider else None
+        key = environ.get(provider.api_key_env) if provider is not None and provider.api_key_env else None
+        self._endpoint = (provider.base_url, key) if provider is not None and key else None
+
+    @property
+    def uses_endpoint(self) -> bool:
+        return self._endpoint is not None
+
+    def describe(self) -> dict[str, str]:
+        """For /readyz: what is checked, and what happens when the endpoint is down."""
+        if not self.config.enabled:
+            return {"moderation": "off"}
+        checks = "block list" + (f" + {self.config.model}" if self.uses_endpoint else "")
+        return {"moderation": checks, "moderation_when_down": f"media fail {self.config.media_fail}, chat fail"
+                f" {self.config.chat_fail}" if self.uses_endpoint else "n/a"}
+
+    def _openai(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI  # loaded when first used, like the chat adapter's SDK
+
+            base_url, key = self._endpoint or (None, None)
+            self._client = AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0,
+                                       timeout=self.config.timeout_seconds)
+        return self._client
+
+    async def check(self, principal: Principal, kind: str, text: str) -> None:
+        """Pass, or raise PromptRefused / ModerationUnavailable (nothing has been held yet)."""
+        if not self.config.enabled or (kind == "chat" and not self.config.chat):
+            return
+        text = text[:MAX_CHECKED_CHARS]
+        for category, pattern in self.blocked:
+            if pattern.search(text):
+                await self._refuse(principal, kind, "block_list", category)
+        if self._endpoint is None:
+            return
+        try:
+            answer = await asyncio.wait_for(
+                self._openai().moderations.create(model=self.config.model, input=text), self.config.timeout_seconds)
+            result = answer.results[0]
+            scores = result.category_scores.model_dump(by_alias=True)
+            flags = result.categories.model_dump(by_alias=True)
+        except Exception as exc:  # the SDK's errors, a timeout, an odd answer: the endpoint did not answer
+            fails_closed = (self.config.chat_fail if kind == "chat" else self.config.media_fail) == "closed"
+            log.warning("moderation endpoint unavailable (%s); %s prompt %s", type(exc).__name__, kind,
+                        "refused" if fails_closed else "let through unchecked")
+            await record(self.db, user_id=principal.user_id, kind=kind,
+                         decision="refused" if fails_closed else "unchecked", source="unavailable", category=None)
+            if fails_closed:
+                raise ModerationUnavailable("the content check is unavailable; try again shortly") from None
+            return
+        refused = refusing_category(scores, flags, self.config.thresholds)
+        if refused is not None:
+            await self._refuse(principal, kind, "moderation", refused)
+
+    async def _refuse(self, principal: Principal, kind: str, source: str, category: str) -> None:
+        await record(self.db, user_id=principal.user_id, kind=kind, decision="refused", source=source,
+                     category=category)
+        raise PromptRefused(f"this prompt is refused under this server's content policy ({category})",
+                            details={"category": category, "source": source})
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
