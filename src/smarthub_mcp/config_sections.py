@@ -237,6 +237,10 @@ class OAuthConfig(Section):
 
     enabled: bool = Field(True, description="Serve /authorize, /token, /revoke, /register and the AS metadata.")
     registration_enabled: bool = Field(True, description="Dynamic Client Registration at /register.")
+    registrations_per_ip_per_hour: int = Field(
+        30, ge=0, description="Clients one network address may register an hour (0: no limit); a connector"
+        " registers once, so this only stops floods of registrations."
+    )
     metadata_documents_enabled: bool = Field(True, description="Client ID Metadata Documents (https client ids).")
     metadata_documents_allow_loopback: bool = Field(
         False, description="Tests only: fetch metadata documents over http and from loopback addresses."

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import httpx
+
+from smarthub_mcp.app import build_app
+from smarthub_mcp.compose import build_services
+from tests.conftest import running_app
 from tests.factories import bearer, make_api_key, make_user_with_token
 from tests.oauth.helpers import (
     PASSWORD,
@@ -249,3 +254,17 @@ async def test_a_newcomer_creates_an_account_on_the_sign_in_page_and_connects(cl
     assert taken.status_code == 409
     user = await services.db.fetch_one("SELECT id FROM users WHERE email = 'new@example.com'")
     assert (await services.ledger.balance(user.id)).balance > 0  # the sign-up credits
+
+
+async def test_registrations_are_capped_per_network(make_config, db):
+    services = build_services(make_config(SMARTHUB_OAUTH__REGISTRATIONS_PER_IP_PER_HOUR="2"))
+    app = build_app(services=services)
+    async with running_app(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            await register(http)
+            await register(http)
+            flood = await http.post("/register", json={"redirect_uris": [REDIRECT],
+                                                       "token_endpoint_auth_method": "none"})
+    assert flood.status_code == 429 and flood.json()["error"] == "slow_down"
+    assert int(flood.headers["retry-after"]) > 0

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp, Message
 
+from smarthub_mcp.api.authn import client_ip
 from smarthub_mcp.api.body import read_body
 from smarthub_mcp.api.html import error_page, read_form
 from smarthub_mcp.errors import SmartHubError
@@ -111,6 +112,17 @@ async def register(request: Request) -> Response:
     services = _services(request)
     if not services.settings.oauth.registration_enabled:
         return oauth_error("invalid_request", "dynamic client registration is turned off", 404)
+    ip = client_ip(request)
+    limit = services.settings.oauth.registrations_per_ip_per_hour
+    try:
+        wait = await services.rate_limiter.hit_hourly("oauth-register", limit, ip) if ip else None
+    except SmartHubError as exc:  # the limiter's store is down: it fails closed
+        return oauth_error("temporarily_unavailable", exc.message, exc.status)
+    if wait:
+        answer = oauth_error("slow_down", f"too many registrations from your network; retry in {int(wait + 0.999)} s",
+                             429)
+        answer.headers["Retry-After"] = str(int(wait + 0.999))
+        return answer
     try:  # read within the limit here: the SDK's handler would read any size
         raw = await read_body(request, FORM_LIMIT)
     except SmartHubError as exc:
