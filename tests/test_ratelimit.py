@@ -36,6 +36,9 @@ SETTINGS = Settings(limits={
     "users": {"vip@example.com": {"requests_per_minute": 5, "tokens_per_minute": 0}},
 })
 
+NO_MODERATION_ENDPOINT = {"moderation": "block list", "moderation_when_down": "n/a"}
+"""What /readyz says of moderation on the default settings (no moderation endpoint configured)."""
+
 
 def principal(email: str = "ann@example.com", role: str = "user") -> Principal:
     return Principal(user_id=f"usr_{secrets.token_hex(4)}", email=email, role=role,
@@ -231,7 +234,8 @@ async def test_redis_down_paid_calls_are_refused_and_nothing_is_held_or_charged(
     assert response.json()["error"]["code"] == "rate_limiter_unavailable"
     assert result.is_error and error_of(result)["code"] == "rate_limiter_unavailable"
     assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "checks": {"database": "ok", "redis": "unreachable"}}
+    assert ready.json() == {"status": "unavailable", "checks": {"database": "ok", "redis": "unreachable"},
+                            "details": NO_MODERATION_ENDPOINT}
     after = await services.ledger.balance(user_id)
     assert (after.balance, after.held) == (before.balance, 0)
     async with services.db.read() as conn:
@@ -255,7 +259,8 @@ async def test_readiness_reports_a_reachable_redis(make_config: Callable[..., Ap
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             ready = await http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"},
+                            "details": NO_MODERATION_ENDPOINT}
 
 
 async def test_redis_down_sign_ups_are_refused_cleanly(redis_down_app) -> None:

@@ -8,6 +8,9 @@ from mcp.client.streamable_http import streamable_http_client
 from smarthub_mcp.config import load_config
 from tests.conftest import TEST_JWT_SECRET
 
+NO_MODERATION_ENDPOINT = {"moderation": "block list", "moderation_when_down": "n/a"}
+"""What /readyz says of moderation on the default settings (no moderation endpoint configured)."""
+
 
 async def test_health_and_readiness(client):
     health = await client.get("/healthz")
@@ -32,7 +35,8 @@ async def test_readiness_fails_when_database_is_unreachable(tmp_path):
             assert (await client.get("/healthz")).status_code == 200
             ready = await client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "checks": {"database": "unreachable"}}
+    assert ready.json() == {"status": "unavailable", "checks": {"database": "unreachable"},
+                            "details": NO_MODERATION_ENDPOINT}
 
 
 async def test_a_served_app_freezes_its_start_up_heap(config):
