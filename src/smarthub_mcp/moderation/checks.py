@@ -89,9 +89,13 @@ class Moderator:
                                        timeout=self.config.timeout_seconds)
         return self._client
 
+    def applies_to(self, kind: str) -> bool:
+        """Whether prompts of `kind` are checked at all (lets a hot path skip building the text)."""
+        return self.config.enabled and (kind != "chat" or self.config.chat)
+
     async def check(self, principal: Principal, kind: str, text: str) -> None:
         """Pass, or raise PromptRefused / ModerationUnavailable (nothing has been held yet)."""
-        if not self.config.enabled or (kind == "chat" and not self.config.chat):
+        if not self.applies_to(kind):
             return
         text = text[:MAX_CHECKED_CHARS]
         for category, pattern in self.blocked:

@@ -109,8 +109,9 @@ async def run_chat(tc: ToolContext, model: str, request: ChatRequest) -> tuple[C
         return result, usage
 
     # Chat is checked only when `[moderation] chat` is on; before the hold either way.
-    words = "\n".join([request.system or "", *(m.content for m in request.messages if isinstance(m.content, str))])
-    await services.moderator.check(tc.principal, "chat", words)
+    if services.moderator.applies_to("chat"):  # off by default: the metered hot path joins no text then
+        words = "\n".join([request.system or "", *(m.content for m in request.messages)])
+        await services.moderator.check(tc.principal, "chat", words)
     metered = await tc.charge(model=model, estimate=estimate, work=work, tokens=input_estimate + request.max_tokens,
                               delivered=delivered)
     return metered.result, metered
