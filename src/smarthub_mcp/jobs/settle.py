@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.meter import Meter, Reservation, Settlement, Usage
-from smarthub_mcp.db import Database
+from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import store
 from smarthub_mcp.jobs.images import split
@@ -78,6 +78,11 @@ async def succeed(db: Database, meter: Meter, storage: Storage, job: Job, *, sto
             settlement = await meter.settle_in(conn, reservation(job), usage)
             if settlement is None:
                 log.error("job %s: its hold %s was already resolved; settled without a charge", job.id, job.hold_id)
+            taken = settlement.charged if settlement is not None else 0
+            if taken != charged:  # the job (and its outputs) say what the ledger took, not what was meant
+                await conn.execute(cached_text("UPDATE jobs SET charged = :c WHERE id = :id"),
+                                   {"c": taken, "id": job.id})
+                await conn.execute(cached_text("UPDATE media SET cost = 0 WHERE job_id = :id"), {"id": job.id})
     except _Lost:
         await _forget_unrecorded(db, storage, stored)
         return Outcome(job.id, "lost", 0, first=False)
