@@ -28,10 +28,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from smarthub_mcp.db import Database
+from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.ids import new_id, now_ms
-from smarthub_mcp.jobs import store
 from smarthub_mcp.jobs.store import Job
 from smarthub_mcp.services import Services
 
@@ -69,7 +68,7 @@ async def set_webhook(services: Services, user_id: str, url: str) -> str:
     secret = "whsec_" + secrets.token_urlsafe(32)
     now = now_ms()
     async with services.db.write() as conn:
-        await conn.execute(store.cached(
+        await conn.execute(cached_text(
             "INSERT INTO user_webhooks (user_id, url, secret, created_at, updated_at) VALUES (:u, :url, :s, :now, :now)"
             " ON CONFLICT (user_id) DO UPDATE SET url = excluded.url, secret = excluded.secret,"
             " updated_at = excluded.updated_at"), {"u": user_id, "url": url, "s": secret, "now": now})
@@ -83,7 +82,7 @@ async def get_webhook(db: Database, user_id: str) -> tuple[str, str] | None:
 
 async def delete_webhook(db: Database, user_id: str) -> None:
     async with db.write() as conn:
-        await conn.execute(store.cached("DELETE FROM user_webhooks WHERE user_id = :u"), {"u": user_id})
+        await conn.execute(cached_text("DELETE FROM user_webhooks WHERE user_id = :u"), {"u": user_id})
 
 
 def payload(job: Job, event_id: str) -> dict[str, Any]:
@@ -100,7 +99,7 @@ async def on_settled(services: Services, job: Job) -> None:
         event_id = new_id("evt")
         now = now_ms()
         async with services.db.write() as conn:
-            await conn.execute(store.cached(
+            await conn.execute(cached_text(
                 "INSERT INTO webhook_deliveries (id, user_id, job_id, event, payload, next_attempt_at, created_at)"
                 " VALUES (:id, :u, :j, :e, :p, :now, :now) ON CONFLICT (job_id, event) DO NOTHING"),
                 {"id": event_id, "u": job.owner_id, "j": job.id, "e": f"job.{job.status}",
@@ -139,7 +138,7 @@ async def deliver_due(services: Services, client: httpx.AsyncClient) -> int:
     for row in rows:
         backoff = BACKOFF_SECONDS[min(row.attempts, len(BACKOFF_SECONDS) - 1)]
         async with services.db.write() as conn:
-            claimed = (await conn.execute(store.cached(
+            claimed = (await conn.execute(cached_text(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = :next"
                 " WHERE id = :id AND attempts = :a AND status = 'pending'"),
                 {"next": now + backoff * 1000, "id": row.id, "a": row.attempts})).rowcount == 1
@@ -164,7 +163,7 @@ async def _send(services: Services, client: httpx.AsyncClient, row: Any) -> int:
     ok = status is not None and 200 <= status < 300
     dead = not ok and row.attempts + 1 >= MAX_ATTEMPTS
     async with services.db.write() as conn:
-        await conn.execute(store.cached(
+        await conn.execute(cached_text(
             "UPDATE webhook_deliveries SET status = :s, last_status = :code, last_error = :err,"
             " delivered_at = :at WHERE id = :id"),
             {"s": "delivered" if ok else ("dead" if dead else "pending"), "code": status, "err": error,

@@ -192,10 +192,5 @@ async def move(db: Database | AsyncConnection, job_id: str, owner: str | None, f
         return (await conn.execute(sql, params)).rowcount == 1
 
 
-def cached(sql: str) -> Any:
-    """A statement compiled once (re-exported for the jobs package's other tables)."""
-    return cached_text(sql)
-
-
 def encode(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)

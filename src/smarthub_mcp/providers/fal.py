@@ -59,6 +59,7 @@ from smarthub_mcp.providers.media_http import (
     retry_later,
     send_poll,
     send_submit,
+    video_input,
 )
 
 DEFAULT_BASE = "https://queue.fal.run"
@@ -67,23 +68,10 @@ NOT_A_VERDICT = frozenset({401, 403, 404, 408, 409, 425, 429})
 """Result-fetch statuses about our access, not about the job: poll again later."""
 
 
-def video_arguments(request: VideoRequest) -> dict[str, Any]:
-    """fal's input for a video model (text-to-video, or image-to-video with `image_url`)."""
-    body: dict[str, Any] = {"prompt": request.prompt, "duration": str(request.duration_seconds),
-                            "aspect_ratio": request.aspect_ratio}
-    if request.negative_prompt:
-        body["negative_prompt"] = request.negative_prompt
-    if request.start_image_url:
-        body["image_url"] = request.start_image_url
-    if request.seed is not None:
-        body["seed"] = request.seed
-    return body
-
-
 def arguments(request: MediaRequest) -> dict[str, Any]:
     """fal's input for a text-to-image model (or a video model)."""
     if isinstance(request, VideoRequest):
-        return video_arguments(request)
+        return video_input(request)
     try:
         width, height = request.dimensions
     except ValueError:

@@ -41,6 +41,7 @@ from smarthub_mcp.providers.media_http import (
     retry_later,
     send_poll,
     send_submit,
+    video_input,
 )
 
 DEFAULT_BASE = "https://api.kie.ai"
@@ -63,22 +64,9 @@ def aspect_ratio(width: int, height: int) -> str:
     return min(RATIOS, key=distance)
 
 
-def video_task_body(request: VideoRequest) -> dict[str, Any]:
-    """kie's task for a video model (Kling, Veo, Runway... on kie's market): image-to-video with a start image."""
-    task_input: dict[str, Any] = {"prompt": request.prompt, "duration": str(request.duration_seconds),
-                                  "aspect_ratio": request.aspect_ratio}
-    if request.start_image_url:
-        task_input["image_url"] = request.start_image_url
-    if request.negative_prompt:
-        task_input["negative_prompt"] = request.negative_prompt
-    if request.seed is not None:
-        task_input["seed"] = request.seed
-    return {"model": request.upstream, "input": task_input}
-
-
 def task_body(request: MediaRequest) -> dict[str, Any]:
     if isinstance(request, VideoRequest):
-        return video_task_body(request)
+        return {"model": request.upstream, "input": video_input(request)}  # Kling, Veo... on kie's market
     try:
         width, height = request.dimensions
         ratio = aspect_ratio(width, height)

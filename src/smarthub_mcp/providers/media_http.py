@@ -32,7 +32,7 @@ import httpx2
 from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown, ProviderRejected
 from smarthub_mcp.providers import failures
-from smarthub_mcp.providers.media import MediaOutput
+from smarthub_mcp.providers.media import MediaOutput, VideoRequest
 
 NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 """Failures before a byte of the request reached the provider: nothing can exist upstream."""
@@ -143,3 +143,17 @@ def output_from_url(url: Any, content_type: Any = None, width: Any = None, heigh
 
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def video_input(request: VideoRequest) -> dict[str, Any]:
+    """The input fal's and kie's video models share: prompt, duration (a string), aspect ratio, and the
+    optional start image (image-to-video), negative prompt and seed."""
+    body: dict[str, Any] = {"prompt": request.prompt, "duration": str(request.duration_seconds),
+                            "aspect_ratio": request.aspect_ratio}
+    if request.start_image_url:
+        body["image_url"] = request.start_image_url
+    if request.negative_prompt:
+        body["negative_prompt"] = request.negative_prompt
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
