@@ -50,6 +50,8 @@ async def test_held_outputs_are_charged_once_when_approved_and_refunded_when_rej
     assert [(h["user_id"], h["job_id"], h["source"], h["category"], h["credits"]) for h in held] == [
         (alice.user_id, out.job_id, "provider", "demo", "0.010000")] * 2
     assert all(h["preview_url"] and h["url"] for h in held)
+    scraped = (await client.get("/metrics", headers=bearer(admin))).text
+    assert "smarthub_moderation_reviews_pending 2.0" in scraped
     preview = await client.get(held[0]["preview_url"])
     assert preview.status_code == 200 and preview.headers["content-type"].startswith("image/")
     approve, reject = held
@@ -87,6 +89,9 @@ async def test_held_outputs_are_charged_once_when_approved_and_refunded_when_rej
     assert audit == [("moderation.approved", approve["review_id"]), ("moderation.rejected", reject["review_id"])]
     assert await services.ledger.check() == []
     assert await queue(client, admin) == []
+    scraped = (await client.get("/metrics", headers=bearer(admin))).text
+    assert "smarthub_moderation_reviews_pending 0.0" in scraped
+    assert "smarthub_moderation_oldest_review_age_seconds 0.0" in scraped
     assert {h["review_id"] for h in await queue(client, admin, status="approved")} == {approve["review_id"]}
 
 
