@@ -15,6 +15,7 @@ from smarthub_mcp.compose import build_services
 from smarthub_mcp.moderation.checks import thresholds_for
 from smarthub_mcp.moderation.errors import GenerationSuspended, PromptRefused
 from smarthub_mcp.tools import images as image_tools
+from smarthub_mcp.tools import videos as video_tools
 from smarthub_mcp.tools.registry import invoke
 from tests.factories import bearer, make_user_with_token
 from tests.fakes.openai_server import FakeOpenAI
@@ -169,3 +170,18 @@ async def test_a_user_who_keeps_tripping_the_checks_is_flagged_for_review(checke
     assert cleared.json()["flagged_at"] is None
     flagged = await client.get("/api/v1/admin/moderation/users", params={"flagged": "true"}, headers=bearer(admin))
     assert flagged.json()["items"] == []
+
+
+async def test_a_videos_poster_frame_is_checked_and_a_flagged_video_held(checked):
+    services, fake, _ = checked
+    alice = await customer(services)
+    before, _ = await money(services, alice.user_id)
+    fake.moderation_answers = ["clean", ("flagged", "violence/graphic", 0.95)]
+    out = await invoke(video_tools.generate_video, services, alice, {"prompt": "waves", "model": "demo-video"},
+                       request_id="t")
+    assert (out.error_code, out.delivered, out.held_for_review) == ("held_for_review", 0, 1)
+    bodies = [r["body"] for r in fake.requests if r["path"] == "/v1/moderations"]
+    assert bodies[-1]["input"][0]["image_url"]["url"].startswith("data:image/jpeg;base64,")  # the poster frame
+    _, held = await money(services, alice.user_id)
+    assert held > 0 and (await money(services, alice.user_id))[0] == before
+    assert await services.ledger.check() == []
