@@ -11,6 +11,7 @@ import io
 
 from sqlalchemy import text
 
+from smarthub_mcp.ids import now_ms
 from smarthub_mcp.tools import images as image_tools
 from smarthub_mcp.tools.registry import invoke
 from tests.factories import bearer, make_user_with_token
@@ -172,3 +173,19 @@ async def token_for(services, principal) -> str:
 async def rows(services, sql: str, **params) -> list[tuple]:
     async with services.db.read() as conn:
         return [tuple(r) for r in await conn.execute(text(sql), params)]
+
+
+async def test_a_review_whose_hold_expired_is_delivered_uncharged(services, client):
+    alice = await customer(services)
+    before, _ = await money(services, alice.user_id)
+    await flagged_job(services, alice, count=2)
+    assert await money(services, alice.user_id) == (before - PRICE, PRICE)
+    assert await services.meter.sweep(now_ms() + 31 * 86_400_000) == 1  # past review_hold_days
+    assert await money(services, alice.user_id) == (before - PRICE, 0)
+    _, admin = await make_user_with_token(services, role="admin")
+    (item,) = await queue(client, admin)
+    r = await client.post(f"/api/v1/admin/moderation/{item['review_id']}", headers=bearer(admin),
+                          json={"decision": "approve", "reason": "late, but fine"})
+    assert r.status_code == 200 and r.json()["credits_charged"] == "0.000000"
+    assert await money(services, alice.user_id) == (before - PRICE, 0)
+    assert await services.ledger.check() == []

@@ -47,12 +47,12 @@ class HeldOutput:
 
 
 async def queue_held(conn: AsyncConnection, meter: Meter, job: Job, held: tuple[HeldOutput, ...], *,
-                     prompt: str, provider: str | None, hold_seconds: float) -> None:
+                     prompt: str, provider: str | None, hold_seconds: float, hold_prices: bool = True) -> None:
     """Inside the job's settling transaction, after its own hold was settled: a held media row, a
-    review row and a hold of its price for each held output."""
+    review row and (with `hold_prices`) a hold of its price for each held output."""
     for item in held:
         hold_id = None
-        if item.price > 0:
+        if item.price > 0 and hold_prices:
             try:
                 hold = await meter.ledger.reserve(
                     job.owner_id, item.price, ttl_seconds=hold_seconds,

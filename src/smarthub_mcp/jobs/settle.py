@@ -88,8 +88,11 @@ async def succeed(db: Database, meter: Meter, storage: Storage, job: Job, *, sto
                                    {"c": taken, "id": job.id})
                 await conn.execute(cached_text("UPDATE media SET cost = 0 WHERE job_id = :id"), {"id": job.id})
             if held:
+                # Prices are held only out of what this capture just released: a job whose own hold
+                # was already gone (expired) takes no new credits for its held outputs.
                 await queue_held(conn, meter, job, held, prompt=prompt, provider=usage.provider,
-                                 hold_seconds=review_hold_seconds)
+                                 hold_seconds=review_hold_seconds,
+                                 hold_prices=settlement is not None and settlement.outcome == "captured")
     except _Lost:
         await _forget_unrecorded(db, storage, stored + tuple(item.stored for item in held))
         return Outcome(job.id, "lost", 0, first=False)
