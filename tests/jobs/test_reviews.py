@@ -14,6 +14,7 @@ from sqlalchemy import text
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.tools import images as image_tools
 from smarthub_mcp.tools.registry import invoke
+from tests.clirunner import acli
 from tests.factories import bearer, make_user_with_token
 from tests.jobs.conftest import customer
 
@@ -37,7 +38,8 @@ async def queue(client, admin: str, **params) -> list[dict]:
     return r.json()["items"]
 
 
-async def test_held_outputs_are_charged_once_when_approved_and_refunded_when_rejected(services, client, tmp_path):
+async def test_held_outputs_are_charged_once_when_approved_and_refunded_when_rejected(services, client, tmp_path,
+                                                                                     database_url):
     alice = await customer(services)
     before, _ = await money(services, alice.user_id)
     out = await flagged_job(services, alice)
@@ -89,6 +91,8 @@ async def test_held_outputs_are_charged_once_when_approved_and_refunded_when_rej
                        " ORDER BY created_at")
     assert audit == [("moderation.approved", approve["review_id"]), ("moderation.rejected", reject["review_id"])]
     assert await services.ledger.check() == []
+    ran = await acli("credits", "check", env={"SMARTHUB_DATABASE_URL": database_url})
+    assert ran.returncode == 0 and "no drift" in ran.stdout, ran.stdout + ran.stderr
     assert await queue(client, admin) == []
     scraped = (await client.get("/metrics", headers=bearer(admin))).text
     assert "smarthub_moderation_reviews_pending 0.0" in scraped
