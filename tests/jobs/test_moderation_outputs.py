@@ -20,29 +20,12 @@ from smarthub_mcp.tools.registry import invoke
 from tests.factories import bearer, make_user_with_token
 from tests.fakes.openai_server import FakeOpenAI
 from tests.jobs.conftest import customer
+from tests.jobs.test_moderation import TOML as PROMPT_TOML
 
 PRICE = 10_000
-TOML = """
-[providers.demo]
-type = "demo"
-
-[providers.demo-image]
-type = "demo-image"
-
-[providers.demo-video]
-type = "demo-video"
-
-[providers.openai]
-type = "openai"
-api_key_env = "OPENAI_API_KEY"
-base_url = "{url}/v1"
-
-[moderation]
-openai_provider = "openai"
-timeout_seconds = 1
-block_list = {{ weapons = ["pipe bomb"] }}
-thresholds = {{ violence = 0.5 }}
-role_thresholds = {{ user = {{ violence = 0.2 }} }}
+# test_moderation.py's server ([moderation] is its last section), with a role's tighter threshold and
+# a lower repeat-offender count.
+TOML = PROMPT_TOML + """role_thresholds = {{ user = {{ violence = 0.2 }} }}
 repeat_offender_trips = 3
 """
 
@@ -50,7 +33,7 @@ repeat_offender_trips = 3
 @pytest.fixture
 async def checked(make_config, db):
     async with FakeOpenAI() as fake:
-        services = build_services(make_config(TOML.format(url=fake.url), OPENAI_API_KEY=fake.api_key,
+        services = build_services(make_config(TOML.format(url=fake.url, chat="false"), OPENAI_API_KEY=fake.api_key,
                                               SMARTHUB_DATABASE__POOL_SIZE="4"))
         transport = httpx.ASGITransport(app=build_app(services=services))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
