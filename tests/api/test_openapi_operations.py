@@ -169,6 +169,9 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("GET", f"{API}/admin/moderation/users", admin, query={"flagged": "true"}, status=200)
     await call("PUT", f"{API}/admin/moderation/users/{{user_id}}", admin, params={"user_id": user_id},
                json={"exempt": False, "suspended": False, "note": "checked"}, status=200)
+    await call("GET", f"{API}/admin/moderation/roles", admin, status=200)
+    await call("PUT", f"{API}/admin/moderation/roles/{{role}}", admin, params={"role": "user"},
+               json={"thresholds": {"sexual": 0.4}}, status=200)
     await call("POST", f"{API}/images/batch", user, json={"items": [{"prompt": "a fox", "model": "demo-image"}]},
                status=200)
 

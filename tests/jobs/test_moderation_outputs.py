@@ -6,6 +6,8 @@ a role's tighter threshold applies; a user who keeps tripping the checks is flag
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -127,9 +129,9 @@ async def test_a_roles_tighter_threshold_applies(checked):
     with pytest.raises(PromptRefused) as refused:
         await image(services, alice, "a sword fight")
     assert refused.value.details["category"] == "violence"
-    assert thresholds_for({"violence": 0.5, "hate": 0.4}, {"user": {"violence": 0.2, "hate": 0.9}}, "user") == {
-        "violence": 0.2, "hate": 0.4}
-    assert thresholds_for({"violence": 0.5}, {"user": {"violence": 0.2}}, "admin") == {"violence": 0.5}
+    assert thresholds_for({"violence": 0.5, "hate": 0.4}, "user", {"user": {"violence": 0.2, "hate": 0.9}},
+                          {"user": {"sexual": 0.3}}) == {"violence": 0.2, "hate": 0.4, "sexual": 0.3}
+    assert thresholds_for({"violence": 0.5}, "admin", {"user": {"violence": 0.2}}) == {"violence": 0.5}
 
 
 async def test_a_user_who_keeps_tripping_the_checks_is_flagged_for_review(checked):
@@ -168,3 +170,34 @@ async def test_a_videos_poster_frame_is_checked_and_a_flagged_video_held(checked
     _, held = await money(services, alice.user_id)
     assert held > 0 and (await money(services, alice.user_id))[0] == before
     assert await services.ledger.check() == []
+
+
+async def test_an_admin_tightens_a_roles_thresholds_at_run_time(checked):
+    services, fake, client = checked
+    alice = await customer(services)
+    manager = replace(alice, role="admin")  # held to the global violence threshold, 0.5
+    fake.moderation_answers = [("flagged", "violence", 0.3), "clean"]
+    assert (await image(services, manager, "a sword fight")).status == "succeeded"
+    _, admin = await make_user_with_token(services, role="admin")
+    _, user = await make_user_with_token(services)
+    refused = await client.put("/api/v1/admin/moderation/roles/admin", headers=bearer(user),
+                               json={"thresholds": {"violence": 0.25}})
+    assert refused.status_code == 403
+    bad = await client.put("/api/v1/admin/moderation/roles/admin", headers=bearer(admin),
+                           json={"thresholds": {"violence": 7}})
+    assert bad.status_code == 400
+    missing = await client.put("/api/v1/admin/moderation/roles/nobody", headers=bearer(admin),
+                               json={"thresholds": {"violence": 0.25}})
+    assert missing.status_code == 404
+    r = await client.put("/api/v1/admin/moderation/roles/admin", headers=bearer(admin),
+                         json={"thresholds": {"violence": 0.25, "hate": 0.6}})
+    assert r.status_code == 200, r.text
+    assert r.json()["effective"]["violence"] == 0.25 and r.json()["thresholds"] == {"violence": 0.25, "hate": 0.6}
+    fake.moderation_answers = [("flagged", "violence", 0.3)]
+    with pytest.raises(PromptRefused):
+        await image(services, manager, "a sword fight")
+    listed = {i["role"]: i for i in (await client.get("/api/v1/admin/moderation/roles",
+                                                      headers=bearer(admin))).json()["items"]}
+    assert listed["user"]["effective"]["violence"] == 0.2 and listed["admin"]["effective"]["violence"] == 0.25
+    cleared = await client.put("/api/v1/admin/moderation/roles/admin", headers=bearer(admin), json={"thresholds": {}})
+    assert cleared.json()["effective"] == {"violence": 0.5}

@@ -7,6 +7,9 @@
 - `GET /admin/moderation/users` (`reports:read`; `?flagged=true` for repeat offenders only) and
   `PUT /admin/moderation/users/{user_id}` (`users:manage`): `{"exempt", "suspended", "note",
   "clear_flag"}`; audited.
+- `GET /admin/moderation/roles` (`reports:read`) and `PUT /admin/moderation/roles/{role}` (`roles:manage`):
+  `{"thresholds": {"sexual": 0.3}}` holds a role's users to tighter thresholds (the lowest of the
+  config's and the admins' applies; `{}` clears); audited; every replica sees it within seconds.
 - `GET /admin/moderation/report` (`reports:read`): `?from=&to=` (ISO dates, UTC; the last 30 days by
   default), `?format=csv` for a spreadsheet; counts by day, user, kind, source, category, decision.
 """
@@ -26,7 +29,7 @@ from smarthub_mcp.api.body import read_json
 from smarthub_mcp.api.params import int_param, time_param
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.reports import write_audit
-from smarthub_mcp.errors import InvalidRequest
+from smarthub_mcp.errors import InvalidRequest, NotFound
 from smarthub_mcp.identity.users import get_user
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import reviews as review_money
@@ -90,6 +93,23 @@ class PolicyOut(BaseModel):
     note: str | None
     updated_by: str | None
     updated_at: int | None
+
+
+class RoleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    thresholds: dict[str, float] = Field(description="Category -> the score at or above which this role's prompts"
+                                         " and outputs are refused or held; {} clears.", max_length=50)
+
+
+class RoleOut(BaseModel):
+    role: str
+    thresholds: dict[str, float] = Field(description="What admins set for this role.")
+    effective: dict[str, float] = Field(description="What its users are held to now: the lowest of the config's"
+                                        " thresholds, its role_thresholds and these.")
+
+
+class RoleList(BaseModel):
+    items: list[RoleOut]
 
 
 class ReportRowOut(BaseModel):
@@ -198,6 +218,40 @@ async def save_policy(request: Request) -> Response:
     return JSONResponse(PolicyOut(**after.__dict__).model_dump(mode="json"))
 
 
+async def role_out(services: Services, role: str) -> RoleOut:
+    moderator = services.moderator
+    admins = await moderator.role_thresholds.all()
+    return RoleOut(role=role, thresholds=admins.get(role, {}), effective=await moderator.thresholds(role))
+
+
+async def list_roles(request: Request) -> Response:
+    await require(request, "reports:read")
+    services: Services = request.app.state.services
+    roles = sorted(await services.identity.roles.roles())
+    return JSONResponse(RoleList(items=[await role_out(services, r) for r in roles]).model_dump(mode="json"))
+
+
+async def save_role(request: Request) -> Response:
+    principal = await require(request, "roles:manage")
+    services: Services = request.app.state.services
+    body = await read_json(request, RoleBody)
+    role = request.path_params["role"]
+    for category, limit in body.thresholds.items():
+        if not (0.0 <= limit <= 1.0) or not 0 < len(category) <= 64:
+            raise InvalidRequest("each threshold is a category name and a score from 0 to 1",
+                                 details={"field": f"thresholds.{category[:64]}"})
+    if not await services.identity.roles.exists(role):
+        raise NotFound("no such role", details={"role": role[:64]})
+    before = (await services.moderator.role_thresholds.all()).get(role, {})
+    async with services.db.write() as conn:
+        await policy.save_role(conn, role, body.thresholds, principal.user_id)
+        await write_audit(conn, actor_id=principal.user_id, action="moderation.role", target_id=role,
+                          target_type="role", before={"thresholds": before}, after={"thresholds": body.thresholds},
+                          ip=client_ip(request), request_id=request_id_var.get())
+    services.moderator.role_thresholds.invalidate()
+    return JSONResponse((await role_out(services, role)).model_dump(mode="json"))
+
+
 async def compliance_report(request: Request) -> Response:
     await require(request, "reports:read")
     services: Services = request.app.state.services
@@ -232,5 +286,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/moderation/report", compliance_report, methods=["GET"]),
         Route("/admin/moderation/users", list_policies, methods=["GET"]),
         Route("/admin/moderation/users/{user_id}", save_policy, methods=["PUT"]),
+        Route("/admin/moderation/roles", list_roles, methods=["GET"]),
+        Route("/admin/moderation/roles/{role}", save_role, methods=["PUT"]),
         Route("/admin/moderation/{id}", decide, methods=["POST"]),
     ]

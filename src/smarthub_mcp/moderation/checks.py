@@ -53,12 +53,14 @@ class Flag:
     category: str | None
 
 
-def thresholds_for(thresholds: Mapping[str, float], role_thresholds: Mapping[str, Mapping[str, float]],
-                   role: str) -> dict[str, float]:
-    """The thresholds a role's users are held to: the lower of the global and the role's, per category."""
+def thresholds_for(thresholds: Mapping[str, float], role: str,
+                   *role_tables: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """The thresholds a role's users are held to: the lowest of the global one and the role's in each
+    table (the config's `role_thresholds`, the admins'), per category."""
     merged = dict(thresholds)
-    for category, limit in role_thresholds.get(role, {}).items():
-        merged[category] = min(limit, merged.get(category, limit))
+    for table in role_tables:
+        for category, limit in table.get(role, {}).items():
+            merged[category] = min(limit, merged.get(category, limit))
     return merged
 
 
@@ -86,6 +88,8 @@ class Moderator:
         self.config = config
         self.db = db
         self.blocked = compile_block_list(config.block_list)
+        self.role_thresholds = policy.RoleThresholds(db)
+        """What admins set per role at run time (`PUT /api/v1/admin/moderation/roles/{role}`)."""
         self._client: Any = None
         provider = providers.get(config.openai_provider) if config.openai_provider else None
         key = environ.get(provider.api_key_env) if provider is not None and provider.api_key_env else None
@@ -143,7 +147,7 @@ class Moderator:
             if fails_closed:
                 raise ModerationUnavailable("the content check is unavailable; try again shortly") from None
             return
-        refused = refusing_category(scores, flags, self._thresholds(principal.role))
+        refused = refusing_category(scores, flags, await self.thresholds(principal.role))
         if refused is not None:
             await self._refuse(principal, kind, "moderation", refused)
 
@@ -164,15 +168,17 @@ class Moderator:
             log.warning("moderation endpoint unavailable (%s) for a %s output; %s", type(exc).__name__, kind,
                         "held for review" if self.config.media_fail == "closed" else "delivered unchecked")
             return Flag("unavailable", None) if self.config.media_fail == "closed" else None
-        category = refusing_category(scores, flags, self._thresholds(role))
+        category = refusing_category(scores, flags, await self.thresholds(role))
         return Flag("moderation", category) if category is not None else None
 
     async def note_held(self, user_id: str) -> None:
         """An output of this user was held: they may now be a repeat offender."""
         await self._note_trip(user_id)
 
-    def _thresholds(self, role: str | None) -> dict[str, float]:
-        return thresholds_for(self.config.thresholds, self.config.role_thresholds, role or "")
+    async def thresholds(self, role: str | None) -> dict[str, float]:
+        """The thresholds `role`'s users are held to now."""
+        return thresholds_for(self.config.thresholds, role or "", self.config.role_thresholds,
+                              await self.role_thresholds.all())
 
     async def _ask(self, content: str | list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
         answer = await asyncio.wait_for(

@@ -1,5 +1,5 @@
-"""Per-user moderation policy (`moderation_users`, owned here): what an admin decided for one user,
-and the repeat-offender flag the checks raise.
+"""Per-user and per-role moderation policy (`moderation_users` and `moderation_roles`, owned here):
+what an admin decided for one user or one role, and the repeat-offender flag the checks raise.
 
 - `exempt`: none of this server's checks apply to the user's prompts or outputs (a provider's own
   content flag still holds an output for review: that is the provider's verdict, not ours);
@@ -7,11 +7,15 @@ and the repeat-offender flag the checks raise.
 - `flagged_at`: set when the user trips the checks `repeat_offender_trips` times within
   `repeat_offender_days` (refused prompts and held outputs); an admin clears it by saving the policy.
 
-A user without a row has the default policy: checked, not suspended, not flagged.
+A user without a row has the default policy: checked, not suspended, not flagged. A role's row holds
+thresholds an admin tightened at run time (`RoleThresholds`, cached for a few seconds per replica).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,3 +118,42 @@ async def listed(db: Database, *, flagged_only: bool, limit: int, cursor: str | 
         f"SELECT m.*, u.email FROM moderation_users m LEFT JOIN users u ON u.id = m.user_id WHERE {more}"
         " ORDER BY m.user_id LIMIT :n", params)
     return page(rows, limit, lambda row: row.user_id)
+
+
+ROLE_CACHE_SECONDS = 5.0
+
+
+class RoleThresholds:
+    """The thresholds admins set per role, read at most every few seconds (the checks' hot path)."""
+
+    def __init__(self, db: Database, ttl: float = ROLE_CACHE_SECONDS) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._table: dict[str, dict[str, float]] = {}
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    async def all(self) -> dict[str, dict[str, float]]:
+        if time.monotonic() - self._loaded_at < self.ttl:
+            return self._table
+        async with self._lock:
+            if time.monotonic() - self._loaded_at >= self.ttl:
+                async with self.db.read() as conn:
+                    rows = await conn.execute(text("SELECT role, thresholds FROM moderation_roles"))
+                    self._table = {r.role: {k: float(v) for k, v in json.loads(r.thresholds).items()} for r in rows}
+                self._loaded_at = time.monotonic()
+        return self._table
+
+
+async def save_role(conn: AsyncConnection, role: str, thresholds: dict[str, float], actor_id: str) -> None:
+    """Set (or, with no thresholds, clear) the thresholds admins hold a role's users to."""
+    if not thresholds:
+        await conn.execute(text("DELETE FROM moderation_roles WHERE role = :r"), {"r": role})
+        return
+    await conn.execute(text(
+        "INSERT INTO moderation_roles (role, thresholds, updated_by, updated_at) VALUES (:r, :t, :a, :now)"
+        " ON CONFLICT (role) DO UPDATE SET thresholds = :t, updated_by = :a, updated_at = :now"),
+        {"r": role, "t": json.dumps(thresholds, sort_keys=True), "a": actor_id, "now": now_ms()})

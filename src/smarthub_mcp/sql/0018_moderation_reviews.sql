@@ -46,3 +46,12 @@ CREATE TABLE moderation_users (
     updated_at  BIGINT NOT NULL
 );
 CREATE INDEX moderation_users_flagged ON moderation_users (flagged_at);
+
+-- Tighter thresholds an admin set for one role (category -> score, as JSON), on top of the config's
+-- `thresholds` and `role_thresholds`: the lowest applies. Read through a cache of a few seconds.
+CREATE TABLE moderation_roles (
+    role        TEXT PRIMARY KEY REFERENCES roles (name) ON DELETE CASCADE,
+    thresholds  TEXT NOT NULL,
+    updated_by  TEXT,
+    updated_at  BIGINT NOT NULL
+);

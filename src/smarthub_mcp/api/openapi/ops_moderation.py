@@ -10,6 +10,9 @@ from smarthub_mcp.api.admin_moderation import (
     ReportOut,
     ReviewOut,
     ReviewPage,
+    RoleBody,
+    RoleList,
+    RoleOut,
 )
 from smarthub_mcp.api.openapi.spec import CURSOR, Operation, limit, path, query, time_query
 from smarthub_mcp.moderation import reviews
@@ -37,6 +40,11 @@ OPERATIONS = [
               " generation, or clear their flag (audited)", TAG, body=PolicyBody, response=PolicyOut,
               params=(path("user_id", "A user id."),), permission="users:manage", errors=(404,),
               operation_id="admin_set_moderation_policy"),
+    Operation("GET", "/admin/moderation/roles", "Each role's moderation thresholds: set by admins, and in effect",
+              TAG, response=RoleList, permission="reports:read", operation_id="admin_list_moderation_roles"),
+    Operation("PUT", "/admin/moderation/roles/{role}", "Hold a role's users to tighter thresholds (audited)", TAG,
+              body=RoleBody, response=RoleOut, params=(path("role", "A role name."),), permission="roles:manage",
+              errors=(404,), operation_id="admin_set_moderation_role"),
     Operation("POST", "/admin/moderation/{id}", "Approve (deliver, then charge once) or reject (delete, refund) a"
               " held output (audited)", TAG, body=DecisionBody, response=ReviewOut,
               params=(path("id", "A review id (`rev_...`)."),), permission="users:manage", errors=(404, 409),
