@@ -58,7 +58,7 @@ VIEWS: tuple[View, ...] = (
          _MEDIA, "renderResult", ("get_job",), ("get_job",)),
     View("balance", "Credits", "The credit balance: available, held, spent in the last 7 days, and a top-up"
          " button that opens a checkout.", ("bridge.js", "balance.js"), "renderBalance", ("get_balance",),
-         ("buy_credits",)),
+         ("buy_credits", "get_usage")),
 )
 VIEW_OF_TOOL: dict[str, View] = {tool: view for view in VIEWS for tool in view.tools}
 

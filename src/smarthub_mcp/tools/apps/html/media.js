@@ -30,7 +30,7 @@ function gallery(items, heading) {
 }
 function player(m) {
   return h("figure", {},
-    h("video", {class: "player", src: m.url, poster: m.preview_url, controls: true, preload: "metadata", playsinline: true, "aria-label": label(m)}),
+    h("video", {class: "player", src: m.url, poster: m.preview_url, controls: true, preload: "none", playsinline: true, "aria-label": label(m)}),
     h("figcaption", {}, h("span", {title: m.prompt}, label(m)), download(m)));
 }
 function outputs(job) {
