@@ -51,6 +51,8 @@ async def test_a_client_with_apps_is_shown_the_views(services, mode):
     server = await server_for(services)
     with anyio.fail_after(60):
         async with Client(server, mode=mode, extensions=[APPS]) as client:
+            # Advertised on 2026-07-28; the SDK leaves `extensions` out of a 2025 `initialize` answer.
+            assert (EXTENSION_ID in (client.server_capabilities.extensions or {})) == (mode == "auto")
             tools = {t.name: t for t in (await client.list_tools()).tools}
             for tool, view in BOUND.items():
                 uri = f"ui://smarthub/{view}.html"
