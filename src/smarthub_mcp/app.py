@@ -19,6 +19,7 @@ from smarthub_mcp.api import account_pages as identity_pages
 from smarthub_mcp.api import admin as identity_admin
 from smarthub_mcp.api import (
     admin_jobs,
+    admin_moderation,
     docs,
     health,
     media,
@@ -75,6 +76,7 @@ def api_routes(services: Services) -> list[BaseRoute]:
         *media.routes(),
         *jobs_api.routes(),
         *admin_jobs.routes(),
+        *admin_moderation.routes(),
         *tools_http.routes,
         *payments.routes,
         *promo.routes,

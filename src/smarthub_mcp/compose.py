@@ -86,6 +86,7 @@ def build_services(
         link_secret=media_link_secret,
     )
     events = InMemorySubscriptionBus()
+    moderator = Moderator(settings.moderation, db, settings.providers, config.environ)
 
     async def job_changed(job_id: str) -> None:
         await events.publish(ResourceUpdated(f"job://{job_id}"))
@@ -106,9 +107,10 @@ def build_services(
         mailer=send_email,
         storage=storage,
         jobs=JobEngine(db, meter, router, storage, settings.jobs, webhook_base=settings.server.public_base_url,
-                       webhook_secret=media_link_secret, on_change=job_changed),
+                       webhook_secret=media_link_secret, on_change=job_changed, moderator=moderator,
+                       review_hold_seconds=settings.moderation.review_hold_days * 86400),
         events=events,
-        moderator=Moderator(settings.moderation, db, settings.providers, config.environ),
+        moderator=moderator,
     )
     services.user_created_hooks.append(signup_hook(ledger, settings.auth.signup_grant))
     return services

@@ -34,6 +34,23 @@ class ModerationConfig(Section):
     )
     chat_fail: Literal["closed", "open"] = Field("open", description="The same for chat and template prompts.")
     timeout_seconds: float = Field(5.0, gt=0, le=60, description="How long to wait for the moderation endpoint.")
+    outputs: bool = Field(
+        True, description="Check generated images (and a video's poster frame) with the moderation endpoint too,"
+        " when one is configured; a flagged output is held for review, not charged unless approved."
+    )
+    role_thresholds: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Role -> category -> a tighter threshold for that role's users (the"
+        " lower of this and `thresholds` applies)."
+    )
+    review_hold_days: int = Field(
+        30, ge=1, le=365, description="How long the price of an output held for review stays held; an output"
+        " approved later is delivered uncharged."
+    )
+    repeat_offender_trips: int = Field(
+        5, ge=1, description="Refused prompts and held outputs within `repeat_offender_days` that flag a user for"
+        " an admin's review."
+    )
+    repeat_offender_days: int = Field(7, ge=1, le=365, description="The window `repeat_offender_trips` counts in.")
 
 
 class JobsConfig(Section):

@@ -70,6 +70,18 @@ class Metrics:
             "smarthub_job_notices", "Users' job webhook deliveries by state (pending: still being retried; dead:"
             " given up).", ["state"], registry=self.registry,
         )
+        self.reviews_pending = Gauge(
+            "smarthub_moderation_reviews_pending", "Generated outputs held for an admin's review (the moderation"
+            " queue).", registry=self.registry,
+        )
+        self.oldest_review_age = Gauge(
+            "smarthub_moderation_oldest_review_age_seconds", "Age of the oldest output waiting for review (0 when"
+            " none).", registry=self.registry,
+        )
+
+    def reviews(self, pending: int, oldest_age_seconds: float) -> None:
+        self.reviews_pending.set(pending)
+        self.oldest_review_age.set(oldest_age_seconds)
 
     def jobs(self, by_status: dict[str, int], oldest_age_seconds: float, notices: dict[str, int]) -> None:
         for status in ("queued", "submitting", "running", "unknown"):

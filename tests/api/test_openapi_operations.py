@@ -7,6 +7,7 @@ an example before the suite passes."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -156,6 +157,18 @@ async def test_every_documented_operation_answers_as_documented(services, client
     await call("POST", f"{API}/admin/jobs/{{id}}/settle", admin, params=job,
                json={"action": "release", "reason": "checked with the provider"}, status=409)
     await call("POST", f"{API}/videos", user, json={"prompt": "waves", "model": "demo-video"}, status=200)
+
+    # Moderation: an image the (demo) provider flags waits for review.
+    await call("POST", f"{API}/images", user, json={"prompt": "[flag] a fox", "model": "demo-image", "count": 2},
+               status=200)
+    held = await call("GET", f"{API}/admin/moderation", admin, query={"limit": "5"}, status=200)
+    await call("POST", f"{API}/admin/moderation/{{id}}", admin, params={"id": held["items"][0]["review_id"]},
+               json={"decision": "approve", "reason": "harmless"}, status=200)
+    await call("GET", f"{API}/admin/moderation/report", admin, query={"from": str(date.today() - timedelta(days=7))},
+               status=200)
+    await call("GET", f"{API}/admin/moderation/users", admin, query={"flagged": "true"}, status=200)
+    await call("PUT", f"{API}/admin/moderation/users/{{user_id}}", admin, params={"user_id": user_id},
+               json={"exempt": False, "suspended": False, "note": "checked"}, status=200)
     await call("POST", f"{API}/images/batch", user, json={"items": [{"prompt": "a fox", "model": "demo-image"}]},
                status=200)
 

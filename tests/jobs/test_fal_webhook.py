@@ -66,5 +66,6 @@ async def test_a_fal_webhook_settles_the_job_once(make_config: Callable[..., App
             polls = [r for r in fal.requests if r["path"].endswith("/status")]
             assert not polls  # settled by the post, not by a poll
             balance = await services.ledger.balance(alice.user_id)
-            assert (balance.balance, balance.held) == (before - 2 * PRICE, 0)
+            # the flagged image is held for review, its price held until an admin decides
+            assert (balance.balance, balance.held, out.held_for_review) == (before - 2 * PRICE, PRICE, 1)
             assert await services.ledger.check() == []

@@ -92,7 +92,10 @@ async def test_refused_prompts_move_nothing_and_say_why(moderated):
     assert await events(services) == [("image", "refused", "block_list", "weapons"),
                                       ("image", "refused", "block_list", "weapons"),
                                       ("video", "refused", "moderation", "violence")]
-    assert [r["path"] for r in fake.requests].count("/v1/moderations") == 2  # the block list answers first
+    # the block list answers first; the image that passed was checked too, as an image
+    asked = [r["body"] for r in fake.requests if r["path"] == "/v1/moderations"]
+    assert len(asked) == 3 and asked[2]["input"][0]["type"] == "image_url"
+    assert asked[2]["input"][0]["image_url"]["url"].startswith("data:image/")
 
 
 async def test_when_the_endpoint_is_down_media_fails_closed_and_chat_open(moderated):

@@ -85,9 +85,9 @@ async def test_fal_two_of_four_flagged_after_a_slow_job_charges_two(services, fa
     alice = await customer(services)
     before, _ = await money(services, alice.user_id)
     out = await generate(services, alice, prompt="a kite", model="flux", count=4)
-    assert (out.status, out.delivered, out.flagged) == ("succeeded", 2, 2)
+    assert (out.status, out.delivered, out.flagged, out.held_for_review) == ("succeeded", 2, 2, 2)
     assert out.credits_charged == "0.050000"
-    assert await money(services, alice.user_id) == (before - 2 * PRICE, 0)
+    assert await money(services, alice.user_id) == (before - 2 * PRICE, 2 * PRICE)  # the held two, for review
     assert len(fal.submits) == 1
     assert all((m.width, m.height, m.content_type) == (64, 64, "image/png") for m in out.media)
     assert await services.ledger.check() == []

@@ -93,9 +93,10 @@ async def test_stability_two_of_four_delivered_charges_two(services, fakes) -> N
     alice = await customer(services)
     before, _ = await money(services, alice.user_id)
     out = await generate(services, alice, prompt="a red fox", model="core", count=4, seed=11)
-    assert (out.status, out.delivered, out.flagged) == ("succeeded", 2, 1)
+    assert (out.status, out.delivered, out.flagged, out.held_for_review) == ("succeeded", 2, 1, 1)
     assert out.credits_charged == "0.060000"
-    assert await money(services, alice.user_id) == (before - 2 * CORE_PRICE, 0)
+    # the filtered (blurred) image is held for review, its price held
+    assert await money(services, alice.user_id) == (before - 2 * CORE_PRICE, CORE_PRICE)
     assert len(stability.requests) == 4  # one request per image, none repeated
     assert all(m.content_type == "image/png" for m in out.media)
     assert await services.ledger.check() == []

@@ -52,6 +52,7 @@ async def test_images_fal_flags_are_counted_and_withheld(fake_fal: FakeFal) -> N
     async with adapter("fal", fake_fal.url) as fal:
         outcome, _ = await run_to_end(fal, ImageRequest(prompt="p", size="32x32", count=4, upstream="fal-ai/flux/dev"))
     assert (len(outcome.outputs), outcome.flagged) == (2, 2)
+    assert [h.flag for h in outcome.held] == ["nsfw", "nsfw"] and all(h.url for h in outcome.held)
     assert [(o.url or "").rsplit("-", 1)[1] for o in outcome.outputs] == ["0.png", "2.png"]  # 1 and 3 withheld
 
 

@@ -107,3 +107,4 @@ async def test_demo_image_flag_withholds_every_second_image() -> None:
     outcome = await DemoImageProvider().submit(ImageRequest(prompt="x [flag]", size="8x8", count=4))
     assert isinstance(outcome, Finished)
     assert (len(outcome.outputs), outcome.flagged) == (2, 2)
+    assert [h.flag for h in outcome.held] == ["demo", "demo"] and all(h.data for h in outcome.held)

@@ -99,9 +99,10 @@ async def test_without_a_seed_stability_picks_one(fake_stability: FakeStability)
     assert all("seed" not in r["body"] for r in fake_stability.requests)
 
 
-async def test_content_filtered_images_are_flagged_not_delivered(fake_stability: FakeStability) -> None:
+async def test_content_filtered_images_are_flagged_and_held_not_delivered(fake_stability: FakeStability) -> None:
     outcome = await submit(fake_stability, request(count=4), Shot(), FILTERED, Shot(), FILTERED)
     assert (len(outcome.outputs), outcome.flagged, outcome.failed) == (2, 2, 0)
+    assert [h.flag for h in outcome.held] == ["content_filtered"] * 2 and all(h.data for h in outcome.held)
     assert len(fake_stability.requests) == 4
 
 

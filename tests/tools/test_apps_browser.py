@@ -222,3 +222,20 @@ async def test_balance_card_shows_the_week_and_tops_up_through_buy_credits(servi
                 (opened,) = await page.evaluate("window.opened")
                 assert opened.startswith("http")  # the fake Stripe's checkout page
                 assert view.errors == []
+
+
+async def test_gallery_says_what_was_held_for_review(services, port, tmp_path):
+    args = {"prompt": "[flag] a fox", "model": "demo-image", "count": 2}  # the demo flags one of two
+    with anyio.fail_after(120):
+        async with hosting(services, port) as host:
+            result = await call(host, "generate_image", args)
+            assert result["structuredContent"]["held_for_review"] == 1
+            async with browser_page(viewport={"width": 520, "height": 700}) as page:
+                view = await render(page, host, "gallery", result, args)
+                frame = await view.frame()
+                await loaded(frame, "ul.grid img")
+                assert await frame.locator("ul.grid li").count() == 1
+                note = await frame.locator("main > p.muted").inner_text()
+                assert note == "1 flagged under the content policy, not charged (1 held for review)."
+                await view.shot(tmp_path, "held")
+                assert view.errors == []

@@ -12,6 +12,7 @@ from smarthub_mcp.api.authn import require
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import notices
 from smarthub_mcp.jobs import store as job_store
+from smarthub_mcp.moderation import reviews
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -50,6 +51,8 @@ async def metrics(request: Request) -> Response:
     by_status, oldest_job = await job_store.open_stats(services.db)
     services.metrics.jobs(by_status, max(0.0, (now_ms() - oldest_job) / 1000) if oldest_job is not None else 0.0,
                           await notices.delivery_stats(services.db))
+    pending, oldest_review = await reviews.pending_count(services.db)
+    services.metrics.reviews(pending, max(0.0, (now_ms() - oldest_review) / 1000) if oldest_review is not None else 0.0)
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

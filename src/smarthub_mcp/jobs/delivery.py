@@ -67,11 +67,12 @@ async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
 
 
 async def deliver(storage: Storage, client: httpx.AsyncClient, *, job_id: str, owner_id: str,
-                  outputs: tuple[MediaOutput, ...], meta: MediaMeta, max_bytes: int) -> Delivered:
-    """Store every output that can be had; count the ones that cannot (they are not charged)."""
+                  outputs: tuple[MediaOutput, ...], meta: MediaMeta, max_bytes: int, first_index: int = 0) -> Delivered:
+    """Store every output that can be had; count the ones that cannot (they are not charged).
+    `first_index` numbers the outputs after others of the same job (held ones follow the delivered)."""
     stored: list[StoredOutput] = []
     lost = 0
-    for index, output in enumerate(outputs):
+    for index, output in enumerate(outputs, start=first_index):
         try:
             data = output.data if output.data is not None else await fetch(client, output.url or "", max_bytes)
         except OutputLost as exc:

@@ -37,10 +37,13 @@ from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.jobs import images, kinds, settle, store
 from smarthub_mcp.jobs.delivery import deliver
 from smarthub_mcp.jobs.errors import JobNotCancellable
+from smarthub_mcp.jobs.reviews import HeldOutput
 from smarthub_mcp.jobs.store import Job
 from smarthub_mcp.jobs.tokens import webhook_url
-from smarthub_mcp.media.library import MediaMeta
+from smarthub_mcp.media.keys import content_type_for
+from smarthub_mcp.media.library import MediaMeta, StoredOutput
 from smarthub_mcp.media.storage import Storage
+from smarthub_mcp.moderation.checks import Flag, Moderator
 from smarthub_mcp.providers.media import Finished, MediaRequest, Outcome, Pending, WebhookParser
 from smarthub_mcp.providers.router import Route, Router
 
@@ -59,7 +62,8 @@ class JobEngine:
     def __init__(self, db: Database, meter: Meter, router: Router, storage: Storage, config: JobsConfig,
                  *, owner: str | None = None, webhook_base: str | None = None,
                  webhook_secret: Callable[[], bytes] | None = None,
-                 on_change: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_change: Callable[[str], Awaitable[None]] | None = None,
+                 moderator: Moderator | None = None, review_hold_seconds: float = 30 * 86400) -> None:
         self.db = db
         self.meter = meter
         self.router = router
@@ -72,6 +76,9 @@ class JobEngine:
         self.webhook_secret = webhook_secret
         self.on_change = on_change
         """Told each job id whose state may have changed (MCP clients listening for `job://{id}`)."""
+        self.moderator = moderator
+        """Checks delivered outputs; a flagged one is held for review (jobs/reviews.py)."""
+        self.review_hold_seconds = review_hold_seconds
         self._http: httpx.AsyncClient | None = None
         self._changed: dict[str, asyncio.Event] = {}
 
@@ -197,17 +204,47 @@ class JobEngine:
         meta = MediaMeta(prompt=prompt, model=job.model, provider=provider)
         done = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
                              outputs=outcome.outputs, meta=meta, max_bytes=self.config.fetch_max_bytes)
-        delivered = len(done.stored)
+        flags = await self._check_outputs(job, done.stored)
+        clean = tuple(item for item, flag in zip(done.stored, flags, strict=True) if flag is None)
+        held = [(item, flag) for item, flag in zip(done.stored, flags, strict=True) if flag is not None]
+        for index, output in enumerate(outcome.held, start=len(outcome.outputs)):
+            kept = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
+                                 outputs=(output,), meta=meta, max_bytes=self.config.fetch_max_bytes,
+                                 first_index=index)
+            held.extend((item, Flag("provider", output.flag)) for item in kept.stored)
+        delivered = len(clean)
         cost = kinds.cost(job, outcome, delivered)
+        # What approving every held output would add: their share of the price of all outputs made.
+        prices = images.split(max(0, min(kinds.cost(job, outcome, delivered + len(held)), job.estimate)
+                              - min(cost, job.estimate)), len(held)) if held else []
         seconds = whole_seconds(outcome.seconds) if outcome.seconds is not None and delivered else 0
         usage = Usage(cost=cost, provider=provider, upstream_model=upstream,
                       images=delivered if job.kind == "image" else 0, seconds=seconds,
                       input_tokens=outcome.usage.input_tokens if outcome.usage else 0,
                       output_tokens=outcome.usage.output_tokens if outcome.usage else 0)
-        result = await settle.succeed(self.db, self.meter, self.storage, job, stored=done.stored,
-                                      flagged=outcome.flagged, lost=done.lost, cost=cost, usage=usage,
-                                      prompt=prompt)
+        result = await settle.succeed(
+            self.db, self.meter, self.storage, job, stored=clean,
+            flagged=outcome.flagged + len(done.stored) - delivered, lost=done.lost, cost=cost, usage=usage,
+            prompt=prompt,
+            held=tuple(HeldOutput(item, flag, price) for (item, flag), price in zip(held, prices, strict=True)),
+            review_hold_seconds=self.review_hold_seconds)
+        if held and result.first and self.moderator is not None:
+            await self.moderator.note_held(job.owner_id)
         return result
+
+    async def _check_outputs(self, job: Job, stored: tuple[StoredOutput, ...]) -> list[Flag | None]:
+        """Our output check on each delivered output's preview (an image, a video's poster frame)."""
+        moderator = self.moderator
+        if moderator is None or not stored:
+            return [None] * len(stored)
+
+        async def one(item: StoredOutput) -> Flag | None:
+            if item.preview_key is None:  # a video whose poster frame could not be read: nothing to show
+                return None
+            preview = await self.storage.get(item.preview_key)
+            return await moderator.check_output(job.owner_id, job.kind, preview, content_type_for(item.preview_key))
+
+        return list(await asyncio.gather(*(one(item) for item in stored)))
 
     def _with_webhook(self, request: MediaRequest, provider: object, job_id: str) -> MediaRequest:
         if self.webhook_base is None or self.webhook_secret is None or not isinstance(provider, WebhookParser):

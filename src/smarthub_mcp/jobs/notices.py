@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +30,7 @@ from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.jobs.store import Job
+from smarthub_mcp.netguard import resolves_publicly
 from smarthub_mcp.services import Services
 
 log = logging.getLogger("smarthub.jobs")
@@ -52,13 +51,12 @@ async def check_url(url: str, *, allow_private: bool) -> str:
     if allow_private:
         return url
     try:
-        infos = await asyncio.to_thread(socket.getaddrinfo, parts.hostname, parts.port or 443)
-    except OSError:
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            public = await resolves_publicly(parts.hostname, parts.port or 443)
+    except (OSError, TimeoutError, ValueError):
         raise InvalidRequest("the webhook URL's host does not resolve", details={"field": "url"}) from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise InvalidRequest("the webhook URL points at a private address", details={"field": "url"})
+    if not public:
+        raise InvalidRequest("the webhook URL points at a private address", details={"field": "url"})
     return url
 
 

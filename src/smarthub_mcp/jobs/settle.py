@@ -20,6 +20,7 @@ from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import store
 from smarthub_mcp.jobs.images import split
+from smarthub_mcp.jobs.reviews import HeldOutput, queue_held
 from smarthub_mcp.jobs.store import OPEN, Job
 from smarthub_mcp.media.library import MediaMeta, StoredOutput, record
 from smarthub_mcp.media.storage import Storage
@@ -49,9 +50,12 @@ class _Lost(Exception):
 
 
 async def succeed(db: Database, meter: Meter, storage: Storage, job: Job, *, stored: tuple[StoredOutput, ...],
-                  flagged: int, lost: int, cost: int, usage: Usage, prompt: str) -> Outcome:
-    """Deliver `stored` and charge `cost` (at most the estimate); with nothing stored, fail instead."""
-    if not stored:
+                  flagged: int, lost: int, cost: int, usage: Usage, prompt: str,
+                  held: tuple[HeldOutput, ...] = (), review_hold_seconds: float = 30 * 86400) -> Outcome:
+    """Deliver `stored` and charge `cost` (at most the estimate), and queue `held` for review with
+    their prices held; with nothing stored nor held, fail instead. A job all of whose outputs are
+    held ends `failed` (`held_for_review`), charged nothing until an approval."""
+    if not stored and not held:
         code = "content_flagged" if flagged else "no_output"
         message = ("the provider withheld every image under its content policy" if flagged
                    else "the provider delivered nothing usable")
@@ -64,11 +68,11 @@ async def succeed(db: Database, meter: Meter, storage: Storage, job: Job, *, sto
     try:
         async with db.write() as conn:
             moved = await store.move(
-                conn, job.id, None, OPEN, status="succeeded", settled_at=now, delivered=len(stored),
-                flagged=flagged, charged=charged, progress=100, lease_owner=None, lease_until=None,
-                provider=usage.provider, upstream_model=usage.upstream_model,
-                error_code="partly_delivered" if (flagged or lost) else None,
-                error_message=_partly(flagged, lost),
+                conn, job.id, None, OPEN, status="succeeded" if stored else "failed", settled_at=now,
+                delivered=len(stored), flagged=flagged, held=len(held), charged=charged, progress=100,
+                lease_owner=None, lease_until=None, provider=usage.provider, upstream_model=usage.upstream_model,
+                error_code=("partly_delivered" if stored else "held_for_review") if (flagged or lost) else None,
+                error_message=_partly(flagged, len(held), lost),
             )
             if not moved:
                 raise _Lost
@@ -83,8 +87,14 @@ async def succeed(db: Database, meter: Meter, storage: Storage, job: Job, *, sto
                 await conn.execute(cached_text("UPDATE jobs SET charged = :c WHERE id = :id"),
                                    {"c": taken, "id": job.id})
                 await conn.execute(cached_text("UPDATE media SET cost = 0 WHERE job_id = :id"), {"id": job.id})
+            if held:
+                # Prices are held only out of what this capture just released: a job whose own hold
+                # was already gone (expired) takes no new credits for its held outputs.
+                await queue_held(conn, meter, job, held, prompt=prompt, provider=usage.provider,
+                                 hold_seconds=review_hold_seconds,
+                                 hold_prices=settlement is not None and settlement.outcome == "captured")
     except _Lost:
-        await _forget_unrecorded(db, storage, stored)
+        await _forget_unrecorded(db, storage, stored + tuple(item.stored for item in held))
         return Outcome(job.id, "lost", 0, first=False)
     if settlement is not None:
         meter.counted(reservation(job), settlement)
@@ -142,13 +152,15 @@ async def charge_without_output(db: Database, meter: Meter, job: Job, *, amount:
     return Outcome(job.id, "failed", settlement.charged if settlement else 0, first=True)
 
 
-def _partly(flagged: int, lost: int) -> str | None:
+def _partly(flagged: int, held: int, lost: int) -> str | None:
     parts = []
-    if flagged:
-        parts.append(f"{flagged} withheld by the provider's content policy")
+    if held:
+        parts.append(f"{held} held for review under the content policy (charged only if approved)")
+    if flagged - held:
+        parts.append(f"{flagged - held} withheld by the provider's content policy (not charged)")
     if lost:
-        parts.append(f"{lost} could not be fetched from the provider")
-    return "; ".join(parts) + " (not charged)" if parts else None
+        parts.append(f"{lost} could not be fetched from the provider (not charged)")
+    return "; ".join(parts) or None
 
 
 async def _forget_unrecorded(db: Database, storage: Storage, stored: tuple[StoredOutput, ...]) -> None:

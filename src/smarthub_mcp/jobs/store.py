@@ -26,7 +26,7 @@ MAX_LIMIT = 100
 _ID_RE = re.compile(r"^job_[0-9a-z]{26}$")
 _COLUMNS = (
     "id, owner_id, kind, tool, model, status, request, price, estimate, hold_id, provider, upstream_model,"
-    " upstream_id, upstream_state, submits, polls, progress, delivered, flagged, charged, error_code,"
+    " upstream_id, upstream_state, submits, polls, progress, delivered, flagged, held, charged, error_code,"
     " error_message, lease_owner, lease_until, next_check_at, deadline_at, request_id, created_at, updated_at,"
     " settled_at"
 )
@@ -53,6 +53,7 @@ class Job:
     progress: int | None
     delivered: int
     flagged: int
+    held: int
     charged: int | None
     error_code: str | None
     error_message: str | None

@@ -36,7 +36,10 @@ class JobOut(BaseModel):
     count: int = Field(description="Outputs asked for.")
     progress: int | None = Field(None, description="0-100 while running, when the provider reports it.")
     delivered: int = Field(description="Outputs delivered (and charged).")
-    flagged: int = Field(description="Outputs the provider withheld under its content policy (not charged).")
+    flagged: int = Field(description="Outputs flagged under the content policy (the provider's or this server's):"
+                         " not delivered, not charged.")
+    held_for_review: int = Field(0, description="Of the flagged outputs, those waiting for an admin's review: one"
+                                 " approved is delivered (and charged) then, one rejected is deleted.")
     credits_held: str = Field(description="Credits held while the job runs; released as it settles.")
     credits_charged: str | None = Field(description="Credits charged once settled; null while running.")
     error_code: str | None = None
@@ -61,6 +64,7 @@ def job_out(job: Job, media: list[library.MediaItem], storage: Storage, ttl: int
         progress=100 if job.status == "succeeded" else job.progress,
         delivered=job.delivered,
         flagged=job.flagged,
+        held_for_review=job.held,
         credits_held=format_credits(0 if job.settled else job.estimate),
         credits_charged=format_credits(job.charged or 0) if job.settled else None,
         error_code=job.error_code,

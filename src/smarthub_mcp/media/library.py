@@ -52,6 +52,8 @@ class MediaMeta:
     width: int | None = None
     height: int | None = None
     media_id: str | None = None
+    held: bool = False
+    """Held for review (moderation): recorded, but not listed nor served until an admin approves it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.cost, int) or self.cost < 0:
@@ -146,10 +148,11 @@ async def record(db: Database | AsyncConnection, stored: StoredOutput, meta: Med
         "prompt": meta.prompt[:MAX_PROMPT_CHARS], "model": meta.model, "provider": meta.provider,
         "width": stored.width, "height": stored.height, "bytes": stored.size, "ct": stored.content_type,
         "cost": meta.cost, "key": stored.storage_key, "pkey": stored.preview_key, "now": now_ms(),
+        "review": "held" if meta.held else None,
     }
     sql = text(
-        f"INSERT INTO media ({_COLUMNS}) VALUES (:id, :owner, :job, :kind, :prompt, :model, :provider, :width,"
-        " :height, :bytes, :ct, :cost, :key, :pkey, :now, NULL) ON CONFLICT (id) DO NOTHING"
+        f"INSERT INTO media ({_COLUMNS}, review) VALUES (:id, :owner, :job, :kind, :prompt, :model, :provider,"
+        " :width, :height, :bytes, :ct, :cost, :key, :pkey, :now, NULL, :review) ON CONFLICT (id) DO NOTHING"
     )
     select = text(f"SELECT {_COLUMNS} FROM media WHERE id = :id")
     if isinstance(db, AsyncConnection):
@@ -189,8 +192,8 @@ async def list_for(db: Database, owner_id: str, limit: int = 50,
     after = where(params, [("id < :cursor", "cursor", cursor)])
     async with db.read() as conn:
         rows = list(await conn.execute(text(
-            f"SELECT {_COLUMNS} FROM media WHERE owner_id = :owner AND deleted_at IS NULL AND {after}"
-            " ORDER BY id DESC LIMIT :n"
+            f"SELECT {_COLUMNS} FROM media WHERE owner_id = :owner AND deleted_at IS NULL AND review IS NULL"
+            f" AND {after} ORDER BY id DESC LIMIT :n"
         ), params))
     shown, next_cursor = page(rows, limit, row_id)
     return [MediaItem.from_row(r) for r in shown], next_cursor
@@ -201,6 +204,7 @@ async def for_job(db: Database, owner_id: str, job_id: str) -> list[MediaItem]:
     async with db.read() as conn:
         rows = list(await conn.execute(text(
             f"SELECT {_COLUMNS} FROM media WHERE owner_id = :owner AND job_id = :job AND deleted_at IS NULL"
+            " AND review IS NULL"
             " ORDER BY id"
         ), {"owner": owner_id, "job": job_id}))
     return [MediaItem.from_row(r) for r in rows]
@@ -208,7 +212,7 @@ async def for_job(db: Database, owner_id: str, job_id: str) -> list[MediaItem]:
 
 async def _find(conn: AsyncConnection, owner_id: str, media_id: str) -> MediaItem | None:
     row = (await conn.execute(
-        text(f"SELECT {_COLUMNS} FROM media WHERE id = :id AND owner_id = :owner"),
+        text(f"SELECT {_COLUMNS} FROM media WHERE id = :id AND owner_id = :owner AND review IS NULL"),
         {"id": check_media_id(media_id), "owner": owner_id},
     )).first()
     return MediaItem.from_row(row) if row else None
@@ -236,6 +240,36 @@ async def delete_for(storage: Storage, db: Database, owner_id: str, media_id: st
         if key:
             await storage.delete(key)
     return item
+
+
+async def get_held(db: Database, media_id: str) -> MediaItem:
+    """An output held for review, for the admin deciding it (whoever owns it)."""
+    async with db.read() as conn:
+        row = (await conn.execute(text(f"SELECT {_COLUMNS} FROM media WHERE id = :id"),
+                                  {"id": check_media_id(media_id)})).first()
+    if row is None:
+        raise MediaNotFound("no such media")
+    return MediaItem.from_row(row)
+
+
+async def release_held(conn: AsyncConnection, media_id: str, cost: int) -> bool:
+    """An approved output joins its owner's library at `cost`. False when it was not held."""
+    moved = await conn.execute(text("UPDATE media SET review = NULL, cost = :c WHERE id = :id AND review = 'held'"),
+                               {"c": cost, "id": media_id})
+    return moved.rowcount == 1
+
+
+async def reject_held(conn: AsyncConnection, media_id: str) -> bool:
+    """A rejected output: marked rejected and deleted (the caller removes its files after commit)."""
+    moved = await conn.execute(text(
+        "UPDATE media SET review = 'rejected', deleted_at = :now WHERE id = :id AND review = 'held'"),
+        {"now": now_ms(), "id": media_id})
+    return moved.rowcount == 1
+
+
+async def forget_files(storage: Storage, item: MediaItem) -> None:
+    """Remove a deleted item's object and preview (an orphan left by a failure is only space)."""
+    await _forget(storage, item.storage_key, item.preview_key)
 
 
 async def _forget(storage: Storage, *keys: str | None) -> None:

@@ -4,7 +4,10 @@ endpoint (`omni-moderation-latest`, through the `openai` SDK) when a provider ke
     await moderator.check(principal, "image", prompt)   # PromptRefused / ModerationUnavailable, or passes
 
 Images and video are always checked; chat and template prompts when `[moderation] chat` is on. A
-refusal names its category and is recorded (moderation_events) without the prompt. When the endpoint
+refusal names its category and is recorded (moderation_events) without the prompt. The user's policy
+(moderation/policy.py) comes first: a suspended user is refused, an exempt one is not checked; a
+role may have tighter thresholds (`role_thresholds`). Generated images (a video's poster frame) go
+through the endpoint too (`check_output`): a flag holds the output for review (jobs/reviews.py). When the endpoint
 cannot answer, image and video prompts are refused (`media_fail = "closed"`, the default) and chat
 prompts pass with a warning logged (`chat_fail = "open"`); `/readyz` says which in its details.
 """
@@ -12,15 +15,18 @@ prompts pass with a warning logged (`chat_fail = "open"`); `/readyz` says which 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from smarthub_mcp.config import ModerationConfig, ProviderConfig
 from smarthub_mcp.db import Database
 from smarthub_mcp.identity.principal import Principal
-from smarthub_mcp.moderation.errors import ModerationUnavailable, PromptRefused
+from smarthub_mcp.moderation import policy
+from smarthub_mcp.moderation.errors import GenerationSuspended, ModerationUnavailable, PromptRefused
 from smarthub_mcp.moderation.records import record
 
 log = logging.getLogger("smarthub.moderation")
@@ -37,6 +43,23 @@ def compile_block_list(block_list: dict[str, list[str]]) -> list[tuple[str, re.P
             elif entry.strip():
                 compiled.append((category, re.compile(rf"(?<!\w){re.escape(entry.strip())}(?!\w)", re.IGNORECASE)))
     return compiled
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """Why an output is held: `source` is provider, moderation or unavailable."""
+
+    source: str
+    category: str | None
+
+
+def thresholds_for(thresholds: Mapping[str, float], role_thresholds: Mapping[str, Mapping[str, float]],
+                   role: str) -> dict[str, float]:
+    """The thresholds a role's users are held to: the lower of the global and the role's, per category."""
+    merged = dict(thresholds)
+    for category, limit in role_thresholds.get(role, {}).items():
+        merged[category] = min(limit, merged.get(category, limit))
+    return merged
 
 
 def refusing_category(scores: Mapping[str, Any], flags: Mapping[str, Any],
@@ -94,8 +117,14 @@ class Moderator:
         return self.config.enabled and (kind != "chat" or self.config.chat)
 
     async def check(self, principal: Principal, kind: str, text: str) -> None:
-        """Pass, or raise PromptRefused / ModerationUnavailable (nothing has been held yet)."""
+        """Pass, or raise PromptRefused / ModerationUnavailable / GenerationSuspended (nothing has
+        been held yet)."""
         if not self.applies_to(kind):
+            return
+        user = await policy.get(self.db, principal.user_id)
+        if user.suspended:
+            raise GenerationSuspended("generation is suspended for this account; contact the operator")
+        if user.exempt:
             return
         text = text[:MAX_CHECKED_CHARS]
         for category, pattern in self.blocked:
@@ -104,11 +133,7 @@ class Moderator:
         if self._endpoint is None:
             return
         try:
-            answer = await asyncio.wait_for(
-                self._openai().moderations.create(model=self.config.model, input=text), self.config.timeout_seconds)
-            result = answer.results[0]
-            scores = result.category_scores.model_dump(by_alias=True)
-            flags = result.categories.model_dump(by_alias=True)
+            scores, flags = await self._ask(text)
         except Exception as exc:  # the SDK's errors, a timeout, an odd answer: the endpoint did not answer
             fails_closed = (self.config.chat_fail if kind == "chat" else self.config.media_fail) == "closed"
             log.warning("moderation endpoint unavailable (%s); %s prompt %s", type(exc).__name__, kind,
@@ -118,13 +143,57 @@ class Moderator:
             if fails_closed:
                 raise ModerationUnavailable("the content check is unavailable; try again shortly") from None
             return
-        refused = refusing_category(scores, flags, self.config.thresholds)
+        refused = refusing_category(scores, flags, self._thresholds(principal.role))
         if refused is not None:
             await self._refuse(principal, kind, "moderation", refused)
+
+    async def check_output(self, user_id: str, kind: str, preview: bytes, content_type: str) -> Flag | None:
+        """A generated image (or a video's poster frame) through the endpoint: the Flag that holds it
+        for review, or None to deliver it. Nothing to ask (no endpoint, outputs off, an exempt user):
+        None. The endpoint down: held when media fail closed (a `unavailable` flag), else delivered."""
+        if not (self.config.enabled and self.config.outputs and self._endpoint is not None):
+            return None
+        role, exempt = await policy.role_and_exemption(self.db, user_id)
+        if exempt:
+            return None
+        image = {"type": "image_url",
+                 "image_url": {"url": f"data:{content_type};base64,{base64.b64encode(preview).decode()}"}}
+        try:
+            scores, flags = await self._ask([image])
+        except Exception as exc:
+            log.warning("moderation endpoint unavailable (%s) for a %s output; %s", type(exc).__name__, kind,
+                        "held for review" if self.config.media_fail == "closed" else "delivered unchecked")
+            return Flag("unavailable", None) if self.config.media_fail == "closed" else None
+        category = refusing_category(scores, flags, self._thresholds(role))
+        return Flag("moderation", category) if category is not None else None
+
+    async def note_held(self, user_id: str) -> None:
+        """An output of this user was held: they may now be a repeat offender."""
+        await self._note_trip(user_id)
+
+    def _thresholds(self, role: str | None) -> dict[str, float]:
+        return thresholds_for(self.config.thresholds, self.config.role_thresholds, role or "")
+
+    async def _ask(self, content: str | list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        answer = await asyncio.wait_for(
+            self._openai().moderations.create(model=self.config.model, input=content),
+            self.config.timeout_seconds)
+        result = answer.results[0]
+        return result.category_scores.model_dump(by_alias=True), result.categories.model_dump(by_alias=True)
+
+    async def _note_trip(self, user_id: str) -> None:
+        try:
+            if await policy.note_trip(self.db, user_id, threshold=self.config.repeat_offender_trips,
+                                      days=self.config.repeat_offender_days):
+                log.warning("user %s flagged for review: tripped the content checks %d times in %d days", user_id,
+                            self.config.repeat_offender_trips, self.config.repeat_offender_days)
+        except Exception:  # the flag is advisory: never let it turn a refusal into a 500
+            log.exception("could not update the repeat-offender flag of %s", user_id)
 
     async def _refuse(self, principal: Principal, kind: str, source: str, category: str) -> None:
         await record(self.db, user_id=principal.user_id, kind=kind, decision="refused", source=source,
                      category=category)
+        await self._note_trip(principal.user_id)
         raise PromptRefused(f"this prompt is refused under this server's content policy ({category})",
                             details={"category": category, "source": source})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smarthub_mcp.errors import SmartHubError
+from smarthub_mcp.errors import NotFound, SmartHubError
 
 
 class PromptRefused(SmartHubError):
@@ -19,3 +19,14 @@ class ModerationUnavailable(SmartHubError):
 
     code = "moderation_unavailable"
     status = 503
+
+
+class GenerationSuspended(SmartHubError):
+    """An admin suspended generation for this user (moderation policy); nothing was held or charged."""
+
+    code = "generation_suspended"
+    status = 403
+
+
+class ReviewNotFound(NotFound):
+    code = "review_not_found"

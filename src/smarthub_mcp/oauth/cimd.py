@@ -15,10 +15,8 @@ answer that changes in between (rebinding) is not caught. The cap on size and ti
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import re
-import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +27,7 @@ from mcp.shared.auth import OAuthClientMetadata
 from pydantic import ValidationError
 
 from smarthub_mcp.config import OAuthConfig
+from smarthub_mcp.netguard import resolves_publicly
 
 MAX_URL_CHARS = 2000
 _MAX_AGE = re.compile(r"max-age=(\d+)")
@@ -67,25 +66,13 @@ def check_url(url: str, settings: OAuthConfig) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def address_allowed(address: str, settings: OAuthConfig) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return settings.metadata_documents_allow_loopback
-    return ip.is_global and not ip.is_multicast
-
-
 async def check_addresses(host: str, port: int, settings: OAuthConfig) -> None:
-    loop = asyncio.get_running_loop()
     try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), settings.metadata_document_timeout_seconds
-        )
+        async with asyncio.timeout(settings.metadata_document_timeout_seconds):
+            public = await resolves_publicly(host, port, allow_loopback=settings.metadata_documents_allow_loopback)
     except (OSError, TimeoutError):
         raise DocumentRefused("the client id URL's host could not be resolved") from None
-    addresses = {str(info[4][0]) for info in infos}
-    if not addresses or not all(address_allowed(a, settings) for a in addresses):
+    if not public:
         raise DocumentRefused("the client id URL points at a private or reserved address")
 
 

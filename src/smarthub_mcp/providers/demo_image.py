@@ -5,8 +5,9 @@ generate (and tests can compare) images. Each image is a gradient whose colours 
 of (prompt, seed, index), with the prompt written on it. Synchronous like Stability or OpenAI
 Images: `submit` answers `Finished` at once; `poll` and `cancel` have nothing to do.
 
-A prompt containing `[flag]` has every second image (the 2nd, 4th, ...) withheld as a provider-side
-content flag would withhold it, so "2 of 4 delivered, 2 charged" can be tried without keys too.
+A prompt containing `[flag]` has every second image (the 2nd, 4th, ...) flagged as a provider-side
+content flag would (returned in `held`, for review), so "2 of 4 delivered, 2 charged, 2 held for
+review" can be tried without keys too.
 
 An upstream model whose name ends in `-queued` behaves like a queue API (fal, kie) instead: `submit`
 answers `Pending` and `poll` reports progress until the images are ready `QUEUE_SECONDS` later, so
@@ -70,12 +71,13 @@ class DemoImageProvider:
     async def _draw(self, request: ImageRequest) -> Finished:
         width, height = request.dimensions
         seed = request.seed if request.seed is not None else 0
-        kept = [i for i in range(request.count) if FLAG_MARKER not in request.prompt or i % 2 == 0]
-        images = await asyncio.to_thread(lambda: [draw(request.prompt, width, height, seed, i) for i in kept])
-        return Finished(
-            outputs=tuple(MediaOutput("image/png", data=png, width=width, height=height) for png in images),
-            flagged=request.count - len(kept),
-        )
+        images = await asyncio.to_thread(
+            lambda: [draw(request.prompt, width, height, seed, i) for i in range(request.count)])
+        flags = ["demo" if FLAG_MARKER in request.prompt and i % 2 else None for i in range(request.count)]
+        made = [MediaOutput("image/png", data=png, width=width, height=height, flag=flag)
+                for png, flag in zip(images, flags, strict=True)]
+        held = tuple(m for m in made if m.flag is not None)
+        return Finished(outputs=tuple(m for m in made if m.flag is None), flagged=len(held), held=held)
 
     async def poll(self, pending: Pending, request: ImageRequest) -> Outcome:
         if pending.upstream_id in self._cancelled:

@@ -17,8 +17,9 @@ host as `base_url` (else rebuilt as `{base}/{owner}/{app}/requests/{id}`): our k
 to a host the operator did not configure.
 
 Outputs: fal's safety checker marks images in `has_nsfw_concepts`; those are counted as `flagged`
-and not returned (nor charged). FLUX models take no `negative_prompt`, so it is sent only to
-other models; `image_size` is sent as `{width, height}` from the model's "WxH" size.
+and returned in `held` (stored for an admin's review, not charged unless approved). FLUX models
+take no `negative_prompt`, so it is sent only to other models; `image_size` is sent as
+`{width, height}` from the model's "WxH" size.
 
 Video (Kling, Pika and the other video models fal hosts): the same queue; the input is
 `{"prompt", "duration": "5", "aspect_ratio", "negative_prompt", "image_url"}` (a start image makes it
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -90,7 +92,7 @@ def arguments(request: MediaRequest) -> dict[str, Any]:
 
 
 def finished_from_result(result: Any) -> Finished:
-    """A fal result: images (those the safety checker marked are withheld and counted), or a video."""
+    """A fal result: images (those the safety checker marked are held for review), or a video."""
     if isinstance(result, Mapping) and isinstance(result.get("video"), Mapping):
         video = result["video"]
         return Finished(outputs=(output_from_url(video.get("url"), video.get("content_type") or "video/mp4",
@@ -100,16 +102,16 @@ def finished_from_result(result: Any) -> Finished:
     marks = result.get("has_nsfw_concepts")
     marks = marks if isinstance(marks, list) else []
     outputs: list[MediaOutput] = []
-    flagged = 0
+    held: list[MediaOutput] = []
     for index, image in enumerate(result["images"]):
-        if index < len(marks) and marks[index] is True:
-            flagged += 1
-            continue
         if not isinstance(image, Mapping):
             raise TypeError("a fal image is not an object")
-        outputs.append(output_from_url(image.get("url"), image.get("content_type"),
-                                       image.get("width"), image.get("height")))
-    return Finished(outputs=tuple(outputs), flagged=flagged)
+        output = output_from_url(image.get("url"), image.get("content_type"), image.get("width"), image.get("height"))
+        if index < len(marks) and marks[index] is True:
+            held.append(replace(output, flag="nsfw"))
+        else:
+            outputs.append(output)
+    return Finished(outputs=tuple(outputs), flagged=len(held), held=tuple(held))
 
 
 def outcome_from_webhook(body: Any, provider: str = "fal") -> tuple[str, Outcome]:

@@ -11,9 +11,11 @@ adapter has two verbs and every provider fits them:
 become two billed jobs) and turn every failure into one `ProviderError`, as chat adapters do.
 `Finished.outputs` are the images actually produced; an output may carry its bytes or a URL the
 provider serves it at (the jobs engine copies it into our storage before it counts as delivered).
-`flagged` counts images the provider withheld under its content policy: they are not delivered and
-not charged. `usage` is the provider's own report (OpenAI Images bills by tokens), used to price the
-job when the model has token prices.
+`flagged` counts outputs the provider flagged under its content policy: none is delivered or
+charged. Those it still returned (fal's `has_nsfw_concepts`, Stability's CONTENT_FILTERED) are in
+`held`, each with its `flag`: the jobs engine stores them for an admin's review (moderation), and an
+approved one is delivered and charged then. `usage` is the provider's own report (OpenAI Images
+bills by tokens), used to price the job when the model has token prices.
 
 What a raised `ProviderError` means depends on the verb:
 - `submit`: retryable = nothing was started upstream, the router may try the next route;
@@ -95,6 +97,8 @@ class MediaOutput:
     url: str | None = None
     width: int | None = None
     height: int | None = None
+    flag: str | None = None
+    """The provider's content flag on this output ("nsfw", "content_filtered"): held for review."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,8 @@ class Finished:
     provider_charge: int | None = None
     """What the provider says it billed, in its own units (Runway's credits), when it says."""
     failed: int = 0
+    held: tuple[MediaOutput, ...] = ()
+    """Flagged outputs the provider returned anyway (counted in `flagged` too): held for review."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,10 @@ used): every image request is sent once.
 
 One image per request, so `count` images are `count` requests, at most PARALLEL at a time. What a
 caller gets back (only delivered images are charged):
-- something was produced (an image delivered, or withheld as CONTENT_FILTERED): `Finished` with the
+- something was produced (an image delivered, or filtered as CONTENT_FILTERED): `Finished` with the
   delivered images; `flagged` counts CONTENT_FILTERED images and requests refused under the content
-  policy (403 `content_moderation`), `failed` every other image not delivered;
+  policy (403 `content_moderation`), `failed` every other image not delivered; a CONTENT_FILTERED
+  image (Stability blurs it) is in `held`, for an admin's review;
 - nothing was produced: one `ProviderError`, the most telling one: `ProviderOutcomeUnknown` first
   (a request sent and not answered, or a 504, may still be billed: the router must not send it
   elsewhere, the jobs engine keeps the credits held), then a final refusal (content policy, bad
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import replace
 
 import httpx2
 
@@ -96,7 +98,7 @@ class StabilityProvider:
         gate = asyncio.Semaphore(PARALLEL)
         stopped = False
 
-        async def one(index: int) -> MediaOutput | str | ProviderError | None:
+        async def one(index: int) -> MediaOutput | ProviderError | None:
             nonlocal stopped
             async with gate:
                 if stopped:
@@ -108,14 +110,14 @@ class StabilityProvider:
                     return error
 
         results = await asyncio.gather(*(one(i) for i in range(request.count)))
-        outputs = tuple(r for r in results if isinstance(r, MediaOutput))
+        outputs = tuple(r for r in results if isinstance(r, MediaOutput) and r.flag is None)
+        held = tuple(r for r in results if isinstance(r, MediaOutput) and r.flag is not None)
         errors = [r for r in results if isinstance(r, ProviderError)]
-        filtered = sum(1 for r in results if r == FILTERED)
         refused = sum(1 for e in errors if (e.details or {}).get("reason") == "content_policy")
-        if not outputs and not filtered:
+        if not outputs and not held:
             raise _telling(errors) if errors else failures.malformed(self.name)
-        flagged = filtered + refused
-        return Finished(outputs, flagged=flagged, failed=request.count - len(outputs) - flagged)
+        flagged = len(held) + refused
+        return Finished(outputs, flagged=flagged, failed=request.count - len(outputs) - flagged, held=held)
 
     def _form(self, request: ImageRequest) -> tuple[str, dict[str, str]]:
         """The path and the form fields every image of this request shares."""
@@ -127,8 +129,8 @@ class StabilityProvider:
             fields["model"] = model
         return path, fields
 
-    async def _image(self, path: str, fields: dict[str, str], seed: int | None, index: int) -> MediaOutput | str:
-        """One request: its image, FILTERED, or a ProviderError raised."""
+    async def _image(self, path: str, fields: dict[str, str], seed: int | None, index: int) -> MediaOutput:
+        """One request: its image (flagged when filtered), or a ProviderError raised."""
         if seed is not None:
             fields = {**fields, "seed": str((seed + index) % SEED_RANGE)}
         try:
@@ -143,13 +145,13 @@ class StabilityProvider:
         except ValueError:  # image_facts.NotAnImage included
             raise failures.malformed(self.name) from None
 
-    def _answer(self, response: httpx2.Response) -> MediaOutput | str:
+    def _answer(self, response: httpx2.Response) -> MediaOutput:
         finish = response.headers.get("finish-reason", "SUCCESS")
-        if finish == FILTERED:  # a 200 with a blurred image: withheld, never delivered
-            return FILTERED
-        if finish != "SUCCESS":
+        if finish not in ("SUCCESS", FILTERED):
             raise ValueError("unknown finish reason")
-        return image_facts.output(response.content)
+        output = image_facts.output(response.content)
+        # A 200 with a blurred image: held for review, delivered only if an admin approves it.
+        return replace(output, flag="content_filtered") if finish == FILTERED else output
 
     def _error(self, response: httpx2.Response) -> ProviderError:
         try:

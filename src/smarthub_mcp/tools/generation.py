@@ -2,8 +2,9 @@
 the charge), shape its answer (links in text and structuredContent, small previews as image
 content), and say what a job came to in words.
 
-A job that ends without output raises `GenerationFailed` (nothing was charged); one still running
-when the wait ends is an ordinary answer with its `job_id` and when to look again.
+A job that ends without output raises `GenerationFailed` (nothing was charged), unless its outputs
+are held for review (moderation): that, like a job still running when the wait ends, is an ordinary
+answer with its `job_id`.
 """
 
 from __future__ import annotations
@@ -47,10 +48,14 @@ def job_text(out: JobOut) -> str:
                  f" credits. Job {out.job_id}."]
         lines += [f"- {m.media_id}: {m.url}" for m in out.media]
         if out.flagged:
-            lines.append(f"{out.flagged} {noun}(s) withheld by the provider's content policy (not charged).")
+            lines.append(f"{out.flagged} {noun}(s) flagged under the content policy (not charged): "
+                         f"{out.error_message}.")
         if out.media:
             lines.append(f"Links expire in {out.media[0].url_expires_in} s; get_media(media_id) gives fresh ones.")
         return "\n".join(lines)
+    if out.error_code == "held_for_review":
+        return (f"Job {out.job_id}: every {noun} made was held for review under the content policy; nothing is"
+                f" charged unless a reviewer approves it (then it appears in your media). {out.error_message}.")
     if out.status in ("failed", "cancelled"):
         return f"Job {out.job_id} {out.status} [{out.error_code}]: {out.error_message or out.status_help}."
     done = f" {out.progress}% done." if out.progress else ""
@@ -72,7 +77,8 @@ async def run_job(tc: ToolContext, *, model: str, ask: Ask, wait_seconds: float)
     job = await services.jobs.wait(job, wait_seconds, progress)
     await tc.recorded(Metered(result=job.id, charged=job.charged or 0, hold_id=job.hold_id, balance=None,
                               usage=Usage(cost=job.charged or 0, images=job.delivered)), model)
-    if job.status in ("failed", "cancelled"):
+    # Every output held for review is not a failure to report: the answer says so, with the job id.
+    if job.status in ("failed", "cancelled") and job.error_code != "held_for_review":
         raise GenerationFailed(job.error_message or "the generation failed; nothing was charged",
                                details={"job_id": job.id, "reason": job.error_code})
     return await answer(services, job)

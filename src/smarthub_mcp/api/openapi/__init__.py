@@ -12,7 +12,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from smarthub_mcp.api.openapi import ops_billing, ops_identity, ops_jobs, ops_media, ops_oauth, ops_templates
+from smarthub_mcp.api.openapi import (
+    ops_billing,
+    ops_identity,
+    ops_jobs,
+    ops_media,
+    ops_moderation,
+    ops_oauth,
+    ops_templates,
+)
 from smarthub_mcp.api.openapi.document import build_document
 from smarthub_mcp.api.openapi.spec import Operation
 from smarthub_mcp.api.openapi.tools_doc import tool_operations, tools_document
@@ -28,7 +36,7 @@ DESCRIPTION = (
 
 def all_operations() -> list[Operation]:
     return [*ops_identity.OPERATIONS, *ops_billing.OPERATIONS, *ops_templates.OPERATIONS, *ops_media.OPERATIONS,
-            *ops_jobs.OPERATIONS, *ops_oauth.OPERATIONS, *tool_operations()]
+            *ops_jobs.OPERATIONS, *ops_moderation.OPERATIONS, *ops_oauth.OPERATIONS, *tool_operations()]
 
 
 def api_document(base_url: str) -> dict[str, Any]:

@@ -58,5 +58,5 @@ function h(tag, attrs, ...children) {
   return el;
 }
 function credits(s) { const n = Number(s); return (Number.isFinite(n) ? n.toLocaleString(undefined, {maximumFractionDigits: 6}) : s) + " credits"; }
-function show(...nodes) { const app = document.getElementById("app"); app.replaceChildren(...nodes); }
+function show(...nodes) { document.getElementById("app").replaceChildren(...nodes.filter((n) => n)); }
 function failed(message) { show(h("p", {class: "error", role: "alert"}, message)); }

@@ -35,8 +35,11 @@ function player(m) {
 }
 function outputs(job) {
   const heading = job.delivered + " " + job.kind + (job.delivered === 1 ? "" : "s") + " from " + job.model + " · " + credits(job.credits_charged);
-  if (job.kind === "video") return [h("h1", {}, heading), ...job.media.map(player)];
-  return gallery(job.media, heading);
+  const note = job.flagged ? h("p", {class: "muted"}, job.flagged + " flagged under the content policy, not charged" +
+    (job.held_for_review ? " (" + job.held_for_review + " held for review)" : "") + ".") : null;
+  if (!job.media.length) return [h("section", {class: "card"}, h("h1", {}, heading), note)];
+  if (job.kind === "video") return [h("h1", {}, heading), ...job.media.map(player), note];
+  return [...gallery(job.media, heading), note];
 }
 function jobCard(job) {
   const pct = job.progress === null || job.progress === undefined ? null : job.progress;
@@ -49,7 +52,8 @@ function jobCard(job) {
     h("p", {class: "muted"}, job.status_help + "."));
 }
 function ended(job) {
-  return h("section", {class: "card", role: "alert"}, h("h1", {}, "Job " + job.status),
+  const title = job.error_code === "held_for_review" ? "Held for review" : "Job " + job.status;
+  return h("section", {class: "card", role: "alert"}, h("h1", {}, title),
     h("p", {class: "error"}, job.error_message || job.status_help), h("p", {class: "muted"}, "Nothing was charged."));
 }
 let polling = null;
