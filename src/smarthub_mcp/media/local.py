@@ -23,7 +23,7 @@ import anyio.to_thread
 from smarthub_mcp.media.errors import MediaLinkExpired, MediaLinkInvalid, MediaNotFound, StorageUnavailable
 from smarthub_mcp.media.keys import check_key
 from smarthub_mcp.media.signing import SIGNATURE_CHARS, UrlSigner
-from smarthub_mcp.media.storage import check_expires_in
+from smarthub_mcp.media.storage import check_expires_in, origin_of
 
 log = logging.getLogger("smarthub.media")
 
@@ -77,6 +77,9 @@ class LocalStorage:
         exp = int(self.clock()) + check_expires_in(expires_in)
         sig = self.signer.signature("GET", key, exp)
         return f"{self.public_base_url}/media/{quote(key)}?exp={exp}&sig={sig}"
+
+    def origins(self) -> list[str]:
+        return [origin_of(self.public_base_url)]
 
     def check_link(self, key: str, exp: str | None, sig: str | None, method: str = "GET") -> int:
         """Check a link's signature, then its expiry; return the seconds it has left.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 import boto3
@@ -91,6 +92,11 @@ class S3Storage:
             Params={"Bucket": self.bucket, "Key": self._object(key)},
             ExpiresIn=check_expires_in(expires_in),
         ))
+
+    def origins(self) -> list[str]:
+        """The endpoint (path-style links) and the bucket's own host under it (virtual-hosted links)."""
+        endpoint = urlsplit(str(self.client.meta.endpoint_url))
+        return [f"{endpoint.scheme}://{endpoint.netloc}", f"{endpoint.scheme}://{self.bucket}.{endpoint.netloc}"]
 
     async def _call(self, operation: str, fn: Any) -> Any:
         try:

@@ -8,6 +8,7 @@ it expires: the local backend signs it itself (`signing.py`), S3 presigns it.
 from __future__ import annotations
 
 from typing import Protocol
+from urllib.parse import urlsplit
 
 MAX_URL_TTL_SECONDS = 7 * 24 * 3600
 """S3 refuses presigned URLs valid for longer than seven days; the local backend keeps the same bound."""
@@ -25,7 +26,16 @@ class Storage(Protocol):
 
     def url(self, key: str, *, expires_in: int) -> str: ...
 
+    def origins(self) -> list[str]:
+        """The origins (`scheme://host[:port]`) its links point at: what a page showing them must allow."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def check_expires_in(expires_in: int) -> int:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mcp.server.apps import client_supports_apps
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
@@ -24,6 +25,8 @@ from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
+from smarthub_mcp.tools.apps.views import VIEW_OF_TOOL, tool_meta
+from smarthub_mcp.tools.apps.wiring import result_meta
 from smarthub_mcp.tools.catalog import all_tools
 from smarthub_mcp.tools.mcplog import client_log
 from smarthub_mcp.tools.registry import InlineImages, ProgressFn, ToolSpec, error_payload, invoke, validate_arguments
@@ -56,15 +59,20 @@ def error_result(exc: BaseException) -> CallToolResult:
 
 
 def _wrapper(spec: ToolSpec, services: Services, principal_source: PrincipalSource) -> Callable[..., Any]:
+    view = VIEW_OF_TOOL.get(spec.name)
+
     async def call(**kwargs: Any) -> CallToolResult:
         mcp_ctx: Context = kwargs.pop("mcp_ctx")
         request_id = _request_id(mcp_ctx)
         token = request_id_var.set(request_id)
+        meta = None
         try:
             principal = await principal_source()
             progress = _progress_reporter(mcp_ctx)
             result = await invoke(spec, services, principal, kwargs, request_id=request_id, progress=progress,
                                   client_log=client_log(mcp_ctx.request_context) if spec.paid else None)
+            if view is not None and client_supports_apps(mcp_ctx):  # MCP Apps hosts only: tools/apps/
+                meta = await result_meta(view, services, principal)
         except Exception as exc:  # every failure becomes an isError result with a stable code
             return error_result(exc)
         finally:
@@ -74,7 +82,7 @@ def _wrapper(spec: ToolSpec, services: Services, principal_source: PrincipalSour
         if isinstance(result, InlineImages):
             content += [ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=content_type)
                         for data, content_type in result.inline_images()]
-        return CallToolResult(content=list(content), structured_content=structured)
+        return CallToolResult(content=list(content), structured_content=structured, meta=meta)
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in spec.parameters()]
     params.append(inspect.Parameter("mcp_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
@@ -154,5 +162,6 @@ def register_tools(mcp: MCPServer, services: Services, principal_source: Princip
             title=spec.title,
             description=spec.description,
             annotations=spec.annotations,
+            meta=tool_meta(spec.name),
             structured_output=True,
         )

@@ -14,6 +14,8 @@ from smarthub_mcp import __version__
 from smarthub_mcp.errors import Unauthenticated
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
+from smarthub_mcp.tools.apps.views import build_apps
+from smarthub_mcp.tools.apps.wiring import apps_middleware
 from smarthub_mcp.tools.binding import PrincipalSource, register_tools, visibility_middleware
 from smarthub_mcp.tools.completions import completion_handler
 from smarthub_mcp.tools.job_resources import job_resources_middleware
@@ -87,7 +89,7 @@ def api_key_principal_source(services: Services, api_key: str) -> PrincipalSourc
 
 def middleware(services: Services, source: PrincipalSource) -> list[Any]:
     """Per-caller views: the tools they may call, their prompts, their media and job resources."""
-    return [visibility_middleware(source), prompts_middleware(services, source),
+    return [apps_middleware(), visibility_middleware(source), prompts_middleware(services, source),
             media_resources_middleware(services, source), job_resources_middleware(services, source)]
 
 
@@ -101,6 +103,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             version=__version__,
             middleware=middleware(services, source),
             subscriptions=services.events,
+            extensions=[build_apps(services.storage.origins())],
         )
     else:
         from smarthub_mcp.oauth.verifier import OAuthAwareTokenVerifier
@@ -117,6 +120,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             auth=AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", validate_token_resource=False),
             middleware=middleware(services, source),
             subscriptions=services.events,
+            extensions=[build_apps(services.storage.origins())],
         )
     register_tools(mcp, services, source)
     mcp.enable_logging()
