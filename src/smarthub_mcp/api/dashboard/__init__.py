@@ -1,0 +1,13 @@
+"""The web dashboard: server-rendered pages (Jinja2 templates in `templates/`, a stylesheet and a
+small script in `static/`) for users and admins, signed in with the browser session the OAuth pages
+set. `routes()` is the list app.py mounts."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+
+def routes() -> list[BaseRoute]:
+    from smarthub_mcp.api.dashboard import credits, home, keys, signin, static
+
+    return [*static.routes, *signin.routes, *home.routes, *keys.routes, *credits.routes]
