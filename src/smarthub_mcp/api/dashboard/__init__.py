@@ -8,7 +8,16 @@ from starlette.routing import BaseRoute
 
 
 def routes() -> list[BaseRoute]:
-    from smarthub_mcp.api.dashboard import admin_money, admin_users, credits, home, keys, signin, static
+    from smarthub_mcp.api.dashboard import (
+        admin_money,
+        admin_users,
+        credits,
+        home,
+        keys,
+        signin,
+        static,
+        templates_pages,
+    )
 
     return [*static.routes, *signin.routes, *home.routes, *keys.routes, *credits.routes, *admin_money.routes,
-            *admin_users.routes]
+            *admin_users.routes, *templates_pages.routes]
