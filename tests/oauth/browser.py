@@ -36,8 +36,8 @@ def _missing(message: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def browser_page() -> AsyncIterator[Any]:
-    """A fresh page of headless Chromium (phone-sized, so the pages are checked at that width)."""
+async def browser_page(width: int = 390, height: int = 844, color_scheme: str = "light") -> AsyncIterator[Any]:
+    """A fresh page of headless Chromium (phone-sized by default, so the pages are checked at that width)."""
     try:
         from playwright.async_api import async_playwright
     except ImportError:
@@ -49,7 +49,8 @@ async def browser_page() -> AsyncIterator[Any]:
         browser = await playwright.chromium.launch(executable_path=executable, headless=True,
                                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
-            context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+            context = await browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1,
+                                                color_scheme=color_scheme)
             yield await context.new_page()
         finally:
             await browser.close()
