@@ -19,6 +19,12 @@ from tests.identity.helpers import Sink
 
 
 @pytest.fixture
+def config(make_config: Callable[..., AppConfig]) -> AppConfig:
+    """Small pools: PostgreSQL's 100 connections are shared by every test session on the machine."""
+    return make_config(SMARTHUB_DATABASE__POOL_SIZE="4")
+
+
+@pytest.fixture
 async def site(make_config: Callable[..., AppConfig], db: Any) -> AsyncIterator[Any]:
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())

@@ -148,3 +148,27 @@ async def _user_id(services: Any, email: str) -> str:
     from smarthub_mcp.identity.users import user_by_email
 
     return (await user_by_email(services, email)).id
+
+
+async def test_media_gallery_jobs_with_live_progress_and_apps(site: Any):
+    services = site.services
+    user_id, email = await make_person(services)
+    token = services.identity.codec.issue(user_id=user_id, role="user").token
+    services.settings.jobs.http_wait_seconds = 0  # the API answers at once; the job runs on
+    async with browser_page(**WIDE) as page:
+        w = await signed_in(site, page, email)
+        async with httpx.AsyncClient(base_url=site.url, headers={"Authorization": f"Bearer {token}"}) as http:
+            made = await http.post("/api/v1/images", json={"prompt": "a slow tide", "model": "demo-image-slow"})
+        assert made.status_code == 200, made.text
+        await w.goto("/dashboard/jobs")
+        status = page.locator(f"#job-{made.json()['job_id']} [data-status]")
+        assert await status.inner_text() in ("queued", "submitting", "running")
+        assert await page.locator("progress").count() == 1
+        # app.js polls the job's JSON and updates the row in place until the job ends.
+        await status.filter(has_text="succeeded").wait_for(timeout=30_000)
+        await w.check("jobs")
+        await w.goto("/dashboard/media")
+        assert await page.locator("#gallery img[alt='a slow tide']").count() == 1
+        await w.check("media")
+        await w.goto("/dashboard/apps")
+        await w.check()

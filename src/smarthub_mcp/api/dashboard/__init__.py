@@ -11,13 +11,15 @@ def routes() -> list[BaseRoute]:
     from smarthub_mcp.api.dashboard import (
         admin_money,
         admin_users,
+        apps,
         credits,
         home,
         keys,
+        media_pages,
         signin,
         static,
         templates_pages,
     )
 
     return [*static.routes, *signin.routes, *home.routes, *keys.routes, *credits.routes, *admin_money.routes,
-            *admin_users.routes, *templates_pages.routes]
+            *admin_users.routes, *templates_pages.routes, *media_pages.routes, *apps.routes]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
@@ -60,12 +61,22 @@ ENV = Environment(
 ENV.filters.update(when=when, credits=credits, exact=format_credits, dec=decimal_credits)
 
 
+def origins(urls: list[str | None]) -> str:
+    """The origins of `urls` (media links: the storage's host), for the CSP."""
+    found = {f"{p.scheme}://{p.netloc}" for p in (urlsplit(u) for u in urls if u) if p.scheme in ("http", "https")}
+    return " ".join(sorted(found))
+
+
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200,
-           form_targets: str = "", headers: dict[str, str] | None = None) -> HTMLResponse:
+           form_targets: str = "", media_from: str = "", headers: dict[str, str] | None = None) -> HTMLResponse:
     """The page `template` with `context`; `form_targets`: origins a form here may lead to after our
-    redirect (Stripe Checkout), added to the CSP's form-action."""
+    redirect (Stripe Checkout), added to the CSP's form-action; `media_from`: origins of its images
+    and videos (the media store's links)."""
     body = ENV.get_template(template).render(path=request.url.path, **context)
     csp = CSP.replace("form-action 'self'", f"form-action 'self' {form_targets}") if form_targets else CSP
+    if media_from:
+        csp = csp.replace("img-src 'self'", f"img-src 'self' {media_from}").replace(
+            "media-src 'self'", f"media-src 'self' {media_from}")
     return HTMLResponse(body, status_code=status,
                         headers={**(headers or {}), **HEADERS, "Content-Security-Policy": csp})
 
