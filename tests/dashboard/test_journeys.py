@@ -131,6 +131,9 @@ async def test_an_admin_adjusts_credits_and_sees_the_audit_entry(site: Any):
         await w.check("admin-audit")
         await w.goto("/dashboard/admin/report")
         await w.check("admin-report")
+        for path in ("promo", "payments", "jobs", "providers", "metrics"):
+            await w.goto(f"/dashboard/admin/{path}")
+            await w.check(f"admin-{path}")
     assert (await site.services.ledger.balance(user_id)).balance == 26 * MICRO
 
 

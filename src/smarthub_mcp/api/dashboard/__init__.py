@@ -10,6 +10,8 @@ from starlette.routing import BaseRoute
 def routes() -> list[BaseRoute]:
     from smarthub_mcp.api.dashboard import (
         admin_money,
+        admin_ops,
+        admin_sales,
         admin_users,
         apps,
         credits,
@@ -22,4 +24,5 @@ def routes() -> list[BaseRoute]:
     )
 
     return [*static.routes, *signin.routes, *home.routes, *keys.routes, *credits.routes, *admin_money.routes,
-            *admin_users.routes, *templates_pages.routes, *media_pages.routes, *apps.routes]
+            *admin_users.routes, *templates_pages.routes, *media_pages.routes, *apps.routes,
+            *admin_ops.routes, *admin_sales.routes]
