@@ -27,7 +27,7 @@ async def signed_in(site: Any, page: Any, email: str) -> Watched:
     watched = await Watched(page, site.url).start()
     await watched.goto("/dashboard")  # the guard sends the browser to the sign-in page
     assert "/dashboard/signin" in page.url
-    await watched.check("signin")
+    await watched.check()
     await page.fill("#email", email)
     await page.fill("#password", PASSWORD)
     await watched.submit("button[type=submit]")
@@ -58,17 +58,17 @@ async def test_sign_up_verify_key_promo_template_and_the_charge_on_the_dashboard
         await w.submit("form[action='/dashboard/keys'] button[type=submit]")
         key = (await page.inner_text("#new-key")).strip()
         assert key.startswith("shk_") and key in await page.inner_text("#cfg-cursor")
-        await w.check("keys")
+        await w.check()
         # A promo code.
         await w.goto("/dashboard/credits")
         await page.fill("#promo-code", "HELLO10")
         await w.submit("form[action='/dashboard/credits/redeem'] button")
         assert "Code HELLO10 redeemed" in await page.inner_text("[role=status]")
         assert await page.inner_text("#balance") == "11 credits"
-        await w.check("credits")
+        await w.check()
         # A template run, charged.
         await w.goto("/dashboard/templates")
-        await w.check("templates")
+        await w.check()
         await w.goto("/dashboard/templates/tpl_starter_summarize")
         await page.fill("#var_text", "The launch moved to Tuesday; Grace owns the checklist.")
         await page.select_option("#var_length", "one sentence")
@@ -95,7 +95,7 @@ async def test_buying_credits_through_stripe_checkout_and_the_signed_webhook(sit
     async with browser_page() as page:  # phone-sized
         w = await signed_in(site, page, email)
         await w.goto("/dashboard/credits")
-        await w.check("buy")
+        await w.check()
         # The form leads, through our redirect, to Stripe's hosted page (outside the test's network:
         # the browser gets as far as asking for it, which is all this side controls).
         async with page.expect_request(lambda r: r.url.startswith("https://checkout.stripe.com/")) as asked:
@@ -109,7 +109,7 @@ async def test_buying_credits_through_stripe_checkout_and_the_signed_webhook(sit
         await w.goto("/dashboard/credits")
         assert await page.inner_text("#balance") == "101 credits"
         assert "paid" in await page.inner_text("#purchases")
-        await w.check("purchases")
+        await w.check()
     assert (await site.services.ledger.balance(user_id)).balance == 101 * MICRO
 
 
@@ -119,21 +119,21 @@ async def test_an_admin_adjusts_credits_and_sees_the_audit_entry(site: Any):
     async with browser_page(**WIDE) as page:
         w = await signed_in(site, page, admin_email)
         await w.goto("/dashboard/admin")
-        await w.check("admin")
+        await w.check()
         await w.goto(f"/dashboard/admin/users?q={email}")
         await page.fill(f"#amount-{user_id}", "25")
         await page.fill(f"#reason-{user_id}", "goodwill after outage")
         await w.submit(f"form[action$='{user_id}/adjust'] button")
         assert "Adjusted by 25 credits" in await page.inner_text("[role=status]")
-        await w.check("admin-users")
+        await w.check()
         await w.goto("/dashboard/admin/audit")
         assert "goodwill after outage" in await page.inner_text("#audit")
-        await w.check("admin-audit")
+        await w.check()
         await w.goto("/dashboard/admin/report")
         await w.check("admin-report")
         for path in ("promo", "payments", "jobs", "providers", "metrics"):
             await w.goto(f"/dashboard/admin/{path}")
-            await w.check(f"admin-{path}")
+            await w.check()
     assert (await site.services.ledger.balance(user_id)).balance == 26 * MICRO
 
 
@@ -169,9 +169,9 @@ async def test_media_gallery_jobs_with_live_progress_and_apps(site: Any):
         assert await page.locator("progress").count() == 1
         # app.js polls the job's JSON and updates the row in place until the job ends.
         await status.filter(has_text="succeeded").wait_for(timeout=30_000)
-        await w.check("jobs")
+        await w.check()
         await w.goto("/dashboard/media")
         assert await page.locator("#gallery img[alt='a slow tide']").count() == 1
-        await w.check("media")
+        await w.check()
         await w.goto("/dashboard/apps")
         await w.check()
