@@ -78,3 +78,39 @@ async def _principal(services: Services, user_id: str):
 
     token = services.identity.codec.issue(user_id=user_id, role="user").token
     return (await verify_jwt(services, token))[0]
+
+
+async def test_a_template_is_written_edited_and_restored_in_the_browser(client: httpx.AsyncClient,
+                                                                        services: Services):
+    _, email = await make_person(services)
+    await sign_in(client, email)
+    made = await post_form(client, "/dashboard/templates/new", {
+        "name": "Greeting", "description": "Say hello", "visibility": "private", "body": "Greet {{ who }} warmly."})
+    assert made.status_code == 303
+    path = made.headers["location"]
+    page = await client.get(path)
+    assert page.status_code == 200 and '<textarea id="var_who" name="var_who"' in page.text  # from the body
+    edited = await post_form(client, f"{path}/edit", {"name": "Greeting", "description": "Say hello",
+                                                      "visibility": "private",
+                                                      "body": "Greet {{ who }} in {{ language }}."})
+    assert edited.status_code == 303
+    page = await client.get(path)
+    assert "Version 2" in page.text and 'name="var_language"' in page.text
+    restored = await post_form(client, f"{path}/restore/1", {}, page=path)
+    assert restored.status_code == 303
+    page = await client.get(path)
+    assert "Version 3" in page.text and "restored from 1" in page.text and 'name="var_language"' not in page.text
+    bad = await post_form(client, "/dashboard/templates/new", {"name": "", "description": "", "visibility": "",
+                                                               "body": "x"}, page="/dashboard/templates/new")
+    assert bad.status_code == 400 and "name" in bad.text
+
+
+async def test_a_starter_template_cannot_be_edited(client: httpx.AsyncClient, services: Services):
+    _, email = await make_person(services)
+    await sign_in(client, email)
+    r = await client.get(f"/dashboard/templates/{SUMMARIZE}/edit")
+    assert r.status_code == 403 and "template_not_editable" in r.text
+    r = await post_form(client, f"/dashboard/templates/{SUMMARIZE}/edit", {"name": "Mine now", "description": "",
+                                                                          "visibility": "public", "body": "x"},
+                        page=f"/dashboard/templates/{SUMMARIZE}")
+    assert r.status_code == 403

@@ -127,3 +127,16 @@ async def test_static_files_are_served_from_the_package(client: httpx.AsyncClien
     again = await client.get("/dashboard/static/app.css", headers={"If-None-Match": css.headers["etag"]})
     assert again.status_code == 304
     assert (await client.get("/dashboard/static/nope.js")).status_code == 404
+
+
+async def test_an_unconfirmed_user_asks_for_a_new_link(client: httpx.AsyncClient, services: Services):
+    r = await post_form(client, "/dashboard/signup", {"email": "late@example.com",
+                                                      "password": "a long enough password"})
+    assert r.status_code == 303
+    home = await client.get("/dashboard")
+    assert "Send a new link" in home.text
+    again = await post_form(client, "/dashboard/resend-verification", {}, page="/dashboard")
+    assert again.status_code == 200 and "A new confirmation email is on its way." in again.text
+    async with services.db.read() as conn:
+        sent = await conn.execute(text("SELECT COUNT(*) FROM email_outbox WHERE recipient = 'late@example.com'"))
+        assert sent.scalar() == 2

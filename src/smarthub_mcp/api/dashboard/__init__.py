@@ -20,9 +20,10 @@ def routes() -> list[BaseRoute]:
         media_pages,
         signin,
         static,
+        templates_edit,
         templates_pages,
     )
 
     return [*static.routes, *signin.routes, *home.routes, *keys.routes, *credits.routes, *admin_money.routes,
-            *admin_users.routes, *templates_pages.routes, *media_pages.routes, *apps.routes,
+            *admin_users.routes, *templates_edit.routes, *templates_pages.routes, *media_pages.routes, *apps.routes,
             *admin_ops.routes, *admin_sales.routes]

@@ -12,9 +12,11 @@ from starlette.routing import Route
 
 from smarthub_mcp.api.dashboard.charts import bar_chart, last_days
 from smarthub_mcp.api.dashboard.guard import page, services_of
-from smarthub_mcp.api.dashboard.render import credits, render
+from smarthub_mcp.api.dashboard.render import credits, error_context, render
 from smarthub_mcp.billing import reports
 from smarthub_mcp.credits import parse_credits
+from smarthub_mcp.errors import SmartHubError
+from smarthub_mcp.identity import flows
 from smarthub_mcp.identity.principal import Principal
 
 DAYS = 30
@@ -27,7 +29,7 @@ def spend_chart(by_day: list[dict[str, Any]], title: str) -> Any:
     return bar_chart(title, series, [credits(v) for _, v in series])
 
 
-async def home(request: Request, me: Principal, context: dict[str, Any]) -> Response:
+async def home(request: Request, me: Principal, context: dict[str, Any], *, status: int = 200) -> Response:
     services = services_of(request)
     until = reports.now_ms()
     since = until - DAYS * reports.DAY_MS
@@ -40,7 +42,20 @@ async def home(request: Request, me: Principal, context: dict[str, Any]) -> Resp
         **context, "title": "Dashboard", "balance": balance, "stats": stats, "by_model": by_model,
         "chart": spend_chart(stats["by_day"], f"Spend per day, last {DAYS} days"),
         "recent": recent, "welcome": request.query_params.get("welcome") == "1",
-    })
+    }, status=status)
 
 
-routes = [Route("/dashboard", page(home), methods=["GET"])]
+async def resend(request: Request, me: Principal, context: dict[str, Any]) -> Response:
+    """Another confirmation email (capped per address, like `POST /api/v1/auth/resend-verification`)."""
+    try:
+        sent = await flows.resend_verification(services_of(request), me)
+    except SmartHubError as exc:
+        return await home(request, me, {**context, **error_context(exc)}, status=exc.status)
+    notice = "A new confirmation email is on its way." if sent else "Your address is already confirmed."
+    return await home(request, me, {**context, "notice": notice})
+
+
+routes = [
+    Route("/dashboard", page(home), methods=["GET"]),
+    Route("/dashboard/resend-verification", page(resend), methods=["POST"]),
+]
