@@ -54,21 +54,3 @@ async def test_payments_jobs_providers_and_metrics_pages(client: httpx.AsyncClie
     metrics = await client.get("/dashboard/admin/metrics")
     assert metrics.status_code == 200 and "Calls by tool" in metrics.text and "generate_image" in metrics.text
 
-
-async def test_an_admin_settles_a_stuck_job_once(client: httpx.AsyncClient, services: Services):
-    from tests.jobs.conftest import customer
-    from tests.jobs.test_admin_jobs import stuck_job
-
-    owner = await customer(services)
-    job_id = await stuck_job(services, owner)
-    assert (await services.ledger.balance(owner.user_id)).held > 0
-    _, email = await make_person(services, role="admin")
-    await sign_in(client, email)
-    queue = await client.get("/dashboard/admin/jobs")
-    assert f'action="/dashboard/admin/jobs/{job_id}/settle"' in queue.text
-    fields = {"action": "release", "credits": "", "reason": "provider confirmed it never ran"}
-    r = await post_form(client, f"/dashboard/admin/jobs/{job_id}/settle", fields, page="/dashboard/admin/jobs")
-    assert r.status_code == 200 and f"Job {job_id} settled (release)." in r.text
-    assert (await services.ledger.balance(owner.user_id)).held == 0
-    again = await post_form(client, f"/dashboard/admin/jobs/{job_id}/settle", fields, page="/dashboard/admin/jobs")
-    assert again.status_code == 409 and "conflict" in again.text

@@ -59,6 +59,13 @@ async def test_sign_up_verify_key_promo_template_and_the_charge_on_the_dashboard
         key = (await page.inner_text("#new-key")).strip()
         assert key.startswith("shk_") and key in await page.inner_text("#cfg-cursor")
         await w.check()
+        await w.goto("/dashboard/keys")
+        await w.check()
+        # Revoking asks first (app.js); the watcher accepts, and the key stops working.
+        await w.submit("#keys button.danger")
+        assert "revoked" in await page.inner_text("[role=status]")
+        async with httpx.AsyncClient(base_url=site.url, headers={"Authorization": f"Bearer {key}"}) as http:
+            assert (await http.get("/api/v1/credits/balance")).status_code == 401
         # A promo code.
         await w.goto("/dashboard/credits")
         await page.fill("#promo-code", "HELLO10")
@@ -68,6 +75,8 @@ async def test_sign_up_verify_key_promo_template_and_the_charge_on_the_dashboard
         await w.check()
         # A template run, charged.
         await w.goto("/dashboard/templates")
+        await w.check()
+        await w.goto("/dashboard/templates/new")
         await w.check()
         await w.goto("/dashboard/templates/tpl_starter_summarize")
         await page.fill("#var_text", "The launch moved to Tuesday; Grace owns the checklist.")
