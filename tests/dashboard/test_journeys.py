@@ -119,6 +119,8 @@ async def test_buying_credits_through_stripe_checkout_and_the_signed_webhook(sit
         assert await page.inner_text("#balance") == "101 credits"
         assert "paid" in await page.inner_text("#purchases")
         await w.check()
+        await w.goto("/dashboard/account")
+        await w.check()
     assert (await site.services.ledger.balance(user_id)).balance == 101 * MICRO
 
 

@@ -140,3 +140,23 @@ async def test_an_unconfirmed_user_asks_for_a_new_link(client: httpx.AsyncClient
     async with services.db.read() as conn:
         sent = await conn.execute(text("SELECT COUNT(*) FROM email_outbox WHERE recipient = 'late@example.com'"))
         assert sent.scalar() == 2
+
+
+async def test_changing_the_password_keeps_this_browser_and_ends_the_others(app, client: httpx.AsyncClient,
+                                                                            services: Services):
+    _, email = await make_person(services)
+    await sign_in(client, email)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as other:
+        await sign_in(other, email)
+        wrong = await post_form(client, "/dashboard/account/password", {
+            "current_password": "not it at all", "new_password": "a brand new password",
+            "confirm_password": "a brand new password"}, page="/dashboard/account")
+        assert wrong.status_code == 400 and "<code>wrong_password</code>" in wrong.text
+        r = await post_form(client, "/dashboard/account/password", {
+            "current_password": "correct horse battery staple", "new_password": "a brand new password",
+            "confirm_password": "a brand new password"}, page="/dashboard/account")
+        assert r.status_code == 200 and "Password changed." in r.text
+        assert (await client.get("/dashboard")).status_code == 200  # this browser: a fresh session
+        assert (await other.get("/dashboard")).status_code == 303  # the other one: signed out
+    await client.post("/dashboard/signout", data={"csrf": csrf_of((await client.get("/dashboard")).text)})
+    await sign_in(client, email, "a brand new password")

@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute
 
 def routes() -> list[BaseRoute]:
     from smarthub_mcp.api.dashboard import (
+        account,
         admin_money,
         admin_ops,
         admin_sales,
@@ -26,4 +27,4 @@ def routes() -> list[BaseRoute]:
 
     return [*static.routes, *signin.routes, *home.routes, *keys.routes, *credits.routes, *admin_money.routes,
             *admin_users.routes, *templates_edit.routes, *templates_pages.routes, *media_pages.routes, *apps.routes,
-            *admin_ops.routes, *admin_sales.routes]
+            *admin_ops.routes, *admin_sales.routes, *account.routes]
