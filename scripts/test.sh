@@ -11,6 +11,9 @@ VENV=${VENV:-.venv}
 if command -v npm >/dev/null 2>&1; then
   (cd tests/inspector && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
     || echo "warning: could not install the MCP Inspector; its test will be skipped" >&2
+  # axe-core, injected into the dashboard pages by tests/dashboard (accessibility checks).
+  (cd tests/dashboard && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+    || echo "warning: could not install axe-core; the dashboard accessibility checks will be skipped" >&2
 fi
 # Headless Chromium for the OAuth browser tests (tests/oauth): Debian's package, driven by the
 # playwright package from the dev extra. Installed when missing and we may (root with apt-get).

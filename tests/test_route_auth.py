@@ -60,7 +60,13 @@ PUBLIC = {
     ("POST", "/oauth/signup"),
     ("GET", "/oauth/google/start"),
     ("GET", "/oauth/google/callback"),
+    # The dashboard's own files and the pages that sign a browser in; its other pages need the
+    # browser session (SESSION_PAGES).
+    ("GET", "/dashboard/static/{name}"),
+    *((m, f"/dashboard/{p}") for p in ("signin", "signup", "forgot") for m in ("GET", "POST")),
 }
+SESSION_PAGES = re.compile(r"^/dashboard")
+"""Without a browser session (a bearer token is not one) these answer 303 to the sign-in page."""
 OAUTH_JSON = {("POST", "/token"), ("POST", "/revoke"), ("POST", "/register")}
 """These answer in OAuth's error shape (RFC 6749 §5.2: `{"error": code, "error_description"}`)."""
 PRIVILEGED = re.compile(r"^/api/v1/admin/|^/api/v1/promo/codes|^/metrics$")
@@ -96,6 +102,10 @@ async def test_every_private_route_needs_credentials(app, client):
         response = await client.request(method, concrete(path), json={})
         assert response.status_code != 500, (method, path, response.text)  # 503 = feature not configured
         if (method, path) in PUBLIC:
+            continue
+        if SESSION_PAGES.search(path):
+            assert response.status_code == 303, (method, path, response.status_code)
+            assert response.headers["location"].startswith("/dashboard/signin"), (method, path)
             continue
         assert response.status_code == 401, (method, path, response.status_code)
         assert response.json()["error"]["code"] == "unauthenticated"
@@ -170,6 +180,9 @@ async def test_no_route_fails_on_a_body_nothing_downstream_can_take(services, ap
             if (method, path) in BODILESS:
                 assert response.status_code < 500 or response.status_code == 503, (method, path, kind, response.text)
                 continue
+            if SESSION_PAGES.search(path) and (method, path) not in PUBLIC:  # no session: the sign-in page
+                assert response.status_code == 303, (method, path, kind, response.status_code)
+                continue
             assert 400 <= response.status_code < 500 or response.status_code == 503, (
                 method, path, kind, response.status_code, response.text)
             if response.headers["content-type"].startswith("text/html"):  # the pages emailed links open
@@ -185,7 +198,8 @@ async def test_no_route_fails_on_a_body_nothing_downstream_can_take(services, ap
 
 
 PAGES = {("POST", "/verify-email"), ("POST", "/reset-password"), ("POST", "/authorize"), ("POST", "/oauth/consent"),
-         ("POST", "/oauth/signin"), ("POST", "/oauth/signup")}
+         ("POST", "/oauth/signin"), ("POST", "/oauth/signup"), ("POST", "/dashboard/signin"),
+         ("POST", "/dashboard/signup"), ("POST", "/dashboard/forgot")}
 
 
 @pytest.mark.parametrize("path", ["/reset-password", "/verify-email"])

@@ -20,6 +20,7 @@ from smarthub_mcp.api import admin as identity_admin
 from smarthub_mcp.api import (
     admin_jobs,
     admin_moderation,
+    dashboard,
     docs,
     health,
     media,
@@ -117,6 +118,7 @@ def build_app(
         *media.download_routes,  # where the local media store's signed links land
         *jobs_api.webhook_routes,  # where providers post job results (the URL's HMAC is the credential)
         *docs.routes,  # / and /docs (Swagger UI, its files served from here)
+        *dashboard.routes(),  # /dashboard: the web dashboard for users and admins
         # The OAuth authorization server and its pages; its protected-resource document (naming the
         # authorization server and our scopes) is served here, ahead of the MCP app's own.
         *oauth_server.routes(services),

@@ -72,10 +72,10 @@ async def test_home_page_links_the_docs_and_health_and_nothing_that_404s(client)
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
     hrefs = [href for tag, href in links_of(page.text) if tag == "a"]
     assert {"docs", "healthz", "api/v1/openapi.json"} <= set(hrefs)
-    assert "dashboard" not in hrefs  # not served yet, so not linked
+    assert "dashboard" in hrefs  # served now, so linked (it leads a visitor to its sign-in page)
     for href in hrefs:
         assert not urlsplit(href).netloc, href
-        target = await client.get(urljoin("http://127.0.0.1/", href))
+        target = await client.get(urljoin("http://127.0.0.1/", href), follow_redirects=True)
         assert target.status_code == 200, href
         assert target.headers["content-type"].startswith(EXPECTED_TYPES["a"]), href
     assert not EXTERNAL.search(page.text)

@@ -36,9 +36,9 @@ def _missing(message: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def browser_page(**context: Any) -> AsyncIterator[Any]:
-    """A fresh page of headless Chromium (phone-sized, so the pages are checked at that width);
-    `context` overrides Playwright's context options (e.g. `color_scheme="dark"`)."""
+async def browser_page(width: int = 390, height: int = 844, **context: Any) -> AsyncIterator[Any]:
+    """A fresh page of headless Chromium (phone-sized by default, so the pages are checked at that
+    width); `context` adds or overrides Playwright's context options (e.g. `color_scheme="dark"`)."""
     try:
         from playwright.async_api import async_playwright
     except ImportError:
@@ -50,7 +50,7 @@ async def browser_page(**context: Any) -> AsyncIterator[Any]:
         browser = await playwright.chromium.launch(executable_path=executable, headless=True,
                                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
-            options = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, **context}
+            options = {"viewport": {"width": width, "height": height}, "device_scale_factor": 1, **context}
             yield await (await browser.new_context(**options)).new_page()
         finally:
             await browser.close()

@@ -25,7 +25,7 @@ from smarthub_mcp.identity.errors import UnknownRole
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.roles import ADMIN_FLOOR, PERMISSION_RE, load_roles, set_role_permissions
 from smarthub_mcp.identity.sessions import end_all_sessions
-from smarthub_mcp.identity.users import get_user, list_users, update_user
+from smarthub_mcp.identity.users import UserRecord, get_user, list_users, update_user
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.pages import page, row_id
@@ -129,25 +129,31 @@ async def admin_list_users(request: Request) -> JSONResponse:
     return JSONResponse({"users": [u.to_json() for u in shown], "next_cursor": next_cursor})
 
 
-async def admin_patch_user(request: Request) -> JSONResponse:
-    actor = await require(request, "users:manage")
-    body = await read_json(request, PatchUserBody, max_bytes=16_384)
+async def change_user(request: Request, actor: Principal, user_id: str, role: str | None,
+                      status: str | None) -> UserRecord:
+    """Set a user's role and/or status as `actor`, audited; the dashboard's user page calls this too."""
     services = _services(request)
-    user_id = request.path_params["user_id"]
-    if body.role is not None and not await services.identity.roles.exists(body.role):
-        raise UnknownRole(f"unknown role {body.role!r}", details={"field": "role"})
-    if user_id == actor.user_id and (body.status == "disabled" or (body.role and body.role != actor.role)):
+    if role is not None and not await services.identity.roles.exists(role):
+        raise UnknownRole(f"unknown role {role!r}", details={"field": "role"})
+    if user_id == actor.user_id and (status == "disabled" or (role and role != actor.role)):
         raise Conflict("admins cannot disable or demote themselves; ask another admin")
-    changes = {k: v for k, v in (("role", body.role), ("status", body.status)) if v is not None}
+    changes = {k: v for k, v in (("role", role), ("status", status)) if v is not None}
     if not changes:
         raise InvalidRequest("nothing to change: give role and/or status")
     async with services.db.write() as conn:
         before = await get_user(conn, user_id)
         after = await update_user(conn, user_id, **changes)
-        if body.status == "disabled" and before.status != "disabled":
+        if status == "disabled" and before.status != "disabled":
             await end_all_sessions(conn, user_id)
         await audit(conn, request, actor, "user.update", "user", user_id,
                     {k: getattr(before, k) for k in changes}, {k: getattr(after, k) for k in changes})
+    return after
+
+
+async def admin_patch_user(request: Request) -> JSONResponse:
+    actor = await require(request, "users:manage")
+    body = await read_json(request, PatchUserBody, max_bytes=16_384)
+    after = await change_user(request, actor, request.path_params["user_id"], body.role, body.status)
     return JSONResponse({"user": after.to_json()})
 
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from smarthub_mcp.api.authn import authenticate, client_ip
 from smarthub_mcp.api.body import read_json
-from smarthub_mcp.errors import RateLimited, SmartHubError
+from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import flows, sessions
 from smarthub_mcp.identity.users import create_user, get_user
 from smarthub_mcp.services import Services
@@ -71,13 +71,7 @@ def _services(request: Request) -> Services:
 async def register(request: Request) -> JSONResponse:
     body = await read_json(request, RegisterBody, max_bytes=BODY_LIMIT)
     services = _services(request)
-    # Every account gets the sign-up credits: without a cap one client could farm them.
-    ip = client_ip(request)
-    wait = ip and await services.rate_limiter.hit_hourly(
-        "signup", services.settings.auth.signups_per_ip_per_hour, ip
-    )
-    if wait:
-        raise RateLimited(f"Too many sign-ups from your network; retry in {int(wait + 0.999)} s", retry_after=wait)
+    await flows.count_signup(services, client_ip(request))
     user = await create_user(services, body.email, body.password, display_name=body.display_name)
     async with services.db.write() as conn:
         pair = await sessions.issue_pair(conn, services, user)

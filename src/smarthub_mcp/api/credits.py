@@ -124,7 +124,7 @@ async def _target(conn: Any, body: dict[str, Any]) -> str:
     return found
 
 
-async def _adjust_one(services: Services, conn: Any, request: Request, actor: str, body: dict[str, Any],
+async def adjust_one(services: Services, conn: Any, request: Request, actor: str, body: dict[str, Any],
                       action: str, reason: str | None = None) -> Entry:
     user_id = await _target(conn, body)
     amount = parse_amount(body.get("amount"))
@@ -150,7 +150,7 @@ async def admin_adjust(request: Request) -> JSONResponse:
     body = await json_body(request)
     services: Services = request.app.state.services
     async with services.db.write() as conn:
-        entry = await _adjust_one(services, conn, request, principal.user_id, body, "credits.adjust")
+        entry = await adjust_one(services, conn, request, principal.user_id, body, "credits.adjust")
     return JSONResponse(entry_json(entry))
 
 
@@ -170,7 +170,7 @@ async def admin_bulk(request: Request) -> JSONResponse:
                 raise InvalidRequest(f"items[{i}] must be an object")
             reason = item.get("reason") if isinstance(item.get("reason"), str) else default_reason
             try:
-                entry = await _adjust_one(services, conn, request, principal.user_id, item, "credits.bulk",
+                entry = await adjust_one(services, conn, request, principal.user_id, item, "credits.bulk",
                                           reason=(reason or "").strip() or None)
             except (InvalidRequest, NotFound) as exc:
                 exc.details = {**exc.details, "item": i}
@@ -198,6 +198,11 @@ async def admin_report(request: Request) -> Response:
         rows = await reports.admin_report(conn, since, until)
     if fmt == "json":
         return JSONResponse({"from": since, "to": until, "rows": rows})
+    return report_csv(rows)
+
+
+def report_csv(rows: list[dict[str, Any]]) -> Response:
+    """The credit report as a CSV download (the dashboard's report page links one too)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=["type", "email", "model", "kind", "day", "count", "amount"])
     writer.writeheader()

@@ -91,23 +91,25 @@ def hidden(name: str, value: str) -> str:
     return f'<input type="hidden" name="{esc(name)}" value="{esc(value)}">'
 
 
-async def read_form(request: Request, fields: tuple[str, ...], *, max_bytes: int) -> dict[str, str]:
+async def read_form(request: Request, fields: tuple[str, ...] | None, *, max_bytes: int,
+                    max_fields: int = MAX_FORM_FIELDS) -> dict[str, str]:
     """The named fields of a urlencoded form body (first value of each; "" when absent), read
-    within `max_bytes`. Other fields are ignored; a body that is not a urlencoded form is refused."""
+    within `max_bytes`. Other fields are ignored (`fields` None: every field is kept); a body that
+    is not a urlencoded form is refused."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != FORM_TYPE:
         raise UnsupportedMediaType(f"send the form as {FORM_TYPE}")
     raw = await read_body(request, max_bytes)
     try:
         pairs = parse_qsl(
-            raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS, errors="strict"
+            raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields, errors="strict"
         )
     except ValueError:  # not UTF-8 (raw or percent-encoded), or too many fields
         raise InvalidRequest("the form could not be read") from None
     form: dict[str, str] = {}
     for name, value in pairs:
-        if name in fields:
+        if fields is None or name in fields:
             form.setdefault(name, value)
-    chosen = {name: form.get(name, "") for name in fields}
+    chosen = form if fields is None else {name: form.get(name, "") for name in fields}
     refuse_flawed(chosen, "the form")  # a NUL would reach PostgreSQL as a 500
     return chosen

@@ -23,7 +23,7 @@ from smarthub_mcp.api import csrf
 from smarthub_mcp.api.authn import client_ip
 from smarthub_mcp.api.html import HEADERS, error_block, error_page, esc, hidden, page, paragraph, read_form
 from smarthub_mcp.billing.money import credits_for_people
-from smarthub_mcp.errors import RateLimited, SmartHubError
+from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import flows, websessions
 from smarthub_mcp.identity.sessions import check_password
 from smarthub_mcp.identity.users import create_user
@@ -163,11 +163,7 @@ async def sign_up(request: Request) -> Response:
     except SmartHubError as exc:
         return error_page(SIGN_IN_TITLE, exc)
     try:
-        ip = client_ip(request)
-        wait = ip and await services.rate_limiter.hit_hourly("signup", services.settings.auth.signups_per_ip_per_hour,
-                                                             ip)
-        if wait:
-            raise RateLimited(f"Too many sign-ups from your network; retry in {int(wait + 0.999)} s", retry_after=wait)
+        await flows.count_signup(services, client_ip(request))
         user = await create_user(services, form["email"], form["password"])
     except SmartHubError as exc:
         body = sign_in_body(form["request"], form["csrf"], "", exc, with_google=google.enabled(services))

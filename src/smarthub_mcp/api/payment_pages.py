@@ -19,7 +19,7 @@ async def success(request: Request) -> HTMLResponse:
         "Payment received",
         paragraph("Thank you. Your credits appear on your balance when Stripe confirms the payment: "
                   "for most cards within a minute, for some payment methods a few days later.")
-        + paragraph("You can close this page."),
+        + '<p><a href="/dashboard/credits">See your credits and purchases</a> or close this page.</p>',
     )
 
 
@@ -27,7 +27,7 @@ async def cancel(request: Request) -> HTMLResponse:
     return page(
         "Payment cancelled",
         paragraph("No charge was made. You can start a new purchase whenever you like.")
-        + paragraph("You can close this page."),
+        + '<p><a href="/dashboard/credits">Back to your credits</a> or close this page.</p>',
     )
 
 

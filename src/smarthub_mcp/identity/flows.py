@@ -121,6 +121,14 @@ async def resend_verification(services: Services, principal: Principal) -> bool:
     return True
 
 
+async def count_signup(services: Services, ip: str | None) -> None:
+    """Count one sign-up from `ip` (RateLimited past `auth.signups_per_ip_per_hour`): every account
+    gets the sign-up credits, so without a cap one client could farm them."""
+    wait = ip and await services.rate_limiter.hit_hourly("signup", services.settings.auth.signups_per_ip_per_hour, ip)
+    if wait:
+        raise RateLimited(f"Too many sign-ups from your network; retry in {int(wait + 0.999)} s", retry_after=wait)
+
+
 async def _email_budget(services: Services, address: str) -> float | None:
     """Count one email to `address`: None when it may go, else the seconds until one may. Anyone may
     ask for a reset email, so without a cap anyone could fill a user's inbox."""

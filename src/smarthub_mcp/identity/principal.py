@@ -11,7 +11,7 @@ from typing import Literal
 
 from smarthub_mcp.errors import Forbidden
 
-AuthMethod = Literal["jwt", "api_key", "stdio", "oauth"]
+AuthMethod = Literal["jwt", "api_key", "stdio", "oauth", "web"]
 
 
 @dataclass(frozen=True, slots=True)

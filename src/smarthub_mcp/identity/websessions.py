@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.sessions import hash_token
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.services import Services
@@ -27,6 +28,8 @@ class WebSession:
     user_id: str
     email: str
     expires_at: int  # epoch ms
+    role: str = "user"
+    email_verified: bool = False
 
 
 async def start_session(services: Services, user_id: str) -> tuple[str, int]:
@@ -49,13 +52,25 @@ async def session_user(services: Services, value: str | None) -> WebSession | No
     if not value or len(value) > 100:
         return None
     row = await services.db.fetch_one(
-        "SELECT s.user_id, s.expires_at, s.revoked_at, s.created_at, u.email, u.status, u.updated_at"
+        "SELECT s.user_id, s.expires_at, s.revoked_at, s.created_at, u.email, u.status, u.updated_at, u.role,"
+        " u.email_verified"
         " FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = :h",
         {"h": hash_token(value)},
     )
     if row is None or row.revoked_at is not None or row.expires_at <= now_ms() or row.status != "active":
         return None
-    return WebSession(row.user_id, row.email, row.expires_at)
+    return WebSession(row.user_id, row.email, row.expires_at, row.role, bool(row.email_verified))
+
+
+async def session_principal(services: Services, value: str | None) -> Principal | None:
+    """The principal of a browser session (the dashboard's pages act as it), or None. Like a JWT
+    from sign-in it carries the user's whole current role, unscoped."""
+    session = await session_user(services, value)
+    if session is None:
+        return None
+    return Principal(user_id=session.user_id, email=session.email, role=session.role,
+                     permissions=await services.identity.roles.permissions(session.role), auth_method="web",
+                     email_verified=session.email_verified)
 
 
 async def end_session(services: Services, value: str) -> None:

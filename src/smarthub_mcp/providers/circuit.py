@@ -66,3 +66,10 @@ class CircuitBreaker:
         if state is None or state.opened_at is None:
             return 0.0
         return max(0.0, self.cooldown - (self.clock() - state.opened_at))
+
+    def state_of(self, key: Hashable) -> tuple[str, int, float]:
+        """(closed | open | half-open, consecutive failures, seconds until it may be tried) for a status page."""
+        state = self._states.get(key)
+        if state is None or state.opened_at is None:
+            return "closed", state.failures if state else 0, 0.0
+        return ("open" if self.is_open(key) else "half-open"), state.failures, self.retry_in(key)

@@ -84,6 +84,19 @@ class ModelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteState:
+    model: str
+    kind: str
+    provider: str
+    upstream: str
+    unavailable: str | None
+    """Why the model cannot be used (its provider is off or lacks a key), or None."""
+    circuit: str
+    failures: int
+    retry_in: float
+
+
+@dataclass(frozen=True, slots=True)
 class Answered(Generic[T]):
     """What one route answered through `Router.call`, and every call made to get it."""
 
@@ -153,6 +166,16 @@ class Router:
             infos.append(ModelInfo(name, model.kind, model.description, reason is None, reason,
                                    model.max_output_tokens, model.context_window))
         return infos
+
+    def route_states(self) -> list[RouteState]:
+        """Every configured route with its circuit's state in this process (the admin's provider page)."""
+        out = []
+        for name, model in self.settings.models.items():
+            reason = self._unavailable_reason(model)
+            for r in model.routes:
+                state, failures, wait = self.circuit.state_of((r.provider, r.upstream))
+                out.append(RouteState(name, model.kind, r.provider, r.upstream, reason, state, failures, wait))
+        return out
 
     def _routes(self, name: str, kind: Capability) -> tuple[ModelConfig, list[Route]]:
         model = self.model(name)
