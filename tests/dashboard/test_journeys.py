@@ -16,6 +16,7 @@ from smarthub_mcp.credits import MICRO
 from tests.billing.conftest import signed
 from tests.dashboard.browser import Watched
 from tests.dashboard.helpers import PASSWORD, make_person
+from tests.dashboard.test_admin_moderation import held_outputs
 from tests.fakes.stripe_api import event
 from tests.identity.helpers import token_in
 from tests.oauth.browser import browser_page
@@ -127,6 +128,7 @@ async def test_buying_credits_through_stripe_checkout_and_the_signed_webhook(sit
 async def test_an_admin_adjusts_credits_and_sees_the_audit_entry(site: Any):
     _, admin_email = await make_person(site.services, role="admin")
     user_id, email = await make_person(site.services)
+    await held_outputs(site.services)  # two images held for review, for the moderation page
     async with browser_page(**WIDE) as page:
         w = await signed_in(site, page, admin_email)
         await w.goto("/dashboard/admin")
@@ -145,6 +147,14 @@ async def test_an_admin_adjusts_credits_and_sees_the_audit_entry(site: Any):
         for path in ("promo", "payments", "jobs", "providers", "metrics"):
             await w.goto(f"/dashboard/admin/{path}")
             await w.check()
+        await w.goto("/dashboard/admin/moderation")
+        assert await page.locator("#held img").count() == 2
+        await w.check("admin-moderation")
+        await page.fill("#held form input[name=reason] >> nth=0", "a fox, harmless")
+        await w.submit("#held form button[value=approve] >> nth=0")
+        assert "approved." in await page.inner_text("[role=status]")
+        assert await page.locator("#held img").count() == 1
+        await w.check()
     assert (await site.services.ledger.balance(user_id)).balance == 26 * MICRO
 
 

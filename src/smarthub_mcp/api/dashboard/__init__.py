@@ -11,6 +11,7 @@ def routes() -> list[BaseRoute]:
     from smarthub_mcp.api.dashboard import (
         account,
         admin_money,
+        admin_moderation,
         admin_ops,
         admin_sales,
         admin_users,
@@ -27,4 +28,4 @@ def routes() -> list[BaseRoute]:
 
     return [*static.routes, *signin.routes, *home.routes, *keys.routes, *credits.routes, *admin_money.routes,
             *admin_users.routes, *templates_edit.routes, *templates_pages.routes, *media_pages.routes, *apps.routes,
-            *admin_ops.routes, *admin_sales.routes, *account.routes]
+            *admin_ops.routes, *admin_moderation.routes, *admin_sales.routes, *account.routes]
