@@ -44,7 +44,7 @@ USER_PAGES = ["/dashboard", "/dashboard/keys", "/dashboard/credits", "/dashboard
               "/dashboard/templates/tpl_starter_summarize", "/dashboard/media", "/dashboard/jobs", "/dashboard/apps"]
 ADMIN_PAGES = ["/dashboard/admin", "/dashboard/admin/users", "/dashboard/admin/audit", "/dashboard/admin/report",
                "/dashboard/admin/promo", "/dashboard/admin/payments", "/dashboard/admin/jobs",
-               "/dashboard/admin/providers", "/dashboard/admin/metrics"]
+               "/dashboard/admin/providers", "/dashboard/admin/metrics", "/dashboard/admin/moderation"]
 MODELS = ["demo-chat", "gpt-4o-mini", "claude-haiku", "demo-image", "demo-video"]
 DAY_MS = 86_400_000
 
