@@ -15,6 +15,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 
 from smarthub_mcp.billing.ledger import Ledger, LowBalancePolicy
 from smarthub_mcp.billing.meter import Meter
+from smarthub_mcp.billing.steps import ledger_store
 from smarthub_mcp.billing.stripe_gateway import StripeGateway
 from smarthub_mcp.billing.wiring import run_sweeper, send_low_balance_email, signup_hook
 from smarthub_mcp.config import AppConfig
@@ -63,6 +64,7 @@ def build_services(
         db,
         low_balance=LowBalancePolicy(fixed=billing.low_balance_fixed, percent=billing.low_balance_percent),
         notify_low_balance=notify_low_balance,
+        store=ledger_store(db),  # the database's fast path, chosen here once
     )
     meter = Meter(
         db,

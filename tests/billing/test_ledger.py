@@ -342,3 +342,18 @@ async def test_capture_recorded_writes_the_row_with_the_charge_atomically_and_on
     balance_now = await ledger.balance(user)
     assert (balance_now.balance, balance_now.held) == (5 * C, 0)
     assert await ledger.check() == []
+
+
+async def test_the_store_is_the_databases_own_and_the_ledger_runs_on_the_one_it_is_given(db):
+    """One ledger store per database, chosen once: the composition root hands it to the Ledger."""
+    from smarthub_mcp.billing.steps import PostgresLedgerStore, SqliteLedgerStore, ledger_store
+
+    store = ledger_store(db)
+    assert type(store) is (SqliteLedgerStore if db.is_sqlite else PostgresLedgerStore)
+    ledger = Ledger(db, store=store)
+    assert ledger.store is store
+    user = await funded(ledger, 10)
+    hold = await ledger.reserve(user, 4 * C, ttl_seconds=60, idempotency_key=f"h:{user}")
+    entry = await ledger.capture(hold.id, 3 * C)
+    assert entry is not None and entry.balance_after == 7 * C
+    assert (await ledger.balance(user)).balance == 7 * C and await open_holds(ledger) == 0

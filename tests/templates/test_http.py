@@ -233,3 +233,47 @@ async def test_version_numbers_are_bounded(client, services):
         response = await client.post(path, json={**body, "version": 2**70}, headers=a)
         assert response.status_code == 400, (path, response.text)
         assert response.json()["error"]["code"] == "invalid_request"
+
+
+
+def _calls(services, outcome: str) -> float:
+    return services.metrics.registry.get_sample_value(
+        "smarthub_tool_calls_total", {"tool": "run_template", "outcome": outcome}) or 0.0
+
+
+async def test_http_runs_and_batch_items_are_run_template_calls(client, services):
+    """An HTTP run, and each batch item, is a `run_template` call through `invoke`: counted in the
+    tool metrics by outcome, its permission checked there, charged through the same meter."""
+    alice, a = await _user(services, credits=5)
+    tid = (await client.post("/api/v1/templates", json=GREETER, headers=a)).json()["id"]
+    before = await _balance(services, alice)
+    ok = await client.post(f"/api/v1/templates/{tid}/execute", json={"variables": {"who": "Bo"}}, headers=a)
+    assert ok.status_code == 200 and _calls(services, "ok") == 1
+    batch = (await client.post(f"/api/v1/templates/{tid}/batch",
+                               json={"items": [{"who": "x", "lang": "Latin"}, {"who": "Cy"}]}, headers=a)).json()
+    assert [(i["ok"], (i["error"] or {}).get("code")) for i in batch["items"]] == [
+        (False, "template_variable_type"), (True, None)]
+    assert _calls(services, "template_variable_type") == 1 and _calls(services, "ok") == 2
+    assert await _balance(services, alice) == before - ok.json()["charged_micro"] - batch["charged_micro"]
+    _, guest = await _user(services, role="guest")
+    refused = await client.post(f"/api/v1/templates/{tid}/execute", json={"variables": {"who": "Bo"}}, headers=guest)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+    assert _calls(services, "forbidden") == 1
+
+
+async def test_a_run_holds_and_charges_what_the_same_chat_call_does(client, services):
+    """One pricing for chat work: a template run and the `chat` tool given the rendered prompt and
+    the same `max_tokens` hold the same estimate and charge the same credits."""
+    alice, a = await _user(services, credits=5)
+    tid = (await client.post("/api/v1/templates", json={**GREETER, "params": {"max_tokens": 300}},
+                             headers=a)).json()["id"]
+    run = (await client.post(f"/api/v1/templates/{tid}/execute", json={"variables": {"who": "Bo"}},
+                             headers=a)).json()
+    chat = (await client.post("/api/v1/tools/chat", json={"prompt": "Say hello to Bo in English.", "max_tokens": 300,
+                                                           "model": run["model"]}, headers=a)).json()
+    assert run["output"] == chat["text"] and run["charged_micro"] == int(MICRO * float(chat["credits_charged"]))
+    async with services.db.read() as conn:
+        held = (await conn.execute(text("SELECT reference, amount FROM holds WHERE account_id = :u"),
+                                   {"u": alice})).all()
+    assert sorted(tool for tool, _ in held) == ["chat", "run_template"]
+    assert len({amount for _, amount in held}) == 1, held

@@ -6,11 +6,9 @@ action, target, state before and after, client IP and request id.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -21,12 +19,12 @@ from smarthub_mcp.api.body import read_json
 from smarthub_mcp.api.params import int_param
 from smarthub_mcp.errors import Conflict, InvalidRequest, NotFound
 from smarthub_mcp.identity import apikeys
+from smarthub_mcp.identity.audit import write_audit
 from smarthub_mcp.identity.errors import UnknownRole
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.roles import ADMIN_FLOOR, PERMISSION_RE, load_roles, set_role_permissions
 from smarthub_mcp.identity.sessions import end_all_sessions
 from smarthub_mcp.identity.users import UserRecord, get_user, list_users, update_user
-from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.pages import page, row_id
 from smarthub_mcp.services import Services
@@ -62,15 +60,8 @@ async def audit(
     target_id: str | None, before: Any, after: Any,
 ) -> None:
     request_id = getattr(request.state, "request_id", None) or request_id_var.get()
-    await conn.execute(
-        text(
-            "INSERT INTO audit_log (id, actor_id, action, target_type, target_id, before_json, after_json,"
-            " ip, request_id, created_at) VALUES (:id, :actor, :action, :tt, :tid, :before, :after, :ip, :rid, :now)"
-        ),
-        {"id": new_id("aud"), "actor": actor.user_id, "action": action, "tt": target_type, "tid": target_id,
-         "before": json.dumps(before, sort_keys=True), "after": json.dumps(after, sort_keys=True),
-         "ip": client_ip(request), "rid": request_id, "now": now_ms()},
-    )
+    await write_audit(conn, actor_id=actor.user_id, action=action, target_type=target_type, target_id=target_id,
+                      before=before, after=after, ip=client_ip(request), request_id=request_id)
 
 
 # --- API keys ------------------------------------------------------------------------------------

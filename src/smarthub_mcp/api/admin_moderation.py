@@ -28,8 +28,8 @@ from smarthub_mcp.api.authn import client_ip, require
 from smarthub_mcp.api.body import read_json
 from smarthub_mcp.api.params import int_param, time_param
 from smarthub_mcp.billing.money import format_credits
-from smarthub_mcp.billing.reports import write_audit
 from smarthub_mcp.errors import InvalidRequest, NotFound
+from smarthub_mcp.identity.audit import write_audit
 from smarthub_mcp.identity.users import get_user
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import reviews as review_money

@@ -10,7 +10,6 @@ import csv
 import io
 from typing import Any
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -18,11 +17,14 @@ from starlette.routing import BaseRoute, Route
 from smarthub_mcp.api.authn import client_ip, require
 from smarthub_mcp.api.body import read_json_value
 from smarthub_mcp.api.params import int_param, time_param
-from smarthub_mcp.billing import reports
+from smarthub_mcp.billing import reports, usage
 from smarthub_mcp.billing.ledger import Entry
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.errors import InvalidRequest, NotFound
+from smarthub_mcp.identity.audit import money_audit, write_audit
+from smarthub_mcp.identity.users import user_id_of
+from smarthub_mcp.ids import now_ms
 from smarthub_mcp.services import Services
 
 MAX_BULK = 1000
@@ -95,8 +97,8 @@ async def history(request: Request) -> JSONResponse:
 
 
 def time_range(request: Request, default_days: int = 30) -> tuple[int, int]:
-    until = time_param(request, "to") or reports.now_ms()
-    since = time_param(request, "from") or until - default_days * reports.DAY_MS
+    until = time_param(request, "to") or now_ms()
+    since = time_param(request, "from") or until - default_days * usage.DAY_MS
     if since >= until:
         raise InvalidRequest("from must be before to")
     return since, until
@@ -106,19 +108,20 @@ async def stats(request: Request) -> JSONResponse:
     principal = await require(request, "credits:read")
     since, until = time_range(request)
     async with request.app.state.services.db.read() as conn:
-        body = await reports.usage_stats(conn, principal.user_id, since, until)
+        body = await usage.usage_stats(conn, principal.user_id, since, until)
     return JSONResponse({"from": since, "to": until, **body})
 
 
 async def _target(conn: Any, body: dict[str, Any]) -> str:
     """The account an admin names, by `user_id` or `email`."""
     if isinstance(body.get("user_id"), str):
-        sql, value = "SELECT id FROM users WHERE id = :v", body["user_id"]
+        value = body["user_id"]
+        found = await user_id_of(conn, user_id=value)
     elif isinstance(body.get("email"), str):
-        sql, value = "SELECT id FROM users WHERE email = :v", body["email"].strip().lower()
+        value = body["email"].strip().lower()
+        found = await user_id_of(conn, email=value)
     else:
         raise InvalidRequest("name the user by user_id or email")
-    found = (await conn.execute(text(sql), {"v": value})).scalar()
     if found is None:
         raise NotFound("no such user", details={"user": value})
     return found
@@ -135,7 +138,7 @@ async def adjust_one(services: Services, conn: Any, request: Request, actor: str
     entry = await services.ledger.adjust(user_id, amount, reason=reason, actor_id=actor,
                                          idempotency_key=f"admin:{key}", conn=conn)
     if repeat is None:  # a repeated request moved no money, so it is not a second action
-        await reports.write_audit(
+        await write_audit(
             conn, actor_id=actor, action=action, target_id=user_id,
             before={"balance": format_credits(before.balance)},
             after={"balance": format_credits(entry.balance_after), "amount": format_credits(amount),
@@ -182,7 +185,7 @@ async def admin_bulk(request: Request) -> JSONResponse:
 async def admin_audit(request: Request) -> JSONResponse:
     await require(request, "reports:read")
     async with request.app.state.services.db.read() as conn:
-        items, cursor = await reports.money_audit(
+        items, cursor = await money_audit(
             conn, request.query_params.get("cursor") or None, int_param(request, "limit", 50, low=1, high=MAX_PAGE)
         )
     return JSONResponse({"items": items, "next_cursor": cursor})

@@ -73,8 +73,7 @@ async def chat_completions(request: Request) -> Response | EventStream:
 async def _chat_completions(request: Request) -> Response | EventStream:
     services = request.app.state.services
     spec = all_tools()["chat"]
-    principal = await authenticate(request, metered=True)
-    principal.require(spec.permission)
+    principal = await authenticate(request, metered=True)  # the permission: `invoke` checks it
     body = await read_body(request)
     raw = parse_json(body) if body.strip() else None
     model = raw.get("model") if isinstance(raw, dict) else None

@@ -15,17 +15,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from smarthub_mcp.api.authn import require
+from smarthub_mcp.api.authn import authenticate, require
 from smarthub_mcp.api.body import read_json_value
 from smarthub_mcp.api.params import int_param, whole_number
 from smarthub_mcp.errors import InvalidRequest
+from smarthub_mcp.generation.templates import MAX_BATCH, RunResult, execute_batch
+from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
 from smarthub_mcp.templates.analytics import template_stats
-from smarthub_mcp.templates.runner import MAX_BATCH, RUN_PERMISSION, execute, execute_batch
 from smarthub_mcp.templates.schemas import TemplateCreate, TemplateUpdate
-from smarthub_mcp.templates.store import TemplateStore
+from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
 from smarthub_mcp.templates.versions import MAX_VERSION
+from smarthub_mcp.tools.catalog import all_tools
+from smarthub_mcp.tools.registry import invoke
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -146,33 +149,36 @@ async def stats(request: Request) -> Response:
     return _json(await template_stats(services.db, principal.user_id, request.path_params["id"]))
 
 
+async def _run_template(services: Services, principal: Principal, template_id: str, variables: dict[str, Any],
+                        version: int | None, model: str | None, request_id: str) -> RunResult:
+    """One run as the `run_template` tool: through `invoke`, like every other tool call (the
+    permission, the input check, metering and metrics)."""
+    arguments = {"template_id": template_id, "variables": variables, "version": version, "model": model}
+    result = await invoke(all_tools()["run_template"], services, principal, arguments, request_id=request_id)
+    assert isinstance(result, RunResult)
+    return result
+
+
 async def run(request: Request) -> Response:
-    principal = await require(request, RUN_PERMISSION, metered=True)
+    principal = await authenticate(request, metered=True)  # the permission: `invoke` checks it
     body = await _body(request, ExecuteBody)
-    result = await execute(
-        request.app.state.services,
-        principal,
-        request.path_params["id"],
-        body.variables,
-        version=body.version,
-        model=body.model,
-        request_id=request_id_var.get(),
-    )
-    return _json(result)
+    services: Services = request.app.state.services
+    return _json(await _run_template(services, principal, request.path_params["id"], body.variables, body.version,
+                                     body.model, request_id_var.get()))
 
 
 async def batch(request: Request) -> Response:
-    principal = await require(request, RUN_PERMISSION, metered=True)
+    principal = await require(request, RUN_PERMISSION, metered=True)  # before the template is looked up
     body = await _body(request, BatchBody)
-    result = await execute_batch(
-        request.app.state.services,
-        principal,
-        request.path_params["id"],
-        body.items,
-        version=body.version,
-        model=body.model,
-        request_id=request_id_var.get(),
-    )
+    services: Services = request.app.state.services
+    template_id = request.path_params["id"]
+
+    async def run_item(variables: dict[str, Any], request_id: str) -> RunResult:
+        return await _run_template(services, principal, template_id, variables, body.version, body.model,
+                                   request_id)
+
+    result = await execute_batch(services, principal, template_id, body.items, version=body.version,
+                                 request_id=request_id_var.get(), run_item=run_item)
     return _json(result)
 
 

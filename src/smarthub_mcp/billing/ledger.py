@@ -37,7 +37,7 @@ from smarthub_mcp.billing.ledger_holds import LedgerHolds, entry_params, require
 from smarthub_mcp.billing.ledger_reads import LedgerReads
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
-from smarthub_mcp.billing.steps import insufficient_steps, run_async
+from smarthub_mcp.billing.steps import LedgerStore, insufficient_steps, ledger_store, run_async
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import IdempotencyConflict, InvalidRequest, LedgerError, NotFound
 from smarthub_mcp.ids import new_id, now_ms
@@ -59,8 +59,10 @@ class Ledger(LedgerHolds, LedgerReads):
         *,
         low_balance: LowBalancePolicy | None = None,
         notify_low_balance: LowBalanceNotifier | None = None,
+        store: LedgerStore | None = None,
     ) -> None:
         self.db = db
+        self.store = store or ledger_store(db)
         self.alerts = LowBalanceAlerts(low_balance or LowBalancePolicy(), notify_low_balance)
 
     @property

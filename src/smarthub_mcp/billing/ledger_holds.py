@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.alerts import Alert, LowBalanceAlerts
 from smarthub_mcp.billing.records import Entry, Hold, Record
-from smarthub_mcp.billing.steps import Steps, Store, already_resolved_steps, reserve_steps, resolve_steps, run
+from smarthub_mcp.billing.steps import (
+    LedgerStore,
+    Steps,
+    Store,
+    already_resolved_steps,
+    reserve_steps,
+    resolve_steps,
+)
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.ids import new_id, now_ms
@@ -26,9 +33,10 @@ log = logging.getLogger("smarthub.ledger")
 
 
 class LedgerHolds:
-    """Mixed into `Ledger`, which sets `db` and `alerts`."""
+    """Mixed into `Ledger`, which sets `db`, `store` and `alerts`."""
 
     db: Database
+    store: LedgerStore
     alerts: LowBalanceAlerts
 
     async def reserve(
@@ -50,7 +58,7 @@ class LedgerHolds:
         now = now_ms()
         hold = Hold(new_id("hold"), user_id, amount, "open", idempotency_key, reference,
                     now + int(ttl_seconds * 1000), None, None, now, model, request_id)
-        return await run(self.db, conn, functools.partial(reserve_steps, hold))
+        return await self.store.run(conn, functools.partial(reserve_steps, hold))
 
     async def capture(
         self, hold_id: str, actual: int, *, memo: str | None = None, conn: AsyncConnection | None = None
@@ -63,7 +71,7 @@ class LedgerHolds:
         """
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        entry, alert, _ = await run(self.db, conn, functools.partial(self._capture_steps, hold_id, actual, memo))
+        entry, alert, _ = await self.store.run(conn, functools.partial(self._capture_steps, hold_id, actual, memo))
         self.alerts.send(alert)
         return entry
 
@@ -116,7 +124,7 @@ class LedgerHolds:
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
         make = functools.partial(self._capture_steps, hold_id, actual, memo, record=record)
-        entry, alert, settled = await run(self.db, None, make)
+        entry, alert, settled = await self.store.run(None, make)
         self.alerts.send(alert)
         if settled is not None:
             return settled
@@ -124,11 +132,11 @@ class LedgerHolds:
 
     async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
         """Return a hold's amount to the available balance. False when it was already resolved."""
-        return await run(self.db, conn, functools.partial(resolve_steps, hold_id, "released"))
+        return await self.store.run(conn, functools.partial(resolve_steps, hold_id, "released"))
 
     async def expire(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
         """Expire one open hold (the sweeper's verb). False when it was already resolved."""
-        return await run(self.db, conn, functools.partial(resolve_steps, hold_id, "expired"))
+        return await self.store.run(conn, functools.partial(resolve_steps, hold_id, "expired"))
 
     async def extend(self, hold_id: str, expires_at_ms: int) -> bool:
         """Push an open hold's expiry out to `expires_at_ms` (never in). False when the hold is no
@@ -151,7 +159,7 @@ class LedgerHolds:
             # for the batch would keep an account locked while it goes on to the next hold, whose
             # late capture (hold locked, waiting for that account) then deadlocks with it.
             for hold_id in ids:
-                expired += await run(self.db, None, functools.partial(resolve_steps, hold_id, "expired"))
+                expired += await self.store.run(None, functools.partial(resolve_steps, hold_id, "expired"))
             if len(ids) < batch:
                 return expired
 

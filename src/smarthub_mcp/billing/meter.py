@@ -89,7 +89,7 @@ class Meter(InTransaction):
         principal: Principal,
         *,
         tool: str,
-        permission: str,
+        permission: str | None = None,
         model: str | None,
         estimate: int,
         tokens: int = 0,
@@ -98,6 +98,7 @@ class Meter(InTransaction):
         then: Then | None = None,
     ) -> Reservation:
         """Authorize the call and hold `estimate` (which must bound its cost; 0 is a free call).
+        `permission` is checked here unless None (the caller checked it: `registry.invoke`).
         `ttl_seconds` is how long the hold survives unsettled (default: billing.hold_ttl_seconds;
         a job passes how long it may run). `then(conn, reservation)` writes more rows in the hold's
         own transaction (a job row): both commit or neither does. A refusal is recorded and raised;
@@ -106,7 +107,8 @@ class Meter(InTransaction):
         ttl = self.hold_ttl_seconds if ttl_seconds is None else ttl_seconds
         free = Reservation(None, principal.user_id, tool, model, estimate, request_id, now + int(ttl * 1000), now)
         try:
-            principal.require(permission)
+            if permission is not None:  # None: the caller checked it (registry.invoke, once per call)
+                principal.require(permission)
             if estimate > 0 and self.require_verified_email and not principal.email_verified:
                 raise EmailNotVerified("verify your email address before using paid tools")
             await self.rate_limiter.check(principal, tool, tokens)
@@ -249,7 +251,7 @@ class Meter(InTransaction):
         principal: Principal,
         *,
         tool: str,
-        permission: str,
+        permission: str | None = None,
         model: str | None,
         estimate: int,
         work: Callable[[], Awaitable[tuple[T, Usage]]],

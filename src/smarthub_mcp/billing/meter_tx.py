@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.errors import HoldExpired
 from smarthub_mcp.billing.ledger import Ledger
-from smarthub_mcp.billing.reservations import INSERT_USAGE, UPSERT_USAGE, Reservation, Settlement, Usage, usage_values
+from smarthub_mcp.billing.reservations import Reservation, Settlement, Usage, usage_values
+from smarthub_mcp.billing.usage import INSERT_USAGE, UPSERT_USAGE
 from smarthub_mcp.db import cached_text
 from smarthub_mcp.metrics import Metrics
 

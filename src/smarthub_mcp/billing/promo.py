@@ -38,6 +38,7 @@ from smarthub_mcp.billing.money import credits_for_people, format_credits
 from smarthub_mcp.billing.promo_codes import normalize_code
 from smarthub_mcp.errors import RateLimited
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.identity.users import created_at_of, lock_user
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
@@ -133,7 +134,7 @@ def _check_window(row: Any, now: int) -> None:
 
 async def _is_new_user(services: Services, conn: AsyncConnection, user_id: str, now: int) -> bool:
     days = services.settings.promo.new_user_days
-    created = (await conn.execute(text("SELECT created_at FROM users WHERE id = :u"), {"u": user_id})).scalar()
+    created = await created_at_of(conn, user_id)
     if created is None or now - created > days * 86_400_000:
         return False
     bought = (await conn.execute(
@@ -154,7 +155,7 @@ async def _begin_attempt(services: Services, user_id: str) -> str:
     attempt = new_id("pf")
     async with services.db.write() as conn:
         if not services.db.is_sqlite:  # SQLite's write transactions already run one at a time
-            await conn.execute(text("SELECT id FROM users WHERE id = :u FOR UPDATE"), {"u": user_id})
+            await lock_user(conn, user_id)
         # The user's failures older than the window no longer count: forget them here, so the
         # table stays small without a sweeper.
         await conn.execute(text("DELETE FROM promo_failures WHERE user_id = :u AND created_at <= :h"),

@@ -6,7 +6,6 @@ Times are epoch milliseconds in the store and the API; inputs also accept ISO 86
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from smarthub_mcp.billing.promo import CODE_COLUMNS
 from smarthub_mcp.billing.promo_codes import generate_code, normalize_code
 from smarthub_mcp.credits import Credits
 from smarthub_mcp.errors import InvalidRequest, NotFound
+from smarthub_mcp.identity.audit import write_audit
 from smarthub_mcp.ids import MAX_EPOCH_MS, new_id, now_ms
 from smarthub_mcp.services import Services
 
@@ -178,8 +178,4 @@ async def find_code_id(services: Services, code_or_id: str) -> str:
 
 
 async def _audit(conn: Any, actor_id: str | None, action: str, target: str, after: dict[str, Any]) -> None:
-    await conn.execute(
-        text("INSERT INTO audit_log (id, actor_id, action, target_type, target_id, after_json, created_at)"
-             " VALUES (:id, :a, :act, 'promo_code', :t, :j, :now)"),
-        {"id": new_id("aud"), "a": actor_id, "act": action, "t": target, "j": json.dumps(after), "now": now_ms()},
-    )
+    await write_audit(conn, actor_id=actor_id, action=action, target_type="promo_code", target_id=target, after=after)

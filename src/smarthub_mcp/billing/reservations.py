@@ -15,20 +15,6 @@ from smarthub_mcp.ids import new_id, now_ms
 
 T = TypeVar("T")
 
-_USAGE_COLUMNS = (
-    "id", "user_id", "tool", "model", "provider", "upstream_model", "status", "error_code", "input_tokens",
-    "output_tokens", "images", "seconds", "estimate", "cost", "hold_id", "latency_ms", "request_id", "created_at",
-)
-INSERT_USAGE = (
-    f"INSERT INTO usage_events ({', '.join(_USAGE_COLUMNS)}) VALUES ({', '.join(':' + c for c in _USAGE_COLUMNS)})"
-)
-# The sweeper may have recorded a hold as expired while its call was still finishing: the call's own
-# row, richer (tokens, provider), then replaces that placeholder. One row per hold either way.
-UPSERT_USAGE = INSERT_USAGE + " ON CONFLICT (hold_id) DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in _USAGE_COLUMNS if c not in ("id", "hold_id", "user_id", "created_at")
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Usage:
     """What a call consumed, and its exact price (micro-credits, from pricing for the route that answered)."""

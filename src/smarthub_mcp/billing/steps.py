@@ -8,7 +8,9 @@ returned no row); its return value is the verb's result. One body therefore runs
 - PostgreSQL in a caller's transaction: `run_async` awaits each statement through SQLAlchemy
   (one `text()` per SQL string, so its compiled cache hits; asyncpg prepares each once).
 - PostgreSQL on its own: `run_asyncpg` runs the verb's one money-moving statement in autocommit on
-  the bare asyncpg connection: one round trip, no BEGIN/COMMIT (see `run`).
+  the bare asyncpg connection: one round trip, no BEGIN/COMMIT (see `PostgresLedgerStore`).
+
+Which of these runs is the ledger store's choice, made once per database (`ledger_store`).
 
 Every verb still runs in one transaction (the caller's when it passes `conn`), so a generator
 that raises leaves nothing behind. A generator must not touch the event loop: it may run in a
@@ -89,22 +91,43 @@ async def run_asyncpg(steps: Steps[T], driver: Any) -> T:
         return stop.value
 
 
-async def run(db: Database, conn: AsyncConnection | None, make: Callable[[Store], Steps[T]]) -> T:
-    """Run the steps `make(store)` builds for the store at hand, as one transaction.
+class SqliteLedgerStore:
+    """The ledger's store on SQLite: a verb runs whole in the aiosqlite worker thread, in one
+    hand-off, in `conn`'s transaction or one of its own."""
 
-    - "sqlite": in the worker thread in one hand-off, in `conn`'s transaction or one of its own.
-    - "pg": inside the caller's transaction `conn`, one awaited statement at a time.
-    - "pg-single": no caller's transaction, so no BEGIN/COMMIT round trips either: the steps run
-      in autocommit, which is sound only because each such verb writes its money in ONE statement
-      (a statement is a transaction by itself). What follows that statement may only read, or
-      flip the low-balance flag (a compare-and-set that moves no money).
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def run(self, conn: AsyncConnection | None, make: Callable[[Store], Steps[T]]) -> T:
+        return await self.db.sqlite_call(functools.partial(run_sync, make("sqlite")), conn)
+
+
+class PostgresLedgerStore:
+    """The ledger's store on PostgreSQL.
+
+    - In the caller's transaction `conn` ("pg"): one awaited statement at a time.
+    - On its own ("pg-single"): no BEGIN/COMMIT round trips either: the steps run in autocommit on
+      the hot asyncpg pool, which is sound only because each such verb writes its money in ONE
+      statement (a statement is a transaction by itself). What follows that statement may only
+      read, or flip the low-balance flag (a compare-and-set that moves no money).
     """
-    if db.is_sqlite:
-        return await db.sqlite_call(functools.partial(run_sync, make("sqlite")), conn)
-    if conn is not None:
-        return await run_async(make("pg"), conn)
-    async with db.asyncpg_autocommit() as driver:
-        return await run_asyncpg(make("pg-single"), driver)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def run(self, conn: AsyncConnection | None, make: Callable[[Store], Steps[T]]) -> T:
+        if conn is not None:
+            return await run_async(make("pg"), conn)
+        async with self.db.asyncpg_autocommit() as driver:
+            return await run_asyncpg(make("pg-single"), driver)
+
+
+LedgerStore = SqliteLedgerStore | PostgresLedgerStore
+
+
+def ledger_store(db: Database) -> LedgerStore:
+    """The store for `db`'s database, chosen once (by the composition root, or the `Ledger`)."""
+    return SqliteLedgerStore(db) if db.is_sqlite else PostgresLedgerStore(db)
 
 
 # --- the hold verbs' steps (Ledger.reserve, release, capture's repeat path, expiry) ----------

@@ -12,7 +12,6 @@ their outcome and answered 200; Stripe need not resend them.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from smarthub_mcp.billing.clawbacks import DISPUTE_EVENTS, dispute_state, follow
 from smarthub_mcp.billing.errors import PaymentMismatch
 from smarthub_mcp.billing.payments import PAYMENT_COLUMNS, confirmation_email
 from smarthub_mcp.errors import InvalidRequest, SmartHubError
+from smarthub_mcp.identity.audit import write_audit
+from smarthub_mcp.identity.users import email_of
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
@@ -290,18 +291,14 @@ async def _flag_disputed(conn: AsyncConnection, payment: Any, dispute: dict[str,
              " VALUES (:id, :u, :p, :r, :now) ON CONFLICT (payment_id) DO NOTHING"),
         {"id": new_id("flag"), "u": payment.user_id, "p": payment.id, "r": reason[:500], "now": now},
     )
-    await conn.execute(
-        text("INSERT INTO audit_log (id, actor_id, action, target_type, target_id, after_json, created_at)"
-             " VALUES (:id, NULL, 'payment.disputed', 'user', :u, :after, :now)"),
-        {"id": new_id("aud"), "u": payment.user_id, "now": now,
-         "after": json.dumps({"payment_id": payment.id, "dispute": dispute.get("id")})},
-    )
+    await write_audit(conn, actor_id=None, action="payment.disputed", target_type="user", target_id=payment.user_id,
+                      after={"payment_id": payment.id, "dispute": dispute.get("id")})
     log.warning("user %s flagged: %s", payment.user_id, reason)
 
 
 async def _send_confirmation(services: Services, payment: Any, balance: int) -> None:
     async with services.db.read() as conn:
-        email = (await conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": payment.user_id})).scalar()
+        email = await email_of(conn, payment.user_id)
     if email:
         subject, body = confirmation_email(payment.package_id, payment.credits, balance)
         await services.mailer(services, email, subject, body)

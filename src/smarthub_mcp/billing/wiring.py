@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import credits_for_people
+from smarthub_mcp.identity.users import email_of
 from smarthub_mcp.services import Services, UserCreatedHook
 
 log = logging.getLogger("smarthub.billing")
@@ -30,7 +30,7 @@ def signup_hook(ledger: Ledger, amount: int) -> UserCreatedHook:
 
 async def send_low_balance_email(services: Services, user_id: str, balance: int, threshold: int) -> None:
     async with services.db.read() as conn:
-        email = (await conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": user_id})).scalar()
+        email = await email_of(conn, user_id)
     if email is None:
         return
     subject = "Your SmartHub credits are running low"

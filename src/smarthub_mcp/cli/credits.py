@@ -11,16 +11,17 @@ import sys
 from dataclasses import dataclass
 
 import click
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from smarthub_mcp.billing.ledger import Entry, Ledger
 from smarthub_mcp.billing.money import format_credits
-from smarthub_mcp.billing.reports import recent_usage, write_audit
+from smarthub_mcp.billing.usage import recent_usage
 from smarthub_mcp.cli.common import config_option, echo_table, handles_errors, load, run_async, with_db
 from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import InsufficientCredits, InvalidRequest, NotFound
+from smarthub_mcp.identity.audit import write_audit
+from smarthub_mcp.identity.users import user_id_of
 from smarthub_mcp.ids import new_id, utc_text
 
 # Negative amounts read as arguments, not as unknown options ("-0.5"): then they get a clear answer.
@@ -34,8 +35,7 @@ def credits() -> None:
 
 async def _user_id(db: Database, email: str) -> str:
     async with db.read() as conn:
-        sql = text("SELECT id FROM users WHERE email = :e")
-        found = (await conn.execute(sql, {"e": email.strip().lower()})).scalar()
+        found = await user_id_of(conn, email=email.strip().lower())
     if found is None:
         raise NotFound(f"no user with email {email}")
     return found

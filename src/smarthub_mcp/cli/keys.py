@@ -69,8 +69,8 @@ def keys_revoke(key: str, config_path: str | None) -> None:
     """Revoke KEY: its id (key_...), its prefix as `keys list` shows it, or enough of the prefix to
     name one active key (shk_ and at least 4 more characters). A prefix that names several keys
     revokes none and lists them."""
-    from smarthub_mcp.billing.reports import write_audit
     from smarthub_mcp.identity.apikeys import find_active_key, revoke_key
+    from smarthub_mcp.identity.audit import write_audit
 
     async def go(services: Services) -> Any:
         found = await find_active_key(services, key)

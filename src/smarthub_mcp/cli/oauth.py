@@ -30,7 +30,7 @@ def clients() -> None:
 @handles_errors
 def clients_create(name: str, redirect_uris: tuple[str, ...], scope: str | None, config_path: str | None) -> None:
     """Create a confidential client (for a Custom GPT action) and print its id and secret."""
-    from smarthub_mcp.billing.reports import write_audit
+    from smarthub_mcp.identity.audit import write_audit
     from smarthub_mcp.oauth.admin import client_json, create_confidential_client
 
     async def go(services: Services) -> Any:
@@ -63,7 +63,7 @@ def clients_list(config_path: str | None) -> None:
 
 
 def _set_status(client_id: str, status: str, config_path: str | None) -> None:
-    from smarthub_mcp.billing.reports import write_audit
+    from smarthub_mcp.identity.audit import write_audit
     from smarthub_mcp.oauth.admin import set_client_status
 
     async def go(services: Services) -> Any:

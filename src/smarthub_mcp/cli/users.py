@@ -110,7 +110,7 @@ def users_set_role(email: str, role: str, config_path: str | None) -> None:
 
 def _set_status(email: str, status: str, config_path: str | None) -> tuple[Any, bool]:
     """Set EMAIL's status and audit the change; (the user, whether anything changed)."""
-    from smarthub_mcp.billing.reports import write_audit
+    from smarthub_mcp.identity.audit import write_audit
     from smarthub_mcp.identity.status import set_status
     from smarthub_mcp.identity.users import user_by_email
 

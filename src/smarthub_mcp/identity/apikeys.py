@@ -22,6 +22,7 @@ from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.principals import API_KEY_PREFIX
 from smarthub_mcp.identity.roles import PERMISSION_RE
 from smarthub_mcp.identity.sessions import hash_token
+from smarthub_mcp.identity.users import role_of
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
@@ -88,7 +89,7 @@ async def create_key(
     if expires_at is not None and expires_at <= now:
         raise InvalidRequest("expires_at must be in the future", details={"field": "expires_at"})
     async with services.db.read() as conn:
-        role = (await conn.execute(text("SELECT role FROM users WHERE id = :u"), {"u": user_id})).scalar()
+        role = await role_of(conn, user_id)
         count = (
             await conn.execute(
                 text("SELECT COUNT(*) FROM api_keys WHERE user_id = :u AND revoked_at IS NULL"), {"u": user_id}

@@ -21,7 +21,14 @@ from smarthub_mcp.identity.errors import InvalidEmail, InvalidEmailToken, WrongP
 from smarthub_mcp.identity.passwords import check_policy, hash_password, verify_password
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.sessions import TokenPair, end_all_sessions, hash_token, issue_pair
-from smarthub_mcp.identity.users import UserRecord, find_by_email, get_user, normalize_email, update_user
+from smarthub_mcp.identity.users import (
+    UserRecord,
+    find_by_email,
+    get_user,
+    normalize_email,
+    password_hash_of,
+    update_user,
+)
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
@@ -186,9 +193,7 @@ async def change_password(services: Services, principal: Principal, current: str
     keys = throttle.buckets(principal.email, None)  # a stolen session must not be a password oracle
     await throttle.begin_attempt(services.db, keys, services.settings.auth)
     async with services.db.read() as conn:
-        stored = (
-            await conn.execute(text("SELECT password_hash FROM users WHERE id = :u"), {"u": principal.user_id})
-        ).scalar()
+        stored = await password_hash_of(conn, principal.user_id)
     if not await verify_password(stored, current):
         raise WrongPassword("the current password is wrong", details={"field": "current_password"})
     await throttle.succeeded(services.db, keys)

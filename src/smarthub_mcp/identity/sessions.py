@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smarthub_mcp.identity import throttle
 from smarthub_mcp.identity.errors import AccountDisabled, InvalidCredentials, InvalidEmail, InvalidRefreshToken
 from smarthub_mcp.identity.passwords import hash_password, needs_rehash, verify_password
-from smarthub_mcp.identity.users import UserRecord, find_by_email, normalize_email, update_user
+from smarthub_mcp.identity.users import UserRecord, end_tokens, find_by_email, normalize_email, update_user
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.services import Services
 
@@ -201,10 +201,7 @@ async def end_all_sessions(conn: AsyncConnection, user_id: str) -> None:
         text("UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = :u AND status <> 'revoked'"),
         {"u": user_id},
     )
-    await conn.execute(
-        text("UPDATE users SET token_generation = token_generation + 1, updated_at = :now WHERE id = :u"),
-        {"u": user_id, "now": now_ms()},
-    )
+    await end_tokens(conn, user_id)
     # The browser sessions of the sign-in pages (identity/websessions.py) end with the rest.
     await conn.execute(
         text("UPDATE web_sessions SET revoked_at = :now WHERE user_id = :u AND revoked_at IS NULL"),

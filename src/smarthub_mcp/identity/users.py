@@ -200,3 +200,51 @@ async def list_users(
         text(f"SELECT {USER_COLUMNS} FROM users WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit"), params
     )
     return [UserRecord.from_row(r) for r in rows]
+
+
+# --- single columns, for the modules that need one fact about a user (this module owns the table) ---
+
+
+async def _one(conn: AsyncConnection, column: str, user_id: str) -> Any | None:
+    return (await conn.execute(text(f"SELECT {column} FROM users WHERE id = :u"), {"u": user_id})).scalar()
+
+
+async def email_of(conn: AsyncConnection, user_id: str) -> str | None:
+    return await _one(conn, "email", user_id)
+
+
+async def role_of(conn: AsyncConnection, user_id: str) -> str | None:
+    return await _one(conn, "role", user_id)
+
+
+async def created_at_of(conn: AsyncConnection, user_id: str) -> int | None:
+    return await _one(conn, "created_at", user_id)
+
+
+async def password_hash_of(conn: AsyncConnection, user_id: str) -> str | None:
+    return await _one(conn, "password_hash", user_id)
+
+
+async def role_and_generation(conn: AsyncConnection, user_id: str) -> Any | None:
+    """`(role, token_generation)` of a user, or None: what a freshly issued token carries."""
+    return (await conn.execute(text("SELECT role, token_generation FROM users WHERE id = :u"),
+                               {"u": user_id})).first()
+
+
+async def user_id_of(conn: AsyncConnection, *, user_id: str | None = None, email: str | None = None) -> str | None:
+    """The id of the user named by id or by (normalized) email, if there is one."""
+    column, value = ("id", user_id) if user_id is not None else ("email", email)
+    return (await conn.execute(text(f"SELECT id FROM users WHERE {column} = :v"), {"v": value})).scalar()
+
+
+async def lock_user(conn: AsyncConnection, user_id: str) -> None:
+    """Hold the user's row until the transaction ends (PostgreSQL): per-user work one at a time."""
+    await conn.execute(text("SELECT id FROM users WHERE id = :u FOR UPDATE"), {"u": user_id})
+
+
+async def end_tokens(conn: AsyncConnection, user_id: str) -> None:
+    """Void every access token issued so far: tokens carry the generation they were issued at."""
+    await conn.execute(
+        text("UPDATE users SET token_generation = token_generation + 1, updated_at = :now WHERE id = :u"),
+        {"u": user_id, "now": now_ms()},
+    )

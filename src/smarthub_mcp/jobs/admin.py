@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smarthub_mcp.billing.reports import write_audit
 from smarthub_mcp.db import Database
 from smarthub_mcp.errors import Conflict, InvalidRequest
+from smarthub_mcp.identity.audit import write_audit
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import settle, store
 from smarthub_mcp.jobs.engine import JobEngine

@@ -28,6 +28,7 @@ import httpx
 
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import InvalidRequest
+from smarthub_mcp.identity.users import email_of
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.jobs.store import Job
 from smarthub_mcp.netguard import resolves_publicly
@@ -105,12 +106,13 @@ async def on_settled(services: Services, job: Job) -> None:
     config = services.settings.jobs
     outlived_call = (job.settled_at or 0) - job.created_at > config.wait_seconds * 1000
     if config.email_on_completion and outlived_call:
-        row = await services.db.fetch_one("SELECT email FROM users WHERE id = :u", {"u": job.owner_id})
-        if row is not None:
+        async with services.db.read() as conn:
+            email = await email_of(conn, job.owner_id)
+        if email is not None:
             base = services.settings.server.public_base_url.rstrip("/")
             body = (f"Your {job.kind} job {job.id} ({job.model}) has {job.status}.\n"
                     f"See it with get_job, or at {base}/api/v1/jobs/{job.id}.\n")
-            await services.mailer(services, row.email, f"Your {job.kind} job has {job.status}", body)
+            await services.mailer(services, email, f"Your {job.kind} job has {job.status}", body)
 
 
 async def delivery_stats(db: Database) -> dict[str, int]:

@@ -23,9 +23,9 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.meter import Meter, Reservation, Settlement, Usage
-from smarthub_mcp.billing.reports import write_audit
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import Conflict, InsufficientCredits
+from smarthub_mcp.identity.audit import write_audit
 from smarthub_mcp.jobs import store
 from smarthub_mcp.jobs.store import Job
 from smarthub_mcp.media import library

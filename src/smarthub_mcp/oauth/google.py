@@ -22,7 +22,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import text
 
 from smarthub_mcp.errors import SmartHubError
-from smarthub_mcp.identity.users import create_user, find_by_email, normalize_email
+from smarthub_mcp.identity.users import create_user, find_by_email, normalize_email, update_user
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.services import Services
 
@@ -132,8 +132,7 @@ async def user_for(services: Services, claims: dict[str, Any]) -> str:
         user_id = str(row.id)
         if not row.email_verified:  # Google has just shown the address is theirs
             async with services.db.write() as conn:
-                await conn.execute(text("UPDATE users SET email_verified = TRUE, updated_at = :now WHERE id = :u"),
-                                   {"now": now_ms(), "u": user_id})
+                await update_user(conn, user_id, email_verified=True)
     else:
         user_id = (await create_user(services, email, None, display_name=str(claims.get("name") or "")[:100],
                                      email_verified=True)).id

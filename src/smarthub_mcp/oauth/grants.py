@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.identity.sessions import hash_token
+from smarthub_mcp.identity.users import role_and_generation
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.oauth.requests import AuthorizationRequest
 from smarthub_mcp.services import Services
@@ -109,8 +110,7 @@ async def revoke_grant(conn: AsyncConnection, grant_id: str) -> bool:
 
 async def issue_tokens(conn: AsyncConnection, services: Services, grant: dict[str, Any]) -> dict[str, Any]:
     """An access token bound to the grant's resources, and a fresh refresh token, as the token response."""
-    user = (await conn.execute(text("SELECT role, token_generation FROM users WHERE id = :u"),
-                               {"u": grant["user_id"]})).first()
+    user = await role_and_generation(conn, grant["user_id"])
     if user is None:
         raise GrantRefused("invalid_grant", "the account no longer exists")
     settings = services.settings.oauth

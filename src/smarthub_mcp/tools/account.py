@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.pricing import describe
+from smarthub_mcp.billing.usage import recent_usage
 from smarthub_mcp.tools.chat import people
 from smarthub_mcp.tools.registry import ACCOUNT_CHANGE, READ_ONLY, ToolContext, tool
 
@@ -149,15 +149,7 @@ async def get_usage(
 ) -> UsageOut:
     """Show the caller's most recent tool calls with their model, outcome, tokens and credits charged. Free."""
     async with tc.services.db.read() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT created_at, tool, model, provider, status, error_code, input_tokens, output_tokens, cost"
-                    " FROM usage_events WHERE user_id = :u ORDER BY created_at DESC, id DESC LIMIT :n"
-                ),
-                {"u": tc.principal.user_id, "n": limit},
-            )
-        ).all()
+        rows = await recent_usage(conn, tc.principal.user_id, limit)
     calls = [
         UsageRow(
             at=r[0], tool=r[1], model=r[2], provider=r[3], status=r[4], error_code=r[5],

@@ -31,7 +31,7 @@ from mcp.types import (
     ResourceTemplateReference,
 )
 
-from smarthub_mcp.billing.reports import recent_models
+from smarthub_mcp.billing.usage import recent_models
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.jobs import store as job_store

@@ -82,8 +82,7 @@ class ToolContext:
         metered = await meter.run(
             self.principal,
             tool=self.tool,
-            permission=self.permission,
-            model=model,
+            model=model,  # no permission: `invoke` checked it
             estimate=estimate,
             work=work,
             request_id=self.request_id,
@@ -238,7 +237,8 @@ async def invoke(
 ) -> BaseModel:
     """Run one tool call for `principal`: the single path behind MCP and HTTP alike.
 
-    Permission is checked first (a hidden tool is refused before anything else), then arguments
+    Permission is checked first, and only here (a hidden tool is refused before anything else;
+    transports leave it to this check and the meter does not repeat it), then arguments
     holding text nothing downstream can take (NUL, lone surrogates: `safetext`). Free tools go
     through the meter with a zero estimate, so they are still authorized and rate limited; paid
     tools call `tc.charge` themselves because only they know the estimate for their arguments.
@@ -288,8 +288,7 @@ async def _invoke(
     metered = await services.meter.run(
         principal,
         tool=spec.name,
-        permission=spec.permission,
-        model=None,
+        model=None,  # no permission: checked above
         estimate=0,
         work=work,
         request_id=request_id,

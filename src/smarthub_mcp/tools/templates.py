@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from smarthub_mcp.errors import validated
-from smarthub_mcp.templates.runner import RUN_PERMISSION, RunResult, execute
+from smarthub_mcp.generation.templates import RunResult, execute
 from smarthub_mcp.templates.schemas import TemplateCreate, TemplateDetail, TemplateSummary, TemplateUpdate, Visibility
-from smarthub_mcp.templates.store import TemplateStore
+from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
 from smarthub_mcp.templates.variables import Variable
 from smarthub_mcp.templates.versions import MAX_VERSION
 from smarthub_mcp.tools.registry import ACCOUNT_CHANGE, PAID_GENERATION, READ_ONLY, ToolContext, tool

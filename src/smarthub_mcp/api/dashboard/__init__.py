@@ -10,8 +10,8 @@ from starlette.routing import BaseRoute
 def routes() -> list[BaseRoute]:
     from smarthub_mcp.api.dashboard import (
         account,
-        admin_money,
         admin_moderation,
+        admin_money,
         admin_ops,
         admin_sales,
         admin_users,

@@ -15,8 +15,11 @@ from smarthub_mcp.api.dashboard.charts import bar_chart, last_days
 from smarthub_mcp.api.dashboard.guard import page, services_of
 from smarthub_mcp.api.dashboard.render import credits, render
 from smarthub_mcp.billing import reports
+from smarthub_mcp.billing.usage import DAY_MS
 from smarthub_mcp.credits import parse_credits
+from smarthub_mcp.identity import audit
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.ids import now_ms
 
 DAYS = 30
 ROWS = 100
@@ -28,14 +31,14 @@ async def index(request: Request, me: Principal, context: dict[str, Any]) -> Res
 
 async def audit_page(request: Request, me: Principal, context: dict[str, Any]) -> Response:
     async with services_of(request).db.read() as conn:
-        items, cursor = await reports.money_audit(conn, request.query_params.get("cursor") or None, ROWS)
+        items, cursor = await audit.money_audit(conn, request.query_params.get("cursor") or None, ROWS)
     return render(request, "admin_audit.html", {**context, "title": "Credit audit", "items": items,
                                                 "next_cursor": cursor})
 
 
 async def _report_rows(request: Request) -> tuple[int, int, list[dict[str, Any]]]:
-    until = reports.now_ms()
-    since = until - DAYS * reports.DAY_MS
+    until = now_ms()
+    since = until - DAYS * DAY_MS
     async with services_of(request).db.read() as conn:
         return since, until, await reports.admin_report(conn, since, until)
 

@@ -1,6 +1,6 @@
 """The user's dashboard: balance and held credits, spend per day over 30 days as a chart, spend by
 model, and the latest calls with their cost. All reads go through the reports the API uses
-(`reports.usage_stats`, `reports.recent_usage`, the ledger's balance)."""
+(`usage.usage_stats`, `usage.recent_usage`, the ledger's balance)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from starlette.routing import Route
 from smarthub_mcp.api.dashboard.charts import bar_chart, last_days
 from smarthub_mcp.api.dashboard.guard import page, services_of
 from smarthub_mcp.api.dashboard.render import credits, error_context, render
-from smarthub_mcp.billing import reports
+from smarthub_mcp.billing import usage
+from smarthub_mcp.billing.usage import DAY_MS
 from smarthub_mcp.credits import parse_credits
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity import flows
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.ids import now_ms
 
 DAYS = 30
 RECENT_CALLS = 20
@@ -31,12 +33,12 @@ def spend_chart(by_day: list[dict[str, Any]], title: str) -> Any:
 
 async def home(request: Request, me: Principal, context: dict[str, Any], *, status: int = 200) -> Response:
     services = services_of(request)
-    until = reports.now_ms()
-    since = until - DAYS * reports.DAY_MS
+    until = now_ms()
+    since = until - DAYS * DAY_MS
     balance = await services.ledger.balance(me.user_id)
     async with services.db.read() as conn:
-        stats = await reports.usage_stats(conn, me.user_id, since, until)
-        recent = await reports.recent_usage(conn, me.user_id, RECENT_CALLS)
+        stats = await usage.usage_stats(conn, me.user_id, since, until)
+        recent = await usage.recent_usage(conn, me.user_id, RECENT_CALLS)
     by_model = sorted(stats["by_model"], key=lambda r: parse_credits(r["cost"]), reverse=True)
     return render(request, "home.html", {
         **context, "title": "Dashboard", "balance": balance, "stats": stats, "by_model": by_model,

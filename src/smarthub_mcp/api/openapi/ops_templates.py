@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict
 from smarthub_mcp.api import templates as t
 from smarthub_mcp.api.openapi import shapes as s
 from smarthub_mcp.api.openapi.spec import Operation, Param, path, query
+from smarthub_mcp.generation.templates import BatchResult, RunResult
 from smarthub_mcp.templates.analytics import TemplateStats
-from smarthub_mcp.templates.runner import RUN_PERMISSION, BatchResult, RunResult
 from smarthub_mcp.templates.schemas import TemplateCreate, TemplateDetail, TemplateSummary, TemplateUpdate
+from smarthub_mcp.templates.store import RUN_PERMISSION
 from smarthub_mcp.templates.versions import MAX_VERSION
 
 TEMPLATES, META = "templates", "meta"
