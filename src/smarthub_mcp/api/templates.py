@@ -149,7 +149,7 @@ async def stats(request: Request) -> Response:
     return _json(await template_stats(services.db, principal.user_id, request.path_params["id"]))
 
 
-async def _run_template(services: Services, principal: Principal, template_id: str, variables: dict[str, Any],
+async def run_template_call(services: Services, principal: Principal, template_id: str, variables: dict[str, Any],
                         version: int | None, model: str | None, request_id: str) -> RunResult:
     """One run as the `run_template` tool: through `invoke`, like every other tool call (the
     permission, the input check, metering and metrics)."""
@@ -163,7 +163,7 @@ async def run(request: Request) -> Response:
     principal = await authenticate(request, metered=True)  # the permission: `invoke` checks it
     body = await _body(request, ExecuteBody)
     services: Services = request.app.state.services
-    return _json(await _run_template(services, principal, request.path_params["id"], body.variables, body.version,
+    return _json(await run_template_call(services, principal, request.path_params["id"], body.variables, body.version,
                                      body.model, request_id_var.get()))
 
 
@@ -174,7 +174,7 @@ async def batch(request: Request) -> Response:
     template_id = request.path_params["id"]
 
     async def run_item(variables: dict[str, Any], request_id: str) -> RunResult:
-        return await _run_template(services, principal, template_id, variables, body.version, body.model,
+        return await run_template_call(services, principal, template_id, variables, body.version, body.model,
                                    request_id)
 
     result = await execute_batch(services, principal, template_id, body.items, version=body.version,

@@ -20,9 +20,8 @@ from smarthub_mcp.errors import InvalidRequest, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.templates.errors import TemplateNotEditable
 from smarthub_mcp.templates.render import placeholders
-from smarthub_mcp.templates.runner import RUN_PERMISSION
 from smarthub_mcp.templates.schemas import TemplateCreate, TemplateUpdate
-from smarthub_mcp.templates.store import TemplateStore
+from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
 from smarthub_mcp.templates.variables import Variable
 from smarthub_mcp.templates.versions import MAX_VERSION
 

@@ -1,6 +1,6 @@
 """Prompt templates in the browser: the user's library and the public gallery, one template with
 its versions, its numbers (for its owner) and a run form built from its declared variables. Runs go
-through `templates.runner.execute`, the metered path the API and MCP use."""
+as a `run_template` tool call through `invoke`, the metered path the API and MCP use."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from starlette.routing import Route
 
 from smarthub_mcp.api.dashboard.guard import page, services_of
 from smarthub_mcp.api.dashboard.render import error_context, render
+from smarthub_mcp.api.templates import run_template_call
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
+from smarthub_mcp.ids import new_id
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.templates.analytics import template_stats
 from smarthub_mcp.templates.errors import TemplateNotFound
-from smarthub_mcp.templates.runner import RUN_PERMISSION, execute
-from smarthub_mcp.templates.store import TemplateStore
+from smarthub_mcp.templates.store import RUN_PERMISSION, TemplateStore
 from smarthub_mcp.templates.variables import Variable
 
 FIELD = "var_"
@@ -65,7 +66,8 @@ async def run(request: Request, me: Principal, context: dict[str, Any]) -> Respo
     template = await TemplateStore(services.db).get(me.user_id, request.path_params["id"], with_versions=False)
     values = values_from(context["form"], template.variables)
     try:
-        result = await execute(services, me, template.id, values, request_id=request_id_var.get())
+        result = await run_template_call(services, me, template.id, values, None, None,
+                                         request_id_var.get() or new_id("req"))
     except SmartHubError as exc:
         return await _show(request, me, {**context, **error_context(exc), "values": values}, status=exc.status)
     return await _show(request, me, {**context, "result": result, "values": values})
