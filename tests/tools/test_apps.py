@@ -59,6 +59,9 @@ async def test_a_client_with_apps_is_shown_the_views(services, mode):
                 assert tools[tool].meta["ui"] == {"resourceUri": uri}
                 assert tools[tool].meta["openai/outputTemplate"] == uri
             assert tools["chat"].meta is None or "ui" not in tools["chat"].meta
+            # The tools a view calls are marked for ChatGPT builds that predate MCP Apps; no other is.
+            accessible = {name for name, t in tools.items() if (t.meta or {}).get("openai/widgetAccessible")}
+            assert accessible == {"get_job", "buy_credits", "get_usage"}
             listed = {str(r.uri) for r in (await client.list_resources()).resources}
             assert {v.uri for v in VIEWS} <= listed
             for view in VIEWS:

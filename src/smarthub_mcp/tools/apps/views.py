@@ -71,12 +71,20 @@ def document(view: View) -> str:
     return DOCUMENT.format(title=view.title, css=css, script=script, render=view.render, name=view.name)
 
 
+CALLED_BY_VIEWS = frozenset(name for view in VIEWS for name in view.calls)
+
+
 def tool_meta(tool: str) -> dict[str, object] | None:
-    """The `_meta` a tool with a view is listed with; ChatGPT's Apps SDK also reads `openai/outputTemplate`."""
+    """The `_meta` a tool is listed with: a tool with a view names it (ChatGPT's Apps SDK also reads
+    `openai/outputTemplate`); a tool a view calls says so to ChatGPT builds that predate MCP Apps
+    (`openai/widgetAccessible`; MCP Apps hosts let a view call any tool of its server by default)."""
+    meta: dict[str, object] = {}
     view = VIEW_OF_TOOL.get(tool)
-    if view is None:
-        return None
-    return {"ui": {"resourceUri": view.uri}, "openai/outputTemplate": view.uri}
+    if view is not None:
+        meta.update({"ui": {"resourceUri": view.uri}, "openai/outputTemplate": view.uri})
+    if tool in CALLED_BY_VIEWS:
+        meta["openai/widgetAccessible"] = True
+    return meta or None
 
 
 def build_apps(storage_origins: list[str]) -> Apps:
