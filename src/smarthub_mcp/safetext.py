@@ -64,3 +64,15 @@ def refuse_flawed(value: Any, what: str) -> None:
         f"{what} contains {problem}{where}; such text is not accepted",
         details={"field": field or "(root)"},
     )
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (`=HYPERLINK(...)` in a user's email) is
+    opened with a quote, which spreadsheets show as text; other values are left alone. For every
+    CSV the server writes."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

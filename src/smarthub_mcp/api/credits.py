@@ -25,6 +25,7 @@ from smarthub_mcp.errors import InvalidRequest, NotFound
 from smarthub_mcp.identity.audit import money_audit, write_audit
 from smarthub_mcp.identity.users import user_id_of
 from smarthub_mcp.ids import now_ms
+from smarthub_mcp.safetext import spreadsheet_safe
 from smarthub_mcp.services import Services
 
 MAX_BULK = 1000
@@ -40,17 +41,6 @@ def entry_json(e: Entry) -> dict[str, Any]:
 
 
 CSV_TEXT_COLUMNS = ("type", "email", "model", "kind", "day")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula (`=HYPERLINK(...)` in a user's email) is
-    opened with a quote, which spreadsheets show as text; the numeric columns are left alone."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def parse_amount(value: Any) -> int:
     try:
         amount = parse_credits(value)

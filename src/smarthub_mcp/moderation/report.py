@@ -13,11 +13,11 @@ import csv
 import io
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import text
 
 from smarthub_mcp.db import Database
+from smarthub_mcp.safetext import spreadsheet_safe
 
 DAY_MS = 86_400_000
 DECISIONS = ("refused", "unchecked", "held", "approved", "rejected")
@@ -76,15 +76,8 @@ class Report:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for row in self.rows:
-            writer.writerow([_cell(v) for v in asdict(row).values()])
+            writer.writerow(["" if v is None else spreadsheet_safe(v) for v in asdict(row).values()])
         return buffer.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    """No cell a spreadsheet would run as a formula (an email can start with '=' or '+')."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return "" if value is None else value
 
 
 def day_of(ms: int) -> date:
