@@ -15,7 +15,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 
 from smarthub_mcp.billing.ledger import Ledger, LowBalancePolicy
 from smarthub_mcp.billing.meter import Meter
-from smarthub_mcp.billing.steps import ledger_store
+from smarthub_mcp.billing.stores import ledger_store
 from smarthub_mcp.billing.stripe_gateway import StripeGateway
 from smarthub_mcp.billing.wiring import run_sweeper, send_low_balance_email, signup_hook
 from smarthub_mcp.config import AppConfig

@@ -7,7 +7,7 @@ upgrade) and writers in this process queue on an asyncio lock instead of spinnin
 busy handler; other processes (the CLI) wait through `busy_timeout`. PostgreSQL runs at
 READ COMMITTED and relies on conditional updates and row locks.
 
-Two narrow fast paths serve the ledger's hot verbs (billing/steps.py): `sqlite_call` runs a
+Two narrow fast paths serve the ledger's hot verbs (billing/store_sqlite.py, billing/store_pg.py): `sqlite_call` runs a
 whole verb in the aiosqlite worker thread in one hand-off, and `asyncpg_autocommit` lends a bare
 asyncpg connection (from `pgpool.HotPool`, not the engine) for a verb that is one statement (a
 transaction by itself); `fetch` uses the same pool for PostgreSQL's point reads.
@@ -237,7 +237,7 @@ class Database:
     async def asyncpg_autocommit(self) -> AsyncIterator[Any]:
         """A pooled PostgreSQL connection as the bare asyncpg connection, outside any transaction:
         each statement commits by itself, with no BEGIN/COMMIT round trips and no SQLAlchemy layer
-        per statement. Only for writes that are whole in one statement (billing/steps.py)."""
+        per statement. Only for writes that are whole in one statement (billing/store_pg.py)."""
         if self._hot is None:
             raise RuntimeError("asyncpg_autocommit is for PostgreSQL")
         async with self._hot.connection() as driver:

@@ -346,7 +346,7 @@ async def test_capture_recorded_writes_the_row_with_the_charge_atomically_and_on
 
 async def test_the_store_is_the_databases_own_and_the_ledger_runs_on_the_one_it_is_given(db):
     """One ledger store per database, chosen once: the composition root hands it to the Ledger."""
-    from smarthub_mcp.billing.steps import PostgresLedgerStore, SqliteLedgerStore, ledger_store
+    from smarthub_mcp.billing.stores import PostgresLedgerStore, SqliteLedgerStore, ledger_store
 
     store = ledger_store(db)
     assert type(store) is (SqliteLedgerStore if db.is_sqlite else PostgresLedgerStore)

@@ -16,15 +16,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
+from smarthub_mcp.billing.ledger_rows import Alert
 from smarthub_mcp.billing.records import LowBalancePolicy
-from smarthub_mcp.billing.steps import Steps
 from smarthub_mcp.db import cached_text
 
 log = logging.getLogger("smarthub.ledger")
 
 LowBalanceNotifier = Callable[[str, int, int], Awaitable[None]]
 """Called with (user_id, balance, threshold) once per crossing below the low-balance threshold."""
-Alert = tuple[str, int, int]
 
 
 class LowBalanceAlerts:
@@ -33,17 +32,22 @@ class LowBalanceAlerts:
         self.notify = notify
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def steps(self, user_id: str, row: Any) -> Steps[Alert | None]:
-        """Mark the crossing below the threshold (once); return the alert to send, if any.
-
-        Costs no statement unless this debit crossed the threshold of an account not yet alerted."""
-        balance, _held, last_topup, alerted = row  # the account state a debit RETURNed
+    def due(self, user_id: str, row: Any) -> Alert | None:
+        """The alert a debit calls for, from the account state it RETURNed: only when it crossed
+        the threshold of an account not yet alerted. The debit's transaction then marks the
+        crossing (`MARK_ALERTED`, a compare-and-set) and sends the alert only if it won the mark."""
+        balance, _held, last_topup, alerted = row
         threshold = self.policy.threshold(last_topup)
         if alerted or threshold <= 0 or balance >= threshold:
             return None
-        if (yield q.MARK_ALERTED, {"u": user_id}) is None:
-            return None  # a concurrent debit marked it first and sends the alert
         return (user_id, balance, threshold)
+
+    async def mark(self, conn: AsyncConnection, user_id: str, row: Any) -> Alert | None:
+        """`due`, then the mark, in `conn`'s transaction (the debit verbs of billing/ledger.py)."""
+        alert = self.due(user_id, row)
+        if alert is None or (await conn.execute(cached_text(q.MARK_ALERTED), {"u": user_id})).first() is None:
+            return None  # no crossing, or a concurrent debit marked it first and sends the alert
+        return alert
 
     async def rearm(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
         """After a credit: an account back at or above its threshold may alert again."""

@@ -12,9 +12,10 @@ changes nothing. Rules, enforced here and again by the schema (sql/0003_ledger.s
 SQLite writes are serialized by `Database.write()`; PostgreSQL runs at READ COMMITTED, where a
 conditional UPDATE re-checks its WHERE against the latest committed row before it writes.
 
-The hot verbs (reserve, capture, release, expiry) are step generators run by billing/steps.py:
-on SQLite in one worker-thread hand-off, on PostgreSQL as one statement each, which on its own
-(no caller's transaction) is its own transaction: one round trip (docs/DESIGN-NOTES.md, Performance).
+The hot verbs (reserve, capture, release, expiry) are the ledger store's, one per database
+(billing/stores.py): on SQLite in one hand-off, on PostgreSQL as one statement each, which on its
+own (no caller's transaction) is its own transaction: one round trip (docs/DESIGN-NOTES.md,
+Performance).
 
 This module holds the account and entry verbs (open, grant, refund, adjust, debit); the hold verbs
 are billing/ledger_holds.py, the read side billing/ledger_reads.py and the low-balance alert
@@ -33,11 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smarthub_mcp.billing import queries as q
 from smarthub_mcp.billing.alerts import LowBalanceAlerts, LowBalanceNotifier
 from smarthub_mcp.billing.errors import BalanceLimit
-from smarthub_mcp.billing.ledger_holds import LedgerHolds, entry_params, require_positive
+from smarthub_mcp.billing.ledger_holds import LedgerHolds
 from smarthub_mcp.billing.ledger_reads import LedgerReads
+from smarthub_mcp.billing.ledger_rows import entry_params, insufficient, require_positive
 from smarthub_mcp.billing.money import format_credits
 from smarthub_mcp.billing.records import Balance, Drift, Entry, Hold, LowBalancePolicy
-from smarthub_mcp.billing.steps import LedgerStore, insufficient_steps, ledger_store, run_async
+from smarthub_mcp.billing.stores import LedgerStore, ledger_store
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import IdempotencyConflict, InvalidRequest, LedgerError, NotFound
 from smarthub_mcp.ids import new_id, now_ms
@@ -152,11 +154,11 @@ class Ledger(LedgerHolds, LedgerReads):
         return tuple(row)
 
     async def _raise_insufficient(self, conn: AsyncConnection, user_id: str, required: int) -> NoReturn:
-        await run_async(insufficient_steps(user_id, required), conn)
-        raise AssertionError("unreachable: insufficient_steps raises")
+        account = (await conn.execute(cached_text(q.ACCOUNT), {"u": user_id})).first()
+        raise insufficient(user_id, required, account)
 
     async def _check_low_balance(self, conn: AsyncConnection, user_id: str, row: Any) -> None:
-        self.alerts.send(await run_async(self.alerts.steps(user_id, row), conn))
+        self.alerts.send(await self.alerts.mark(conn, user_id, row))
 
     async def drain_notifications(self) -> None:
         """Wait for low-balance alerts in flight (shutdown, tests)."""

@@ -1,35 +1,23 @@
 """The ledger's hold verbs: reserve, capture (and `capture_recorded`, the meter's), release and
 expiry. A hold takes funds out of the available balance until it resolves, exactly once.
 
-These are the hot verbs: step generators run by billing/steps.py, on SQLite in one worker-thread
-hand-off, on PostgreSQL as one statement each (docs/DESIGN-NOTES.md, Performance). `Ledger`
-(billing/ledger.py) inherits them; the rules in its docstring hold here too.
+These are the hot verbs: run by the ledger store of the database (billing/stores.py), on SQLite
+in one hand-off, on PostgreSQL as one statement each (docs/DESIGN-NOTES.md, Performance).
+`Ledger` (billing/ledger.py) inherits them; the rules in its docstring hold here too.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing import queries as q
-from smarthub_mcp.billing.alerts import Alert, LowBalanceAlerts
+from smarthub_mcp.billing.alerts import LowBalanceAlerts
+from smarthub_mcp.billing.ledger_rows import require_positive
 from smarthub_mcp.billing.records import Entry, Hold, Record
-from smarthub_mcp.billing.steps import (
-    LedgerStore,
-    Steps,
-    Store,
-    already_resolved_steps,
-    reserve_steps,
-    resolve_steps,
-)
+from smarthub_mcp.billing.stores import LedgerStore
 from smarthub_mcp.db import Database, cached_text
 from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.ids import new_id, now_ms
-
-log = logging.getLogger("smarthub.ledger")
 
 
 class LedgerHolds:
@@ -58,7 +46,7 @@ class LedgerHolds:
         now = now_ms()
         hold = Hold(new_id("hold"), user_id, amount, "open", idempotency_key, reference,
                     now + int(ttl_seconds * 1000), None, None, now, model, request_id)
-        return await self.store.run(conn, functools.partial(reserve_steps, hold))
+        return await self.store.reserve(hold, conn)
 
     async def capture(
         self, hold_id: str, actual: int, *, memo: str | None = None, conn: AsyncConnection | None = None
@@ -71,45 +59,9 @@ class LedgerHolds:
         """
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        entry, alert, _ = await self.store.run(conn, functools.partial(self._capture_steps, hold_id, actual, memo))
-        self.alerts.send(alert)
-        return entry
-
-    def _capture_steps(
-        self, hold_id: str, actual: int, memo: str | None, store: Store, record: Record | None = None
-    ) -> Steps[tuple[Entry | None, Alert | None, tuple[int, int] | None]]:
-        """Close the hold (compare-and-set), settle the account, append the usage entry (and the
-        `record` row): three or four statements on SQLite, one on PostgreSQL. Returns the entry,
-        the alert to send, and (charged, balance_after) when this call closed the hold."""
-        now, entry_id, key = now_ms(), new_id("ent"), f"capture:{hold_id}"
-        if store != "sqlite":
-            sql = q.CAPTURE_PG
-            params = {"h": hold_id, "a": actual, "now": now, "id": entry_id, "memo": memo, "key": key}
-            if record is not None:  # the row joins the statement: written only if the hold closes
-                sql = q.capture_pg_recorded(record.table, tuple(record.values), record.charged_column)
-                params.update(q.record_params(record.values))
-            row = yield sql, params
-            if row is None:
-                return (yield from already_resolved_steps(hold_id)), None, None
-            account_id, amount, charged, reference, *acct = row
-        else:
-            row = yield q.CAPTURE_HOLD, {"h": hold_id, "a": actual, "now": now}
-            if row is None:
-                return (yield from already_resolved_steps(hold_id)), None, None
-            account_id, amount, charged, reference = row
-            acct = yield q.SETTLE_HOLD, {"u": account_id, "c": charged, "h": amount, "now": now}
-            if record is not None:
-                yield (q.record_insert(record.table, tuple(record.values), record.charged_column),
-                       {**q.record_params(record.values), "r_charged": charged})
-        if actual > amount:
-            log.warning("capture of %s above its hold (%d > %d); charged the hold", hold_id, actual, amount)
-        alert = yield from self.alerts.steps(account_id, acct)
-        if charged == 0:
-            return None, alert, (charged, acct[0])
-        entry = Entry(entry_id, account_id, -charged, "usage", reference, None, memo, key, hold_id, None, acct[0], now)
-        if store == "sqlite":
-            yield q.INSERT_ENTRY, entry_params(entry)
-        return entry, alert, (charged, acct[0])
+        captured = await self.store.capture(hold_id, actual, memo, self.alerts.due, conn=conn)
+        self.alerts.send(captured.alert)
+        return captured.entry
 
     async def capture_recorded(
         self, hold_id: str, actual: int, *, memo: str | None, record: Record
@@ -123,8 +75,7 @@ class LedgerHolds:
         statement in autocommit (the row is one more data-modifying CTE of the capture)."""
         if actual < 0:
             raise InvalidRequest("a captured amount cannot be negative")
-        make = functools.partial(self._capture_steps, hold_id, actual, memo, record=record)
-        entry, alert, settled = await self.store.run(None, make)
+        entry, alert, settled = await self.store.capture(hold_id, actual, memo, self.alerts.due, record)
         self.alerts.send(alert)
         if settled is not None:
             return settled
@@ -132,11 +83,11 @@ class LedgerHolds:
 
     async def release(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
         """Return a hold's amount to the available balance. False when it was already resolved."""
-        return await self.store.run(conn, functools.partial(resolve_steps, hold_id, "released"))
+        return await self.store.resolve(hold_id, "released", conn)
 
     async def expire(self, hold_id: str, *, conn: AsyncConnection | None = None) -> bool:
         """Expire one open hold (the sweeper's verb). False when it was already resolved."""
-        return await self.store.run(conn, functools.partial(resolve_steps, hold_id, "expired"))
+        return await self.store.resolve(hold_id, "expired", conn)
 
     async def extend(self, hold_id: str, expires_at_ms: int) -> bool:
         """Push an open hold's expiry out to `expires_at_ms` (never in). False when the hold is no
@@ -159,18 +110,6 @@ class LedgerHolds:
             # for the batch would keep an account locked while it goes on to the next hold, whose
             # late capture (hold locked, waiting for that account) then deadlocks with it.
             for hold_id in ids:
-                expired += await self.store.run(None, functools.partial(resolve_steps, hold_id, "expired"))
+                expired += await self.store.resolve(hold_id, "expired")
             if len(ids) < batch:
                 return expired
-
-
-# Shared with billing/ledger.py, whose credit and debit verbs check amounts and write entries alike.
-
-
-def require_positive(amount: int) -> None:
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise InvalidRequest("an amount must be a positive whole number of micro-credits")
-
-
-def entry_params(e: Entry) -> dict[str, Any]:
-    return {f: getattr(e, f) for f in Entry.__slots__}
