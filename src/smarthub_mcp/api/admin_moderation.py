@@ -35,7 +35,7 @@ from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import reviews as review_money
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.media import library
-from smarthub_mcp.media.errors import MediaNotFound
+from smarthub_mcp.media.library import MediaItem
 from smarthub_mcp.moderation import policy, report, reviews
 from smarthub_mcp.moderation.reviews import Review
 from smarthub_mcp.services import Services
@@ -144,17 +144,18 @@ class PolicyPage(BaseModel):
     next_cursor: str | None
 
 
-async def review_out(services: Services, review: Review) -> ReviewOut:
+async def reviews_out(services: Services, rows: list[Review]) -> list[ReviewOut]:
+    """The queue's items with signed links to each undecided or approved output (one media query)."""
+    items = await library.held_items(services.db, [r.media_id for r in rows if r.status != "rejected"])
+    return [_review_out(services, r, items.get(r.media_id) if r.status != "rejected" else None) for r in rows]
+
+
+def _review_out(services: Services, review: Review, item: MediaItem | None) -> ReviewOut:
     ttl = services.settings.storage.url_ttl_seconds
     url = preview = None
-    if review.status != "rejected":
-        try:
-            item = await library.get_held(services.db, review.media_id)
-        except MediaNotFound:
-            item = None
-        if item is not None and item.deleted_at is None:
-            url = services.storage.url(item.storage_key, expires_in=ttl)
-            preview = services.storage.url(item.preview_key, expires_in=ttl) if item.preview_key else None
+    if item is not None and item.deleted_at is None:
+        url = services.storage.url(item.storage_key, expires_in=ttl)
+        preview = services.storage.url(item.preview_key, expires_in=ttl) if item.preview_key else None
     return ReviewOut(
         review_id=review.id, status=review.status, user_id=review.user_id, job_id=review.job_id,
         media_id=review.media_id, kind=review.kind, source=review.source, category=review.category,
@@ -173,7 +174,7 @@ async def list_reviews(request: Request) -> Response:
         user_id=request.query_params.get("user_id") or None,
         limit=int_param(request, "limit", 50, low=1, high=reviews.MAX_LIMIT),
         cursor=request.query_params.get("cursor") or None)
-    items = [await review_out(services, r) for r in rows]
+    items = await reviews_out(services, rows)
     return JSONResponse(ReviewPage(items=items, next_cursor=cursor).model_dump(mode="json"))
 
 
@@ -185,7 +186,7 @@ async def decide(request: Request) -> Response:
         services.db, services.meter, services.storage, request.path_params["id"], decision=body.decision,
         reason=body.reason, actor_id=principal.user_id, ip=client_ip(request), request_id=request_id_var.get())
     await services.jobs.changed(review.job_id)
-    return JSONResponse((await review_out(services, review)).model_dump(mode="json"))
+    return JSONResponse((await reviews_out(services, [review]))[0].model_dump(mode="json"))
 
 
 async def list_policies(request: Request) -> Response:

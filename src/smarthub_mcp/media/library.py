@@ -252,6 +252,18 @@ async def get_held(db: Database, media_id: str) -> MediaItem:
     return MediaItem.from_row(row)
 
 
+async def held_items(db: Database, media_ids: list[str]) -> dict[str, MediaItem]:
+    """The media rows of many reviews in one query (the admin queue), by id; absent ids are left out."""
+    if not media_ids:
+        return {}
+    names = {f"m{i}": check_media_id(m) for i, m in enumerate(media_ids)}
+    async with db.read() as conn:
+        rows = await conn.execute(text(
+            f"SELECT {_COLUMNS} FROM media WHERE id IN ({', '.join(':' + n for n in names)})"), names)
+        items = [MediaItem.from_row(r) for r in rows]
+    return {item.id: item for item in items}
+
+
 async def release_held(conn: AsyncConnection, media_id: str, cost: int) -> bool:
     """An approved output joins its owner's library at `cost`. False when it was not held."""
     moved = await conn.execute(text("UPDATE media SET review = NULL, cost = :c WHERE id = :id AND review = 'held'"),

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smarthub_mcp.api.admin_moderation import review_out
+from smarthub_mcp.api.admin_moderation import reviews_out
 from smarthub_mcp.api.authn import client_ip
 from smarthub_mcp.api.dashboard.guard import page, services_of
 from smarthub_mcp.api.dashboard.render import error_context, origins, render
@@ -28,7 +28,7 @@ SHOWN = 50
 async def queue(request: Request, me: Principal, context: dict[str, Any], *, status: int = 200) -> Response:
     services = services_of(request)
     pending, _ = await reviews.queue(services.db, status="pending", user_id=None, limit=SHOWN, cursor=None)
-    items = [await review_out(services, r) for r in pending]
+    items = await reviews_out(services, pending)
     flagged, _ = await policy.listed(services.db, flagged_only=True, limit=SHOWN, cursor=None)
     end = report.day_of(now_ms())
     built = await report.build(services.db, end - timedelta(days=29), end)
