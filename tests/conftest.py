@@ -38,6 +38,21 @@ TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
 BACKENDS = ["sqlite", "postgresql"]
 
+# The demo providers with their queues cut short (`demo_queue_seconds`), for tests that make demo
+# videos or queued demo images to check what comes out, not to watch them run.
+QUICK_DEMO_TOML = """
+[providers.demo]
+type = "demo"
+
+[providers.demo-image]
+type = "demo-image"
+demo_queue_seconds = 0.2
+
+[providers.demo-video]
+type = "demo-video"
+demo_queue_seconds = 0.2
+"""
+
 
 # --- PostgreSQL: one database per run -------------------------------------------------------
 

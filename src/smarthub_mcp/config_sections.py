@@ -147,6 +147,11 @@ class ProviderConfig(Section):
     max_retries: int = Field(0, ge=0, le=10)
     max_concurrency: int = Field(64, ge=1)
     enabled: bool = True
+    demo_queue_seconds: float | None = Field(
+        None, ge=0, le=600, description="Demo providers only: how long a queued demo job takes to be ready (the"
+        " demo-image `-queued` upstreams: 2 s by default; demo-video: 3 s). Shorter for quick demos and tests,"
+        " longer to watch progress.",
+    )
 
 
 class RateLimitConfig(Section):

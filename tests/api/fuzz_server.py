@@ -21,7 +21,7 @@ from smarthub_mcp.config import load_config
 from smarthub_mcp.db import Database
 from smarthub_mcp.migrations import upgrade
 from tests.billing.conftest import PACKAGES_TOML, STRIPE_KEY, WEBHOOK_SECRET
-from tests.conftest import base_env, free_port
+from tests.conftest import QUICK_DEMO_TOML, base_env, free_port
 from tests.factories import make_api_key, make_user_with_token
 from tests.fakes.stripe_api import FakeStripe
 
@@ -80,10 +80,11 @@ class ThreadedServer:
 
     async def _serve(self, stripe: FakeStripe) -> None:
         toml = self.workdir / f"fuzz-{secrets.token_hex(3)}.toml"
-        toml.write_text(PACKAGES_TOML, encoding="utf-8")
+        toml.write_text(PACKAGES_TOML + QUICK_DEMO_TOML, encoding="utf-8")
         env = base_env(self.database_url, STRIPE_API_KEY=STRIPE_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
                        SMARTHUB_PAYMENTS__STRIPE_API_BASE=stripe.url, SMARTHUB_LIMITS__ROLES=LIMITS,
-                       SMARTHUB_DATABASE__POOL_SIZE="3", SMARTHUB_AUTH__SIGNUPS_PER_IP_PER_HOUR="100000")
+                       SMARTHUB_DATABASE__POOL_SIZE="3", SMARTHUB_AUTH__SIGNUPS_PER_IP_PER_HOUR="100000",
+                       SMARTHUB_JOBS__POLL_INTERVAL_SECONDS="0.2")
         services = build_services(load_config(toml, env=env))
         app = build_app(services=services)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,

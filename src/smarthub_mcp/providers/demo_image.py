@@ -10,8 +10,8 @@ content flag would (returned in `held`, for review), so "2 of 4 delivered, 2 cha
 review" can be tried without keys too.
 
 An upstream model whose name ends in `-queued` behaves like a queue API (fal, kie) instead: `submit`
-answers `Pending` and `poll` reports progress until the images are ready `QUEUE_SECONDS` later, so
-the whole job path (polling workers, progress, cancel) runs with no keys. Its upstream id carries
+answers `Pending` and `poll` reports progress until the images are ready `QUEUE_SECONDS` (or the
+provider's `demo_queue_seconds`) later, so the whole job path (polling workers, progress, cancel) runs with no keys. Its upstream id carries
 the ready time, so any replica can poll it; cancelling works until it is ready.
 """
 
@@ -60,11 +60,13 @@ class DemoImageProvider:
     def __init__(self, name: str = "demo-image", config: ProviderConfig | None = None) -> None:
         self.name = name
         self.config = config
+        self.queue_ms = int(1000 * (QUEUE_SECONDS if config is None or config.demo_queue_seconds is None
+                                    else config.demo_queue_seconds))
         self._cancelled: set[str] = set()
 
     async def submit(self, request: ImageRequest) -> Outcome:
         if request.upstream.endswith(QUEUED_SUFFIX):
-            ready_at = time.time_ns() // 1_000_000 + int(QUEUE_SECONDS * 1000)
+            ready_at = time.time_ns() // 1_000_000 + self.queue_ms
             return Pending(f"demo-{secrets.token_hex(8)}-{ready_at}", {"progress": "0"})
         return await self._draw(request)
 
@@ -84,7 +86,7 @@ class DemoImageProvider:
             raise ProviderRejected("this demo job was cancelled", provider=self.name)
         left = _ready_at(pending) - time.time_ns() // 1_000_000
         if left > 0:
-            done = max(0, min(99, int(100 * (1 - left / (QUEUE_SECONDS * 1000)))))
+            done = max(0, min(99, int(100 * (1 - left / max(1, self.queue_ms)))))
             return Pending(pending.upstream_id, {"progress": str(done)})
         return await self._draw(request)
 

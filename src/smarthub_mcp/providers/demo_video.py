@@ -3,9 +3,9 @@
 The same prompt, duration, aspect ratio and seed always give the same clip: a gradient whose colours
 come from a hash of (prompt, seed) drifting frame by frame, with the prompt written on it, at
 `FPS` frames a second, 320 pixels on the long side. Like Kling or Runway it is a queue: `submit`
-answers `Pending`, `poll` reports progress, and the clip is ready `QUEUE_SECONDS` later. Its upstream
-id carries the ready time, so any replica can poll it; cancelling works until it is ready (this
-provider then bills nothing, like Runway before a task runs).
+answers `Pending`, `poll` reports progress, and the clip is ready `QUEUE_SECONDS` (or the provider's
+`demo_queue_seconds`) later. Its upstream id carries the ready time, so any replica can poll it;
+cancelling works until it is ready (this provider then bills nothing, like Runway before a task runs).
 """
 
 from __future__ import annotations
@@ -80,10 +80,12 @@ class DemoVideoProvider:
     def __init__(self, name: str = "demo-video", config: ProviderConfig | None = None) -> None:
         self.name = name
         self.config = config
+        self.queue_ms = int(1000 * (QUEUE_SECONDS if config is None or config.demo_queue_seconds is None
+                                    else config.demo_queue_seconds))
         self._cancelled: set[str] = set()
 
     async def submit(self, request: VideoRequest) -> Outcome:
-        return Pending(f"demov-{secrets.token_hex(8)}-{_now_ms() + int(QUEUE_SECONDS * 1000)}", {"progress": "0"})
+        return Pending(f"demov-{secrets.token_hex(8)}-{_now_ms() + self.queue_ms}", {"progress": "0"})
 
     async def poll(self, pending: Pending, request: VideoRequest) -> Outcome:
         if pending.upstream_id in self._cancelled:
@@ -91,7 +93,7 @@ class DemoVideoProvider:
         left = _ready_at(pending) - _now_ms()
         if left > 0:
             return Pending(pending.upstream_id,
-                           {"progress": str(max(0, min(99, int(100 * (1 - left / (QUEUE_SECONDS * 1000))))))})
+                           {"progress": str(max(0, min(99, int(100 * (1 - left / max(1, self.queue_ms))))))})
         seed = request.seed if request.seed is not None else 0
         clip = await asyncio.to_thread(encode, request.prompt, request.duration_seconds, request.aspect_ratio, seed)
         width, height = frame_size(request.aspect_ratio)
