@@ -29,8 +29,8 @@ from smarthub_mcp.app import build_app
 from smarthub_mcp.compose import build_services
 from smarthub_mcp.config import AppConfig, load_config
 from smarthub_mcp.db import Database
-from smarthub_mcp.migrations import upgrade
 from smarthub_mcp.services import Services
+from tests.dbpool import SchemaPool, copy_sqlite, migrated_sqlite_file
 
 PG_URL = os.environ.get("SMARTHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("SMARTHUB_TEST_REQUIRE_PG") == "1"
@@ -87,16 +87,48 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(scope="session")
+async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This session's migrated SQLite file, copied for each test that asks for `db`."""
+    return await migrated_sqlite_file(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+async def schema_pool(pg_database_url: str | None) -> AsyncIterator[SchemaPool | None]:
+    """This session's migrated PostgreSQL schemas, reset and reused by the tests that ask for `db`."""
+    if pg_database_url is None:
+        yield None
+        return
+    pool = SchemaPool(pg_database_url)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
 @pytest.fixture
 async def database_url(
-    backend: str, tmp_path: Path, pg_database_url: str | None
+    backend: str, tmp_path: Path, pg_database_url: str | None, request: pytest.FixtureRequest,
+    sqlite_template: Path, schema_pool: SchemaPool | None,
 ) -> AsyncIterator[str]:
-    """A URL to an empty database of the parametrized backend, private to this test."""
+    """A URL to a database of the parametrized backend, private to this test: migrated (with only
+    the migrations' own rows) when the test uses `db`, else empty (tests/dbpool.py)."""
+    migrated = "db" in request.fixturenames
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'smarthub.db'}"
+        path = tmp_path / "smarthub.db"
+        if migrated:
+            copy_sqlite(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     if pg_database_url is None:
         pytest.skip(f"PostgreSQL not reachable at {PG_URL} (set SMARTHUB_TEST_REQUIRE_PG=1 to fail instead)")
+    if migrated and schema_pool is not None:
+        schema = await schema_pool.take()
+        try:
+            yield f"{pg_database_url}?search_path={schema}"
+        finally:
+            schema_pool.give_back(schema)
+        return
     schema = f"t_{secrets.token_hex(6)}"
     admin = Database(pg_database_url, pool_size=1)
     async with admin.engine.begin() as conn:
@@ -111,9 +143,8 @@ async def database_url(
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    """An upgraded, empty database (SQLite file and PostgreSQL schema)."""
-    database = Database(database_url)
-    await upgrade(database)
+    """A migrated database holding only the migrations' own rows (SQLite file and PostgreSQL schema)."""
+    database = Database(database_url, pool_size=5)
     try:
         yield database
     finally:
@@ -129,6 +160,9 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
         "SMARTHUB_JWT_SECRET": TEST_JWT_SECRET,
         "SMARTHUB_AUTH__DEV_MODE": "false",
         "ANTHROPIC_CONFIG_DIR": "/nonexistent-anthropic-config",
+        # PostgreSQL's 100 connections are shared by the parallel test workers: small pools
+        # (tests of the pool's own limits set theirs).
+        "SMARTHUB_DATABASE__POOL_SIZE": "5",
     }
     env.update(extra)
     return env

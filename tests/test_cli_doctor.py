@@ -168,7 +168,7 @@ async def test_unreachable_and_unmigrated_databases(database_url, tmp_path):
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_connection_budget_against_max_connections(db, database_url):
-    ran = await acli("doctor", "--replicas", "40", env=base_env(database_url))
+    ran = await acli("doctor", "--replicas", "40", env=base_env(database_url, SMARTHUB_DATABASE__POOL_SIZE="16"))
     assert ran.returncode == 1
     budget = next(m for m in findings(ran.stdout, "FAIL")["database"] if "replica(s)" in m)
     assert budget.startswith("40 replica(s) x 2 pools x pool_size 16 + 4 for the CLI = 1284 connections")

@@ -122,7 +122,12 @@ async def test_settles_releases_and_sweeps_racing_end_it_once(services):
     charged = 3 * C if hold.status == "captured" else 0
     assert {s.outcome for s in settlements} == {hold.status}
     assert (balance.balance, balance.held) == (start - charged, 0)
-    assert row[2] == {"captured": "ok", "released": "error", "expired": "expired"}[hold.status]
+    if hold.status == "expired":
+        # A settle that came after the sweep delivers its result uncharged and says so on the
+        # row (status ok, hold_expired); one that lost to the sweep before leaves the sweep's.
+        assert (row[2], row[3], row[4]) in {("expired", "hold_expired", 0), ("ok", "hold_expired", 0)}
+    else:
+        assert row[2] == {"captured": "ok", "released": "error"}[hold.status]
     assert await services.ledger.check() == []
 
 
