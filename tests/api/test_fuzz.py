@@ -3,10 +3,13 @@ document for every operation (valid and invalid ones) and sends them to the real
 port, as a user with a real API key (an admin on the admin's routes). It fails on any 5xx, on a
 status the operation does not document, on a wrong content type, and on a body that does not match
 the documented schema. Bounded: a fixed number of examples per operation, deterministic, no
-shrinking (a failure is reported as found), so CI knows what it pays; SQLite and PostgreSQL."""
+shrinking (a failure is reported as found), so CI knows what it pays. Each generated request goes to
+two servers, one on SQLite and one on PostgreSQL, which see the same requests in the same order:
+generating costs more than serving, so the examples are generated once for both databases."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 
@@ -22,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from smarthub_mcp.api.openapi import api_document
 from tests.api.fuzz_server import ThreadedServer, pg_url_with_schema
-from tests.conftest import PG_URL, REQUIRE_PG
+from tests.conftest import REQUIRE_PG
 
 EXAMPLES_PER_OPERATION = 40
 ADMIN_ROUTES = re.compile(r"^/api/v1/(admin/|promo/codes)")
@@ -34,28 +37,29 @@ schema.config.generation.update(modes=["positive", "negative"], max_examples=EXA
                                 with_security_parameters=False)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def fuzz_server(request, tmp_path_factory, pg_database_url) -> Iterator[ThreadedServer]:
+@pytest.fixture(scope="module")
+def fuzz_servers(tmp_path_factory, pg_database_url) -> Iterator[list[tuple[str, ThreadedServer]]]:
     workdir = tmp_path_factory.mktemp("fuzz")
-    if request.param == "sqlite":
-        with ThreadedServer(f"sqlite+aiosqlite:///{workdir / 'fuzz.db'}", workdir) as server:
-            yield server
-        return
-    if pg_database_url is None:
-        if REQUIRE_PG:
+    with contextlib.ExitStack() as stack:
+        servers = [("sqlite", stack.enter_context(ThreadedServer(f"sqlite+aiosqlite:///{workdir / 'fuzz.db'}",
+                                                                 workdir)))]
+        if pg_database_url is not None:
+            url, pg_schema = pg_url_with_schema(pg_database_url)
+            servers.append(("postgresql", stack.enter_context(ThreadedServer(url, workdir, pg_schema=pg_schema))))
+        elif REQUIRE_PG:
             pytest.fail("PostgreSQL is required (SMARTHUB_TEST_REQUIRE_PG=1)")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    url, pg_schema = pg_url_with_schema(pg_database_url)
-    with ThreadedServer(url, workdir, pg_schema=pg_schema) as server:
-        yield server
+        yield servers
 
 
 @schema.parametrize()
 @settings(deadline=None, database=None, derandomize=True, max_examples=EXAMPLES_PER_OPERATION,
           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-def test_fuzz_the_http_api(case, fuzz_server: ThreadedServer) -> None:
-    key = fuzz_server.admin_key if ADMIN_ROUTES.match(case.path) else fuzz_server.user_key
-    headers = {"Authorization": f"Bearer {key}"}
-    response = case.call(base_url=fuzz_server.url, headers=headers, timeout=15)
-    case.validate_response(response, checks=CHECKS)
-
+def test_fuzz_the_http_api(case, fuzz_servers: list[tuple[str, ThreadedServer]]) -> None:
+    for backend, server in fuzz_servers:
+        key = server.admin_key if ADMIN_ROUTES.match(case.path) else server.user_key
+        try:
+            response = case.call(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=15)
+            case.validate_response(response, checks=CHECKS)
+        except BaseException as exc:
+            exc.add_note(f"(the server on {backend})")
+            raise
