@@ -82,6 +82,15 @@ async def pg_database_url() -> AsyncIterator[str | None]:
         await admin.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def _shared_browser() -> AsyncIterator[None]:
+    """Closes the session's Chromium (tests/oauth/browser.py) if a test started it."""
+    yield
+    from tests.oauth.browser import SHARED
+
+    await SHARED.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -35,25 +35,56 @@ def _missing(message: str) -> None:
     pytest.skip(message)
 
 
+class _SharedBrowser:
+    """One Chromium per test session (per xdist worker), started on first use: launching Playwright's
+    driver and the browser costs a second or two of CPU, a fresh context a few milliseconds. Each
+    page gets a context of its own (its own cookies, storage and cache), closed after it."""
+
+    def __init__(self) -> None:
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    async def get(self, executable: str) -> Any:
+        if self._browser is None or not self._browser.is_connected():
+            from playwright.async_api import async_playwright
+
+            if self._playwright is None:
+                self._playwright = await async_playwright().start()
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=executable, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        return self._browser
+
+    async def close(self) -> None:
+        if self._browser is not None:
+            await self._browser.close()
+        if self._playwright is not None:
+            await self._playwright.stop()
+        self._browser = self._playwright = None
+
+
+SHARED = _SharedBrowser()
+"""Closed at the end of the session by tests/conftest.py."""
+
+
 @contextlib.asynccontextmanager
 async def browser_page(width: int = 390, height: int = 844, **context: Any) -> AsyncIterator[Any]:
-    """A fresh page of headless Chromium (phone-sized by default, so the pages are checked at that
-    width); `context` adds or overrides Playwright's context options (e.g. `color_scheme="dark"`)."""
+    """A fresh page of headless Chromium in a context of its own (phone-sized by default, so the
+    pages are checked at that width); `context` adds or overrides Playwright's context options
+    (e.g. `color_scheme="dark"`)."""
     try:
-        from playwright.async_api import async_playwright
+        import playwright.async_api  # noqa: F401
     except ImportError:
         _missing("the playwright package is not installed: run scripts/test.sh (it installs it)")
     executable = chromium_path()
     if executable is None:
         _missing("Debian's chromium is not installed: run `apt-get install -y chromium` (scripts/test.sh does)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, headless=True,
-                                                   args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            options = {"viewport": {"width": width, "height": height}, "device_scale_factor": 1, **context}
-            yield await (await browser.new_context(**options)).new_page()
-        finally:
-            await browser.close()
+    browser = await SHARED.get(executable)
+    options = {"viewport": {"width": width, "height": height}, "device_scale_factor": 1, **context}
+    own = await browser.new_context(**options)
+    try:
+        yield await own.new_page()
+    finally:
+        await own.close()
 
 
 async def screenshot(page: Any, name: str) -> None:
