@@ -20,9 +20,18 @@ from smarthub_mcp.tools import images as image_tools
 from smarthub_mcp.tools import jobs as job_tools
 from smarthub_mcp.tools import videos as video_tools
 from smarthub_mcp.tools.registry import invoke
+from tests.conftest import QUICK_DEMO_TOML
 from tests.jobs.conftest import customer
 
 STD, PRO = 2_000, 4_000  # demo-video, micro-credits per second
+
+
+@pytest.fixture
+def config(make_config):
+    """Demo videos ready after one second, polled every 0.2 s: these tests check what comes out, not
+    the wait (a second is still ample to cancel one in)."""
+    return make_config(toml=QUICK_DEMO_TOML.replace("demo_queue_seconds = 0.2", "demo_queue_seconds = 1.0"),
+                       SMARTHUB_JOBS__POLL_INTERVAL_SECONDS="0.2", SMARTHUB_DATABASE__POOL_SIZE="4")
 
 
 async def call(services, spec, principal, **arguments):
