@@ -11,8 +11,9 @@ review" can be tried without keys too.
 
 An upstream model whose name ends in `-queued` behaves like a queue API (fal, kie) instead: `submit`
 answers `Pending` and `poll` reports progress until the images are ready `QUEUE_SECONDS` (or the
-provider's `demo_queue_seconds`) later, so the whole job path (polling workers, progress, cancel) runs with no keys. Its upstream id carries
-the ready time, so any replica can poll it; cancelling works until it is ready.
+provider's `demo_queue_seconds`) later, so the whole job path (polling workers, progress, cancel)
+runs with no keys. Its upstream id carries the ready time, so any replica can poll it; cancelling
+works until it is ready.
 """
 
 from __future__ import annotations

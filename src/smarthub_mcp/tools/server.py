@@ -16,7 +16,7 @@ from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.services import Services
 from smarthub_mcp.tools.apps.views import build_apps
 from smarthub_mcp.tools.apps.wiring import apps_middleware
-from smarthub_mcp.tools.binding import PrincipalSource, register_tools, visibility_middleware
+from smarthub_mcp.tools.binding import PrincipalSource, tools_for, visibility_middleware
 from smarthub_mcp.tools.completions import completion_handler
 from smarthub_mcp.tools.job_resources import job_resources_middleware
 from smarthub_mcp.tools.mcplog import set_level
@@ -104,6 +104,7 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             middleware=middleware(services, source),
             subscriptions=services.events,
             extensions=[build_apps(services.storage.origins())],
+            tools=tools_for(services, source),
         )
     else:
         from smarthub_mcp.oauth.verifier import OAuthAwareTokenVerifier
@@ -121,8 +122,8 @@ def build_mcp_server(services: Services, *, api_key: str | None = None) -> Smart
             middleware=middleware(services, source),
             subscriptions=services.events,
             extensions=[build_apps(services.storage.origins())],
+            tools=tools_for(services, source),
         )
-    register_tools(mcp, services, source)
     mcp.enable_logging()
     mcp.completion()(completion_handler(services, source))
     return mcp
