@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 
 from smarthub_mcp.billing.money import MICRO
 from smarthub_mcp.identity.principal import Principal
-from smarthub_mcp.tools.binding import register_tools, visibility_middleware
+from smarthub_mcp.tools.binding import tools_for, visibility_middleware
 from smarthub_mcp.tools.prompts import prompts_middleware
 from tests.factories import make_user_with_token
 from tests.templates.helpers import USER_PERMISSIONS
@@ -26,9 +26,8 @@ def server_for(services, who: Principal) -> MCPServer:
     async def source() -> Principal:
         return who
 
-    mcp = MCPServer(name="t", middleware=[visibility_middleware(source), prompts_middleware(services, source)])
-    register_tools(mcp, services, source)
-    return mcp
+    return MCPServer(name="t", middleware=[visibility_middleware(source), prompts_middleware(services, source)],
+                     tools=tools_for(services, source))
 
 
 async def test_template_tools_over_mcp(services):
