@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the project with its dev extra into a virtual environment and run lint and tests.
 # Usage: scripts/test.sh [pytest args...]   (VENV=path to choose the venv; default .venv)
+# The suite runs on SMARTHUB_TEST_WORKERS parallel pytest-xdist workers (default 4: on two cores,
+# four keep both busy while some wait on subprocesses, browsers and sockets); pass `-n 0` to run
+# in one process, or a path to run only those tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -25,4 +28,4 @@ fi
 "$VENV/bin/python" scripts/check_module_length.py
 "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
 "$VENV/bin/mypy"
-"$VENV/bin/python" -m pytest "$@"
+"$VENV/bin/python" -m pytest -n "${SMARTHUB_TEST_WORKERS:-4}" --dist worksteal "$@"
