@@ -97,6 +97,12 @@ async def serving(
                     await asyncio.sleep(0.1)
         process.url = url  # type: ignore[attr-defined]
         yield process
+    except BaseException as exc:  # a failure shows what the server said
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(Exception):
+            exc.add_note("server stderr:\n" + process.communicate(timeout=30)[1][-4000:])
+        raise
     finally:
         if process.poll() is None:
             process.kill()

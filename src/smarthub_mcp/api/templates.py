@@ -149,8 +149,10 @@ async def stats(request: Request) -> Response:
     return _json(await template_stats(services.db, principal.user_id, request.path_params["id"]))
 
 
-async def run_template_call(services: Services, principal: Principal, template_id: str, variables: dict[str, Any],
-                        version: int | None, model: str | None, request_id: str) -> RunResult:
+async def run_template_call(
+    services: Services, principal: Principal, template_id: str, variables: dict[str, Any],
+    version: int | None, model: str | None, request_id: str,
+) -> RunResult:
     """One run as the `run_template` tool: through `invoke`, like every other tool call (the
     permission, the input check, metering and metrics)."""
     arguments = {"template_id": template_id, "variables": variables, "version": version, "model": model}
@@ -163,8 +165,8 @@ async def run(request: Request) -> Response:
     principal = await authenticate(request, metered=True)  # the permission: `invoke` checks it
     body = await _body(request, ExecuteBody)
     services: Services = request.app.state.services
-    return _json(await run_template_call(services, principal, request.path_params["id"], body.variables, body.version,
-                                     body.model, request_id_var.get()))
+    return _json(await run_template_call(services, principal, request.path_params["id"], body.variables,
+                                         body.version, body.model, request_id_var.get()))
 
 
 async def batch(request: Request) -> Response:
