@@ -238,13 +238,13 @@ class JobEngine:
         if moderator is None or not stored:
             return [None] * len(stored)
 
-        async def one(item: StoredOutput) -> Flag | None:
+        async def preview(item: StoredOutput) -> tuple[bytes, str] | None:
             if item.preview_key is None:  # a video whose poster frame could not be read: nothing to show
                 return None
-            preview = await self.storage.get(item.preview_key)
-            return await moderator.check_output(job.owner_id, job.kind, preview, content_type_for(item.preview_key))
+            return await self.storage.get(item.preview_key), content_type_for(item.preview_key)
 
-        return list(await asyncio.gather(*(one(item) for item in stored)))
+        previews = await asyncio.gather(*(preview(item) for item in stored))
+        return await moderator.check_outputs(job.owner_id, job.kind, previews)
 
     def _with_webhook(self, request: MediaRequest, provider: object, job_id: str) -> MediaRequest:
         if self.webhook_base is None or self.webhook_secret is None or not isinstance(provider, WebhookParser):

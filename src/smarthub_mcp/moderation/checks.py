@@ -7,7 +7,7 @@ Images and video are always checked; chat and template prompts when `[moderation
 refusal names its category and is recorded (moderation_events) without the prompt. The user's policy
 (moderation/policy.py) comes first: a suspended user is refused, an exempt one is not checked; a
 role may have tighter thresholds (`role_thresholds`). Generated images (a video's poster frame) go
-through the endpoint too (`check_output`): a flag holds the output for review (jobs/reviews.py). When the endpoint
+through the endpoint too (`check_outputs`): a flag holds the output for review (jobs/reviews.py). When the endpoint
 cannot answer, image and video prompts are refused (`media_fail = "closed"`, the default) and chat
 prompts pass with a warning logged (`chat_fail = "open"`); `/readyz` says which in its details.
 """
@@ -18,7 +18,7 @@ import asyncio
 import base64
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,24 +151,37 @@ class Moderator:
         if refused is not None:
             await self._refuse(principal, kind, "moderation", refused)
 
-    async def check_output(self, user_id: str, kind: str, preview: bytes, content_type: str) -> Flag | None:
-        """A generated image (or a video's poster frame) through the endpoint: the Flag that holds it
-        for review, or None to deliver it. Nothing to ask (no endpoint, outputs off, an exempt user):
-        None. The endpoint down: held when media fail closed (a `unavailable` flag), else delivered."""
-        if not (self.config.enabled and self.config.outputs and self._endpoint is not None):
-            return None
+    async def check_outputs(
+        self, user_id: str, kind: str, previews: Sequence[tuple[bytes, str] | None]
+    ) -> list[Flag | None]:
+        """A job's generated images (or a video's poster frame), each `(preview, content type)`,
+        through the endpoint at once: per output, the Flag that holds it for review, or None to
+        deliver it (None for an output with no preview). Nothing to ask (no endpoint, outputs off,
+        an exempt user): all None. The endpoint down: held when media fail closed (a `unavailable`
+        flag), else delivered. The user's role and exemption are read once for the whole job."""
+        if not (self.config.enabled and self.config.outputs and self._endpoint is not None) or not any(previews):
+            return [None] * len(previews)
         role, exempt = await policy.role_and_exemption(self.db, user_id)
         if exempt:
+            return [None] * len(previews)
+        thresholds = await self.thresholds(role)
+        return list(await asyncio.gather(*(self._check_output(kind, preview, thresholds) for preview in previews)))
+
+    async def _check_output(
+        self, kind: str, preview: tuple[bytes, str] | None, thresholds: dict[str, float]
+    ) -> Flag | None:
+        if preview is None:
             return None
-        image = {"type": "image_url",
-                 "image_url": {"url": f"data:{content_type};base64,{base64.b64encode(preview).decode()}"}}
+        data, content_type = preview
+        url = f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+        image = {"type": "image_url", "image_url": {"url": url}}
         try:
             scores, flags = await self._ask([image])
         except Exception as exc:
             log.warning("moderation endpoint unavailable (%s) for a %s output; %s", type(exc).__name__, kind,
                         "held for review" if self.config.media_fail == "closed" else "delivered unchecked")
             return Flag("unavailable", None) if self.config.media_fail == "closed" else None
-        category = refusing_category(scores, flags, await self.thresholds(role))
+        category = refusing_category(scores, flags, thresholds)
         return Flag("moderation", category) if category is not None else None
 
     async def note_held(self, user_id: str) -> None:
