@@ -222,7 +222,7 @@ async def test_a_drain_fails_readiness_but_keeps_serving_before_it_stops(db, dat
     replica out) while calls are still accepted and served; then the server stops as usual."""
     checker, user_id, key = await user_with_key(database_url, 50 * MICRO)
     try:
-        async with HeldOpenAI(KEY) as fake, serving(tmp_path, database_url, fake.url, grace=30, drain=10) as server:
+        async with HeldOpenAI(KEY) as fake, serving(tmp_path, database_url, fake.url, grace=30, drain=5) as server:
             fake.let_go.set()
             async with httpx.AsyncClient(timeout=30) as http:
                 assert (await http.get(f"{server.url}/readyz")).status_code == 200
@@ -236,7 +236,7 @@ async def test_a_drain_fails_readiness_but_keeps_serving_before_it_stops(db, dat
                 await stopped_accepting(server.url)
             _, stderr = await asyncio.to_thread(server.communicate, timeout=30)
         assert server.returncode == 0, stderr
-        assert "SIGTERM: draining for 10.0 s" in stderr and "Traceback" not in stderr
+        assert "SIGTERM: draining for 5.0 s" in stderr and "Traceback" not in stderr
         holds, usage, _ = await books(checker, user_id)
         assert holds == {"captured": 1} and usage == [("ok", None)]
     finally:
