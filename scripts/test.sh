@@ -28,4 +28,9 @@ fi
 "$VENV/bin/python" scripts/check_module_length.py
 "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
 "$VENV/bin/mypy"
+# Bytecode caches: an environment with PYTHONDONTWRITEBYTECODE set makes every worker and every
+# subprocess the tests start (CLI commands, servers, replicas) compile the sources again, and pytest
+# rewrite every test module in every worker. Compiled once here, they are read from then on.
+unset PYTHONDONTWRITEBYTECODE
+"$VENV/bin/python" -m compileall -q -x node_modules src tests >/dev/null
 "$VENV/bin/python" -m pytest -n "${SMARTHUB_TEST_WORKERS:-4}" --dist worksteal "$@"
