@@ -145,9 +145,10 @@ class PolicyPage(BaseModel):
 
 
 async def reviews_out(services: Services, rows: list[Review]) -> list[ReviewOut]:
-    """The queue's items with signed links to each undecided or approved output (one media query)."""
-    items = await library.held_items(services.db, [r.media_id for r in rows if r.status != "rejected"])
-    return [_review_out(services, r, items.get(r.media_id) if r.status != "rejected" else None) for r in rows]
+    """The queue's items with signed links to each undecided or approved output (one media query; a
+    rejected output's row is deleted, so it gets no link)."""
+    items = await library.by_ids(services.db, [r.media_id for r in rows])
+    return [_review_out(services, r, items.get(r.media_id)) for r in rows]
 
 
 def _review_out(services: Services, review: Review, item: MediaItem | None) -> ReviewOut:

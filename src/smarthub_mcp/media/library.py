@@ -244,16 +244,15 @@ async def delete_for(storage: Storage, db: Database, owner_id: str, media_id: st
 
 async def get_held(db: Database, media_id: str) -> MediaItem:
     """An output held for review, for the admin deciding it (whoever owns it)."""
-    async with db.read() as conn:
-        row = (await conn.execute(text(f"SELECT {_COLUMNS} FROM media WHERE id = :id"),
-                                  {"id": check_media_id(media_id)})).first()
-    if row is None:
+    item = (await by_ids(db, [media_id])).get(media_id)
+    if item is None:
         raise MediaNotFound("no such media")
-    return MediaItem.from_row(row)
+    return item
 
 
-async def held_items(db: Database, media_ids: list[str]) -> dict[str, MediaItem]:
-    """The media rows of many reviews in one query (the admin queue), by id; absent ids are left out."""
+async def by_ids(db: Database, media_ids: list[str]) -> dict[str, MediaItem]:
+    """Media rows by id, whoever owns them, in one query (the admin review queue); absent ids are
+    left out."""
     if not media_ids:
         return {}
     names = {f"m{i}": check_media_id(m) for i, m in enumerate(media_ids)}
