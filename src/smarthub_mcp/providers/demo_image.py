@@ -53,6 +53,12 @@ def draw(prompt: str, width: int, height: int, seed: int, index: int) -> bytes:
     return out.getvalue()
 
 
+def queue_ms(config: ProviderConfig | None, default_seconds: float) -> int:
+    """How long a queued demo job runs: the provider's `demo_queue_seconds`, else the default."""
+    seconds = config.demo_queue_seconds if config is not None else None
+    return int(1000 * (default_seconds if seconds is None else seconds))
+
+
 def _ready_at(pending: Pending) -> int:
     return int(pending.upstream_id.rsplit("-", 1)[-1])
 
@@ -61,8 +67,7 @@ class DemoImageProvider:
     def __init__(self, name: str = "demo-image", config: ProviderConfig | None = None) -> None:
         self.name = name
         self.config = config
-        self.queue_ms = int(1000 * (QUEUE_SECONDS if config is None or config.demo_queue_seconds is None
-                                    else config.demo_queue_seconds))
+        self.queue_ms = queue_ms(config, QUEUE_SECONDS)
         self._cancelled: set[str] = set()
 
     async def submit(self, request: ImageRequest) -> Outcome:

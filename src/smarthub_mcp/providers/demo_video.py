@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderRejected
+from smarthub_mcp.providers.demo_image import queue_ms
 from smarthub_mcp.providers.media import Finished, MediaOutput, Outcome, Pending, VideoRequest
 
 FPS = 8
@@ -80,8 +81,7 @@ class DemoVideoProvider:
     def __init__(self, name: str = "demo-video", config: ProviderConfig | None = None) -> None:
         self.name = name
         self.config = config
-        self.queue_ms = int(1000 * (QUEUE_SECONDS if config is None or config.demo_queue_seconds is None
-                                    else config.demo_queue_seconds))
+        self.queue_ms = queue_ms(config, QUEUE_SECONDS)
         self._cancelled: set[str] = set()
 
     async def submit(self, request: VideoRequest) -> Outcome:
