@@ -54,46 +54,6 @@ demo_queue_seconds = 0.2
 """
 
 
-# --- order: the long tests first, one share at the head of each worker's queue -------------
-
-# Files whose tests run for many seconds each (subprocess servers, caddy, browsers, every documented
-# operation), longest first. Under pytest-xdist they are dealt round-robin to the head of each
-# worker's initial share (worksteal splits the collection into equal contiguous shares and steals
-# from their tails), so none is left to run alone at the end. Without workers nothing moves.
-LONG_FIRST = (
-    "tests/test_rolling_restart.py",
-    "tests/jobs/test_job_processes.py",
-    "tests/test_graceful_shutdown.py",
-    "tests/api/test_openapi_operations.py",
-    "tests/dashboard/test_journeys.py",
-    "tests/tools/test_apps_browser.py",
-    "tests/test_cli_commands.py",
-    "tests/test_inspector.py",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if workers < 2:
-        return
-    rank = {path: i for i, path in enumerate(LONG_FIRST)}
-    long = sorted((i for i in items if i.nodeid.split("::")[0] in rank), key=lambda i: rank[i.nodeid.split("::")[0]])
-    rest = iter([i for i in items if i.nodeid.split("::")[0] not in rank])
-    dealt = [long[k::workers] for k in range(workers)]
-    if len(dealt[0]) > len(items) // workers:
-        return
-    ordered: list[pytest.Item] = []
-    left = len(items)
-    for k in range(workers):  # the share sizes worksteal sends: len(pending) // nodes_remaining
-        size = left // (workers - k)
-        left -= size
-        share = dealt[k][:size]
-        share += [next(rest) for _ in range(size - len(share))]
-        ordered += share
-    assert len(ordered) == len(items)
-    items[:] = ordered
-
-
 # --- PostgreSQL: one database per run -------------------------------------------------------
 
 
