@@ -110,13 +110,15 @@ async def serving(
 
 
 async def stopped_accepting(url: str) -> None:
-    """Wait (bounded) until a new connection is refused: the listening socket is closed."""
+    """Wait (bounded) until a new connection is refused: the listening socket is closed. A
+    connection the kernel queued just before the close is dropped unanswered (the listener goes
+    with its backlog): that also means no new work is taken."""
     with anyio.fail_after(15):
         while True:
             try:
                 async with httpx.AsyncClient(timeout=1) as fresh:
                     await fresh.get(f"{url}/healthz")
-            except httpx.ConnectError:
+            except (httpx.ConnectError, httpx.RemoteProtocolError):
                 return
             await asyncio.sleep(0.05)
 
