@@ -106,10 +106,14 @@ async def test_buying_credits_through_stripe_checkout_and_the_signed_webhook(sit
         w = await signed_in(site, page, email)
         await w.goto("/dashboard/credits")
         await w.check()
-        # The form leads, through our redirect, to Stripe's hosted page (outside the test's network:
-        # the browser gets as far as asking for it, which is all this side controls).
+        # The form leads, through our redirect, to Stripe's hosted page. That page is outside the
+        # test's network: a stand-in answers for it, so the browser lands somewhere settled (a
+        # failed navigation's error page could otherwise cut into the next one).
+        await page.route("https://checkout.stripe.com/**",
+                         lambda route: route.fulfill(content_type="text/html", body="<title>Checkout</title>"))
         async with page.expect_request(lambda r: r.url.startswith("https://checkout.stripe.com/")) as asked:
             await page.click("button[aria-label^='Buy 100 credits']")
+        await page.wait_for_url("https://checkout.stripe.com/**")
         sid = re.search(r"/c/pay/(cs_test_\w+)", (await asked.value).url).group(1)
         # Stripe confirms the payment with a signed webhook; only that credits the account.
         payload = event("checkout.session.completed", site.stripe.complete(sid))
