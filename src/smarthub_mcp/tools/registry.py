@@ -9,6 +9,7 @@ paid tool calls `tc.charge(...)` exactly once around the work that costs money.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -157,9 +158,16 @@ class ToolSpec:
     arguments: type[BaseModel]
     summarize: Callable[[Any], str]
 
-    def parameters(self) -> list[inspect.Parameter]:
+    def parameters(self) -> tuple[inspect.Parameter, ...]:
         """The function's parameters after the ToolContext, with annotations evaluated."""
-        return list(inspect.signature(self.fn, eval_str=True).parameters.values())[1:]
+        return _parameters(self.fn)
+
+
+@functools.cache
+def _parameters(fn: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
+    # Once per function: evaluating the annotations costs a few ms a tool, and every app built
+    # (each replica, each test) binds every tool.
+    return tuple(inspect.signature(fn, eval_str=True).parameters.values())[1:]
 
 
 class _Arguments(BaseModel):
@@ -168,7 +176,7 @@ class _Arguments(BaseModel):
 
 def _arguments_model(name: str, fn: Callable[..., Any]) -> type[BaseModel]:
     fields: dict[str, Any] = {}
-    for param in list(inspect.signature(fn, eval_str=True).parameters.values())[1:]:
+    for param in _parameters(fn):
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (param.annotation, default)
     model_name = "".join(part.capitalize() for part in name.split("_")) + "Arguments"
