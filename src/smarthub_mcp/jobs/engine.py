@@ -46,6 +46,7 @@ from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.moderation.checks import Flag, Moderator
 from smarthub_mcp.providers.media import Finished, MediaRequest, Outcome, Pending, WebhookParser
 from smarthub_mcp.providers.router import Route, Router
+from smarthub_mcp.tls import client_tls
 
 log = logging.getLogger("smarthub.jobs")
 
@@ -373,7 +374,8 @@ class JobEngine:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True,
+                                           verify=client_tls())
         return self._http
 
     async def aclose(self) -> None:

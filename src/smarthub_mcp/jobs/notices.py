@@ -15,13 +15,11 @@ waiting gets a short email with its status and where to see it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import hmac
 import json
 import logging
 import secrets
-import ssl
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +33,7 @@ from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.jobs.store import Job
 from smarthub_mcp.netguard import resolves_publicly
 from smarthub_mcp.services import Services
+from smarthub_mcp.tls import client_tls
 
 log = logging.getLogger("smarthub.jobs")
 MAX_ATTEMPTS = 8
@@ -175,16 +174,9 @@ async def _send(services: Services, client: httpx.AsyncClient, row: Any) -> int:
     return 1 if ok else 0
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context per process (httpx's defaults: certifi's CAs, SSL_CERT_FILE honoured). Each
-    client would otherwise load the CA bundle again, ~20 ms of CPU at every app start."""
-    return httpx.create_ssl_context()
-
-
 async def run_deliveries(services: Services, stop: asyncio.Event, interval: float = 2.0) -> None:
     """Deliver due webhooks until `stop` is set (every replica may run this)."""
-    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=_tls()) as client:
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=client_tls()) as client:
         while not stop.is_set():
             try:
                 await deliver_due(services, client)

@@ -28,6 +28,7 @@ from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.moderation import policy
 from smarthub_mcp.moderation.errors import GenerationSuspended, ModerationUnavailable, PromptRefused
 from smarthub_mcp.moderation.records import record
+from smarthub_mcp.tls import client_tls
 
 log = logging.getLogger("smarthub.moderation")
 MAX_CHECKED_CHARS = 20_000
@@ -109,11 +110,15 @@ class Moderator:
 
     def _openai(self) -> Any:
         if self._client is None:
-            from openai import AsyncOpenAI  # loaded when first used, like the chat adapter's SDK
+            from openai import (  # loaded when first used, like the chat adapter's SDK
+                AsyncOpenAI,
+                DefaultAsyncHttpxClient,
+            )
 
             base_url, key = self._endpoint or (None, None)
             self._client = AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0,
-                                       timeout=self.config.timeout_seconds)
+                                       timeout=self.config.timeout_seconds,
+                                       http_client=DefaultAsyncHttpxClient(verify=client_tls()))
         return self._client
 
     def applies_to(self, kind: str) -> bool:

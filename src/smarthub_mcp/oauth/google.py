@@ -25,6 +25,7 @@ from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.users import create_user, find_by_email, normalize_email, update_user
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.services import Services
+from smarthub_mcp.tls import client_tls
 
 PROVIDER = "google"
 SCOPE = "openid email profile"
@@ -55,7 +56,7 @@ def callback_url(services: Services) -> str:
 
 async def _get_json(url: str) -> dict[str, Any]:
     try:
-        async with httpx2.AsyncClient(timeout=10, follow_redirects=False) as http:
+        async with httpx2.AsyncClient(timeout=10, follow_redirects=False, verify=client_tls()) as http:
             response = await http.get(url)
         response.raise_for_status()
         data = response.json()
@@ -78,7 +79,8 @@ async def discovery(services: Services) -> dict[str, Any]:
 def _client(services: Services) -> AsyncOAuth2Client:
     return AsyncOAuth2Client(client_id=services.secrets.google_client_id,
                              client_secret=services.secrets.google_client_secret, scope=SCOPE,
-                             redirect_uri=callback_url(services), code_challenge_method="S256", timeout=10)
+                             redirect_uri=callback_url(services), code_challenge_method="S256", timeout=10,
+                             verify=client_tls())
 
 
 async def start(services: Services) -> Started:

@@ -33,6 +33,7 @@ from smarthub_mcp.providers.base import (
     token_count,
 )
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
+from smarthub_mcp.tls import client_tls
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -70,7 +71,7 @@ class AnthropicProvider:
             max_retries=config.max_retries,
             # The SDK's documented aiohttp transport (`anthropic[aiohttp]`), as for OpenAI, where it
             # measured less CPU per call than the default httpx one (not measured for Anthropic).
-            http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_seconds),
+            http_client=anthropic.DefaultAioHttpClient(timeout=config.timeout_seconds, verify=client_tls()),
         )
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderError, ProviderRejected, ProviderTaskFailed, ProviderUnavailable
 from smarthub_mcp.providers import failures
 from smarthub_mcp.providers.media import Finished, MediaOutput, MediaRequest, Outcome, Pending, VideoRequest
+from smarthub_mcp.tls import client_tls
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 TOKEN_SECONDS = 1800
@@ -89,7 +90,7 @@ class KlingProvider:
         self._access_key = access_key
         self._secret_key = secret_key
         self.client = httpx.AsyncClient(base_url=(config.base_url or DEFAULT_BASE_URL).rstrip("/"),
-                                        timeout=config.timeout_seconds)
+                                        timeout=config.timeout_seconds, verify=client_tls())
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {token(self._access_key, self._secret_key)}"}

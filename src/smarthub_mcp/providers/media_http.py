@@ -33,6 +33,7 @@ from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown, ProviderRejected
 from smarthub_mcp.providers import failures
 from smarthub_mcp.providers.media import MediaOutput, VideoRequest
+from smarthub_mcp.tls import client_tls
 
 NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 """Failures before a byte of the request reached the provider: nothing can exist upstream."""
@@ -44,7 +45,8 @@ def http_client(config: ProviderConfig, headers: dict[str, str]) -> httpx2.Async
     # No transport retries (httpx2 makes none unless asked), no redirects (a redirected POST could
     # be sent twice), and no proxy settings from the environment surprising an operator.
     timeout = httpx2.Timeout(config.timeout_seconds, connect=min(10.0, config.timeout_seconds))
-    return httpx2.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False, trust_env=False)
+    return httpx2.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False, trust_env=False,
+                              verify=client_tls())
 
 
 def outcome_unknown(provider: str, reason: str, status: int | None = None) -> ProviderOutcomeUnknown:

@@ -41,6 +41,7 @@ from smarthub_mcp.providers.base import (
 from smarthub_mcp.providers.media import ImageRequest, Outcome, Pending
 from smarthub_mcp.providers.openai_images import OpenAIImages
 from smarthub_mcp.providers.tokens import count_text_tokens, estimate_input_tokens
+from smarthub_mcp.tls import client_tls
 
 CHAT_PATH = "/chat/completions"
 """Posted through the client's own `post` (the SDK's documented way to send a body as it is):
@@ -90,7 +91,7 @@ class OpenAIProvider:
             max_retries=config.max_retries,
             # The SDK's documented aiohttp transport (`openai[aiohttp]`): about 1 ms less CPU per
             # upstream call than its default httpx2 one, measured in bench/mcp_overhead.py.
-            http_client=openai.DefaultAioHttpClient(timeout=config.timeout_seconds),
+            http_client=openai.DefaultAioHttpClient(timeout=config.timeout_seconds, verify=client_tls()),
         )
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.providers import failures, image_facts, media_failures
 from smarthub_mcp.providers.base import Usage, token_count
 from smarthub_mcp.providers.media import Finished, ImageRequest, MediaOutput, Outcome, Pending
+from smarthub_mcp.tls import client_tls
 
 URL_CONTENT_TYPE = "image/png"
 """What a URL answer is taken to be until the jobs engine fetches it (DALL-E serves PNG)."""
@@ -45,6 +46,7 @@ class OpenAIImages:
         self.config = config
         self.client = openai.AsyncOpenAI(
             api_key=api_key, base_url=config.base_url, timeout=config.media_timeout_seconds, max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(verify=client_tls()),
         )
 
     async def submit(self, request: ImageRequest) -> Outcome:

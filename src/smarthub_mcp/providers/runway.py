@@ -28,6 +28,7 @@ from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import ProviderError, ProviderRejected, ProviderTaskFailed
 from smarthub_mcp.providers import failures
 from smarthub_mcp.providers.media import Finished, MediaOutput, MediaRequest, Outcome, Pending, VideoRequest
+from smarthub_mcp.tls import client_tls
 
 RATIOS = {"16:9": "1280:720", "9:16": "720:1280", "1:1": "960:960", "4:3": "1104:832", "3:4": "832:1104",
           "21:9": "1584:672"}
@@ -61,7 +62,8 @@ class RunwayProvider:
         self.name = name
         self.config = config
         self.client = runwayml.AsyncRunwayML(api_key=api_key, base_url=config.base_url,
-                                             timeout=config.timeout_seconds, max_retries=0)
+                                             timeout=config.timeout_seconds, max_retries=0,
+                                             http_client=runwayml.DefaultAsyncHttpxClient(verify=client_tls()))
         self.reader = self.client.with_options(max_retries=config.max_retries)
 
     def _create_failure(self, exc: Exception) -> ProviderError:

@@ -38,6 +38,7 @@ from smarthub_mcp.config import ProviderConfig
 from smarthub_mcp.errors import InvalidRequest, ProviderError, ProviderOutcomeUnknown
 from smarthub_mcp.providers import failures, image_facts, media_failures
 from smarthub_mcp.providers.media import Finished, ImageRequest, MediaOutput, Outcome, Pending
+from smarthub_mcp.tls import client_tls
 
 DEFAULT_BASE_URL = "https://api.stability.ai"
 GENERATE_PATH = "/v2beta/stable-image/generate/"
@@ -91,6 +92,7 @@ class StabilityProvider:
             base_url=config.base_url or DEFAULT_BASE_URL,
             headers={"authorization": f"Bearer {api_key}", "accept": "image/*"},
             timeout=config.media_timeout_seconds,
+            verify=client_tls(),
         )
 
     async def submit(self, request: ImageRequest) -> Outcome:
