@@ -148,14 +148,15 @@ def _serving(tmp_path, **extra_env: str):
     )
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert process.poll() is None, process.stderr.read()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+        with httpx.Client(timeout=1) as probe:  # one client: each would load the CA bundle again
+            while True:
+                try:
+                    probe.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.HTTPError:
+                    assert process.poll() is None, process.stderr.read()
+                    assert time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.1)
         yield f"http://127.0.0.1:{port}", process
     finally:
         process.send_signal(signal.SIGINT)
