@@ -111,15 +111,15 @@ async def serving(
 
 async def stopped_accepting(url: str) -> None:
     """Wait (bounded) until a new connection is refused: the listening socket is closed. A
-    connection the kernel queued just before the close is dropped unanswered (the listener goes
-    with its backlog): that also means no new work is taken."""
+    connection the kernel queued just before the close is dropped unanswered, closed or reset (the
+    listener goes with its backlog): that also means no new work is taken."""
     no_reuse = httpx.Limits(max_keepalive_connections=0)  # a new connection for every probe
     with anyio.fail_after(15):
         async with httpx.AsyncClient(timeout=1, limits=no_reuse) as fresh:
             while True:
                 try:
                     await fresh.get(f"{url}/healthz")
-                except (httpx.ConnectError, httpx.RemoteProtocolError):
+                except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
                     return
                 await asyncio.sleep(0.05)
 
