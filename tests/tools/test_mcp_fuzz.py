@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smarthub_mcp.credits import MICRO
+from smarthub_mcp.tls import client_tls
 from tests.factories import bearer, make_user_with_token
 
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -41,7 +42,7 @@ BAD_BODIES = [
 @pytest.mark.parametrize("body", BAD_BODIES)
 async def test_malformed_requests_are_clean_errors(services, live_server, body):
     user_id, token = await make_user_with_token(services)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, verify=client_tls()) as http:  # CA bundle read once
         response = await http.post(f"{live_server.url}/mcp", content=body, headers={**HEADERS, **bearer(token)})
     assert response.status_code < 500, response.text
     assert "Traceback" not in response.text
@@ -60,7 +61,7 @@ async def test_malformed_requests_are_clean_errors(services, live_server, body):
 )
 async def test_random_chat_arguments_never_500(services, live_server, arguments):
     user_id, token = await _user(services)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, verify=client_tls()) as http:  # CA bundle read once
         response = await http.post(
             f"{live_server.url}/mcp", content=json.dumps(call("chat", arguments)), headers={**HEADERS, **bearer(token)}
         )
