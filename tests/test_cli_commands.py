@@ -168,13 +168,31 @@ def _serving(tmp_path, **extra_env: str):
 
 
 def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
-    """The README's server: SQLite upgraded on start, /healthz and /readyz answer, SIGINT exits 0."""
+    """The README's server: SQLite upgraded on start, /healthz and /readyz answer, SIGINT exits 0.
+    An idle keep-alive connection stays open `server.keep_alive_seconds` (here 2), then is closed."""
+    import http.client
+    import time
+
     import httpx
 
-    with _serving(tmp_path) as (url, _):
+    with _serving(tmp_path, SMARTHUB_SERVER__KEEP_ALIVE_SECONDS="2") as (url, _):
         assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
         assert (tmp_path / ".smarthub-jwt-secret").exists(), "dev mode keeps a generated secret"
+        conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=10)
+        try:
+            for _ in range(2):  # the second request, after 1 s idle, goes down the same connection
+                conn.request("GET", "/healthz")
+                answer = conn.getresponse()
+                assert answer.status == 200 and answer.read()
+                kept = conn.sock
+                time.sleep(1)
+            assert conn.sock is kept, "one connection for both requests"
+            time.sleep(1.5)  # idle for 2.5 s in all: the server has closed it
+            kept.settimeout(0.5)  # an open connection would time out here instead of reading the close
+            assert kept.recv(1) == b""
+        finally:
+            conn.close()
 
 
 def test_serve_takes_the_client_ip_from_a_trusted_proxy(tmp_path):

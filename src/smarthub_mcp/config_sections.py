@@ -24,6 +24,12 @@ class ServerConfig(Section):
         default_factory=lambda: ["127.0.0.1"],
         description="Proxies whose X-Forwarded-For gives the client IP (login throttle, sign-up cap); '*' trusts any.",
     )
+    keep_alive_seconds: int = Field(
+        75, ge=1, le=3600,
+        description="How long an idle keep-alive connection stays open. Behind a proxy, keep it above the proxy's"
+        " own idle timeout for its upstream connections (the shipped Caddyfile: 30 s), so that the proxy closes"
+        " an idle connection first and never sends a request down one this server is closing.",
+    )
     shutdown_drain_seconds: float = Field(
         0, ge=0, le=300,
         description="On SIGTERM, first answer /readyz with 503 for this long while still serving, so a load"

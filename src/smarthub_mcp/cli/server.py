@@ -77,6 +77,9 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         # connections, and waits this long for requests in flight; then it cancels them, and each
         # cancelled call's meter releases its hold before the lifespan closes the store.
         timeout_graceful_shutdown=server.shutdown_grace_seconds,
+        # uvicorn's default (5 s) is below every proxy's idle timeout: a proxy could reuse a
+        # connection at the moment it is closed here, and a POST written onto it is lost (502).
+        timeout_keep_alive=server.keep_alive_seconds,
     )
     running = DrainingServer(config_, app=app, drain_seconds=server.shutdown_drain_seconds)
     try:
