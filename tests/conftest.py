@@ -176,6 +176,8 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
         # PostgreSQL's 100 connections are shared by the parallel test workers: small pools
         # (tests of the pool's own limits set theirs).
         "SMARTHUB_DATABASE__POOL_SIZE": "5",
+        # The fakes serve generated outputs from loopback (tests/jobs/test_delivery.py checks the guard).
+        "SMARTHUB_JOBS__FETCH_ALLOW_PRIVATE": "true",
     }
     env.update(extra)
     return env

@@ -94,6 +94,11 @@ class JobsConfig(Section):
         False, description="Let users' webhook URLs be http:// or resolve to private addresses. Tests only:"
         " otherwise a user could make this server call into its own network."
     )
+    fetch_allow_private: bool = Field(
+        False, description="Let provider output links (and their redirects) point at loopback or private addresses:"
+        " for tests against loopback fakes, or providers on your own network. Otherwise a provider's answer could"
+        " make this server fetch from its own network and store the bytes for a user."
+    )
     fetch_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest output file copied from a provider's URL into storage."
     )

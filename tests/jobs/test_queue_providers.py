@@ -161,3 +161,19 @@ async def test_a_running_fal_job_is_not_cancellable_and_is_charged_what_it_deliv
     assert (finished.status, finished.delivered) == ("succeeded", 1)
     assert await money(services, alice.user_id) == (before - PRICE, 0)
     assert await services.ledger.check() == []
+
+
+async def test_outputs_on_a_private_address_are_not_fetched_and_not_charged(services, fakes) -> None:
+    """Without `[jobs] fetch_allow_private`, a provider's output links to loopback (here: the fake's
+    own files) are refused before any request: nothing is delivered and nothing charged."""
+    fal, _ = fakes
+    services.settings.jobs.fetch_allow_private = False
+    fal.script(FalJob())
+    alice = await customer(services)
+    before, _ = await money(services, alice.user_id)
+    with pytest.raises(SmartHubError, match="delivered nothing usable") as failed:
+        await generate(services, alice, prompt="a kite", model="flux", count=2)
+    assert failed.value.code == "generation_failed"
+    assert await money(services, alice.user_id) == (before, 0)
+    assert not [r for r in fal.requests if r["path"].startswith("/files/")], "the links were never requested"
+    assert await services.ledger.check() == []

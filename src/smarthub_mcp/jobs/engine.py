@@ -204,14 +204,15 @@ class JobEngine:
         prompt = kinds.ask_of(job).prompt
         meta = MediaMeta(prompt=prompt, model=job.model, provider=provider)
         done = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
-                             outputs=outcome.outputs, meta=meta, max_bytes=self.config.fetch_max_bytes)
+                             outputs=outcome.outputs, meta=meta, max_bytes=self.config.fetch_max_bytes,
+                             allow_private=self.config.fetch_allow_private)
         flags = await self._check_outputs(job, done.stored)
         clean = tuple(item for item, flag in zip(done.stored, flags, strict=True) if flag is None)
         held = [(item, flag) for item, flag in zip(done.stored, flags, strict=True) if flag is not None]
         for index, output in enumerate(outcome.held, start=len(outcome.outputs)):
             kept = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
                                  outputs=(output,), meta=meta, max_bytes=self.config.fetch_max_bytes,
-                                 first_index=index)
+                                 first_index=index, allow_private=self.config.fetch_allow_private)
             held.extend((item, Flag("provider", output.flag)) for item in kept.stored)
         delivered = len(clean)
         cost = kinds.cost(job, outcome, delivered)
@@ -374,7 +375,7 @@ class JobEngine:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True,
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False,
                                            verify=client_tls())
         return self._http
 
