@@ -83,7 +83,7 @@ class JobsConfig(Section):
     worker_concurrency: int = Field(4, ge=1, le=256, description="Jobs one replica steps at once.")
     workers: bool = Field(True, description="Run job workers in this process (any number of replicas may).")
     webhooks: bool = Field(
-        False, description="Give providers that can post results (fal) a webhook URL on server.public_base_url,"
+        False, description="Give providers that can post results (fal, kie) a webhook URL on server.public_base_url,"
         " so a finished job settles at once; polling goes on regardless. Only when that URL is reachable from"
         " the internet."
     )

@@ -3,6 +3,7 @@
     POST /api/v1/jobs/createTask        {"code": 200, "msg": "success", "data": {"taskId"}}
     GET  /api/v1/jobs/recordInfo?taskId= {"code": 200, "data": {"state", "resultJson": "<json string>", ...}}
     GET  /files/{name}                  the output PNGs
+    POST <callBackUrl>                  {"code": 200, "msg", "data": {"taskId", "state"}} when a task ends
 
 Errors come as kie sends them: HTTP 200 with the envelope's `code` (401, 402, 422, 500, ...);
 `Refuse(status)` sends that code in a 200, `HttpRefuse(status)` a real HTTP error status.
@@ -11,11 +12,14 @@ Each createTask takes the next scripted behaviour (a `KieTask` by default). Auth
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -38,6 +42,8 @@ class KieTask:
     fail_msg: str = "secret upstream detail"
     record_code: int = 200  # recordInfo's envelope code while the task is done (422, 501: verdicts)
     video: bool = False  # a video model: one MP4 in resultUrls
+    callback: float | None = None  # done this many seconds after the create, then posted to callBackUrl
+    # (0: before the create is even answered)
 
 
 @dataclass
@@ -53,6 +59,7 @@ class FakeKie(MediaFake):
     def __init__(self, api_key: str = "test-key") -> None:
         super().__init__(api_key)
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.callback_replies: list[int] = []
 
     def routes(self) -> list[Any]:
         return [
@@ -84,7 +91,22 @@ class FakeKie(MediaFake):
             return await self.hang()
         if isinstance(behaviour, Garbled):
             return self.envelope(200, {"id": task_id})
-        return self.envelope(200, {"taskId": task_id})
+        hook = body.get("callBackUrl") if isinstance(body, dict) else None
+        after = behaviour.callback if isinstance(behaviour, KieTask) else None
+        if hook and after == 0:  # done at once: the post goes out before the create's answer
+            await self.post_callback(hook, task_id, 0)
+            after = None
+        post = BackgroundTask(self.post_callback, hook, task_id, after) if hook and after is not None else None
+        return JSONResponse({"code": 200, "msg": "success", "data": {"taskId": task_id}}, background=post)
+
+    async def post_callback(self, url: str, task_id: str, after: float) -> None:
+        """What kie does when a task with a callBackUrl ends: POST its id and state (once, here)."""
+        await asyncio.sleep(after)
+        self.tasks[task_id]["called_back"] = True
+        body = {"code": 200, "msg": "Playground task completed successfully.",
+                "data": {"taskId": task_id, "state": "success"}}
+        async with httpx2.AsyncClient(timeout=30) as http:
+            self.callback_replies.append((await http.post(url, json=body)).status_code)
 
     async def record_info(self, request: Request) -> Response:
         await self.record(request)
@@ -101,7 +123,7 @@ class FakeKie(MediaFake):
         data: dict[str, Any] = {"taskId": task_id, "model": body["model"], "param": json.dumps(body),
                                 "resultJson": "", "failCode": "", "failMsg": "", "costTime": 0,
                                 "completeTime": None, "createTime": 1765000000000, "updateTime": 1765000000000}
-        if polls < script.waiting:
+        if polls < script.waiting or (script.callback is not None and not entry.get("called_back")):
             return self.envelope(200, {**data, "state": "waiting"})
         if polls < script.waiting + script.generating:
             return self.envelope(200, {**data, "state": "generating"})

@@ -171,7 +171,8 @@ class JobEngine:
             return
         await store.move(self.db, job.id, self.owner, ("submitting",), status="running",
                          upstream_id=outcome.upstream_id, upstream_state=store.encode(outcome.state),
-                         next_check_at=now_ms() + int(self.config.poll_interval_seconds * 1000))
+                         next_check_at=now_ms() + int(self.config.poll_interval_seconds * 1000),
+                         nudged_after=job.updated_at)
 
     async def _poll(self, job: Job) -> None:
         entry = self.router.registry.get(job.provider or "")
@@ -271,7 +272,7 @@ class JobEngine:
                            error_message="no result by the deadline; credits stay held while it is reconciled")
         elif error is not None:
             changes["error_code"] = error
-        await store.move(self.db, job.id, self.owner, ("running", "unknown"), **changes)
+        await store.move(self.db, job.id, self.owner, ("running", "unknown"), nudged_after=job.updated_at, **changes)
 
     async def _to_unknown(self, job: Job, from_status: tuple[str, ...], code: str, message: str) -> None:
         log.warning("job %s: outcome unknown (%s); credits stay held until it is reconciled", job.id, code)
@@ -313,6 +314,13 @@ class JobEngine:
         return await store.get_for(self.db, owner_id, job_id)
 
     # --- waiting --------------------------------------------------------------------------------
+
+    async def check_soon(self, job: Job) -> None:
+        """The provider said the job moved (kie's callback): read it now instead of at the next poll.
+        A step under way (even the submit, if the post beats its answer) keeps this when it ends: its
+        job was read before the post, and a check time set after that stands (`store.move`)."""
+        if await store.move(self.db, job.id, None, ("submitting", "running", "unknown"), next_check_at=now_ms()):
+            await self.changed(job.id)
 
     async def wait(self, job: Job, seconds: float, progress: Progress | None = None) -> Job:
         """Step the job ourselves while we wait (up to `seconds`), or watch another worker do it.

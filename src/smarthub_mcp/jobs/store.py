@@ -176,17 +176,23 @@ async def renew(db: Database, job_id: str, owner: str, lease_ms: int) -> bool:
 
 
 async def move(db: Database | AsyncConnection, job_id: str, owner: str | None, from_status: tuple[str, ...],
-               **changes: Any) -> bool:
+               *, nudged_after: int | None = None, **changes: Any) -> bool:
     """Compare-and-set: apply `changes` if the job is unsettled, in one of `from_status`, and (when
-    `owner` is given) still leased by `owner`. True when this call moved it."""
+    `owner` is given) still leased by `owner`. True when this call moved it.
+
+    `nudged_after` (with a `next_check_at` change): a check time set after that moment (a provider's
+    callback, `JobEngine.check_soon`, while the caller's step ran) stands instead of the new one."""
     values = {**changes, "updated_at": now_ms()}
-    sets = ", ".join(f"{k} = :{k}" for k in values)
+    sets = ", ".join(f"{k} = :{k}" for k in values if not (k == "next_check_at" and nudged_after is not None))
+    if nudged_after is not None and "next_check_at" in values:
+        sets += (", next_check_at = CASE WHEN next_check_at > :nudged_after THEN next_check_at"
+                 " ELSE :next_check_at END")
     statuses = ", ".join(f"'{s}'" for s in from_status)
     lease = " AND lease_owner = :owner" if owner is not None else ""
     sql = cached_text(
         f"UPDATE jobs SET {sets} WHERE id = :id AND settled_at IS NULL AND status IN ({statuses}){lease}"
     )
-    params = {**values, "id": job_id, "owner": owner}
+    params = {**values, "id": job_id, "owner": owner, "nudged_after": nudged_after}
     if isinstance(db, AsyncConnection):
         return (await db.execute(sql, params)).rowcount == 1
     async with db.write() as conn:

@@ -11,6 +11,11 @@ kie answers errors inside a 200: the envelope's `code` (401 key, 402 no credits,
 submit is one POST, sent once; a lost answer is `provider_outcome_unknown` (media_http.py).
 `resultJson` is a JSON string. kie has no cancel endpoint for these tasks: `cancel` says False.
 
+Callbacks: with `[jobs] webhooks`, the create carries `callBackUrl` (the engine's per-job HMAC URL)
+and kie posts there when the task ends. The post is taken as word that the task moved, nothing
+more (`parse_webhook` answers Pending): kie does not sign it, and whether its links are images or
+videos is known from the request, so the job is read at once through `recordInfo`, like a poll.
+
 Sizes: kie's image models take an aspect ratio, not pixels. The model's "WxH" size is sent as the
 nearest ratio kie knows, in the field the model reads (`image_size` for google/nano-banana and its
 edit model, per kie's docs; `aspect_ratio` for the others). `count` above 1 is sent as
@@ -107,17 +112,16 @@ def finished_from_record(record: Mapping[str, Any], *, video: bool = False) -> F
 
 
 class KieProvider:
-    def __init__(self, name: str, config: ProviderConfig, api_key: str, *, callback_url: str | None = None) -> None:
+    def __init__(self, name: str, config: ProviderConfig, api_key: str) -> None:
         self.name = name
         self.config = config
         self.base = (config.base_url or DEFAULT_BASE).rstrip("/")
-        self.callback_url = callback_url
         self.client = http_client(config, {"Authorization": f"Bearer {api_key}"})
 
     async def submit(self, request: MediaRequest) -> Outcome:
         body = task_body(request)
-        if self.callback_url:
-            body["callBackUrl"] = self.callback_url
+        if request.webhook_url:
+            body["callBackUrl"] = request.webhook_url
         response = await send_submit(self.client, self.name, "POST", self.base + CREATE_PATH, json=body)
         answer = json_of(response)
         if not isinstance(answer, Mapping):
@@ -162,6 +166,18 @@ class KieProvider:
             return finished_from_record(record, video=isinstance(request, VideoRequest))
         except (TypeError, ValueError):
             raise retry_later(self.name, "malformed") from None
+
+    def parse_webhook(self, body: bytes, headers: dict[str, str]) -> tuple[str, Outcome | Exception]:
+        """`(task_id, Pending)` from kie's callback: the job is read from recordInfo next."""
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            raise failures.malformed(self.name) from None
+        data = parsed.get("data") if isinstance(parsed, Mapping) else None
+        task_id = data.get("taskId") if isinstance(data, Mapping) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise failures.malformed(self.name)
+        return task_id, Pending(task_id)
 
     async def cancel(self, pending: Pending) -> bool:
         return False  # kie's jobs API has no cancel: the task runs on and is charged as delivered
