@@ -1,11 +1,16 @@
 """The one guard on where a user's URL may make the server connect (job webhooks, OAuth client
-metadata documents): public addresses only."""
+metadata documents, provider output links): public addresses only, checked before the request
+and again at each connection (a name that rebinds in between)."""
 
 from __future__ import annotations
 
+import httpx
+import httpx2
 import pytest
 
-from smarthub_mcp.netguard import public_address, resolves_publicly
+from smarthub_mcp.netguard import AddressRefused, connect_guard, public_address, resolves_publicly
+from tests.fakes import rebinding_dns
+from tests.fakes.rebinding_dns import Listener
 
 
 def test_private_reserved_and_multicast_addresses_are_refused():
@@ -22,3 +27,44 @@ async def test_a_host_is_public_only_when_every_address_is():
     assert await resolves_publicly("127.0.0.1", 443, allow_loopback=True)
     with pytest.raises(OSError):
         await resolves_publicly("no-such-host.invalid", 443)
+
+
+@pytest.mark.parametrize("lib", [httpx, httpx2], ids=["httpx", "httpx2"])
+@pytest.mark.parametrize("url", ["http://localhost:{port}/", "https://127.0.0.1:{port}/", "http://[::ffff:127.0.0.1]:{port}/"])
+async def test_a_connection_reaching_loopback_is_closed_before_a_byte_is_sent(lib, url):
+    async with Listener() as server, lib.AsyncClient(trust_env=False) as client:
+        with pytest.raises(AddressRefused):
+            await client.get(url.format(port=server.port), extensions=connect_guard())
+        await server.closed()
+    assert server.connections == 1 and server.received == b"", "no request bytes, no TLS hello"
+
+
+@pytest.mark.parametrize("lib", [httpx, httpx2], ids=["httpx", "httpx2"])
+async def test_loopback_is_reached_when_allowed(lib):
+    async with Listener(b"fine") as server, lib.AsyncClient(trust_env=False) as client:
+        answer = await client.get(f"http://localhost:{server.port}/doc", extensions=connect_guard(allow_loopback=True))
+    assert answer.status_code == 200 and answer.content == b"fine"
+    assert server.received.startswith(b"GET /doc HTTP/1.1")
+
+
+def test_a_name_that_rebinds_after_the_check_is_refused_at_the_connection():
+    async def attempt(guarded: bool) -> tuple[bool, bytes, bool]:
+        async with Listener() as server, httpx.AsyncClient(trust_env=False) as client:
+            checked = await resolves_publicly(rebinding_dns.NAME, server.port)
+            try:
+                await client.get(f"http://{rebinding_dns.NAME}:{server.port}/",
+                                 extensions=connect_guard() if guarded else None)
+            except AddressRefused:
+                refused = True
+            else:
+                refused = False
+            if server.connections:
+                await server.closed()
+            return checked, bytes(server.received), refused
+
+    # Unguarded, the fake name server does what an attacker's does: the check passes, the request
+    # lands on loopback. Guarded, the same connection is closed before anything is sent.
+    (checked, received, refused), loop = rebinding_dns.run(lambda: attempt(guarded=False))
+    assert checked and received.startswith(b"GET / HTTP/1.1") and not refused and loop.lookups == 2
+    (checked, received, refused), loop = rebinding_dns.run(lambda: attempt(guarded=True))
+    assert checked and received == b"" and refused and loop.lookups == 2

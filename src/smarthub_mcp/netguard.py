@@ -4,6 +4,14 @@ A URL a user gives us (a job webhook, an OAuth client's metadata document) must 
 talk to its own network: loopback, private, link-local, shared, reserved and multicast ranges are
 refused, IPv4-mapped IPv6 addresses judged as the IPv4 address they carry, and a host is allowed
 only when every address it resolves to is. Callers turn a refusal into their own error.
+
+Two checks, for two reasons. `resolves_publicly` runs before a request: a clear answer ("does not
+resolve", "private") and no connection at all to a private host. It cannot stop a name that
+resolves to a public address for the check and to a private one for the connection made a moment
+later (DNS rebinding), so `connect_guard` checks the address each new connection actually reached,
+before TLS and before a byte of the request is sent (an httpx/httpx2 `trace` extension: httpcore
+reports every TCP connection it makes). Connections it guards must not go through a proxy: the
+address reached would be the proxy's (the clients that use it are built with `trust_env=False`).
 """
 
 from __future__ import annotations
@@ -11,6 +19,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class AddressRefused(Exception):
+    """A connection reached an address that is not public; it was closed before anything was sent."""
 
 
 def public_address(address: str, *, allow_loopback: bool = False) -> bool:
@@ -29,3 +45,24 @@ async def resolves_publicly(host: str, port: int, *, allow_loopback: bool = Fals
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = {str(info[4][0]) for info in infos}
     return bool(addresses) and all(public_address(a, allow_loopback=allow_loopback) for a in addresses)
+
+
+def connect_guard(*, allow_loopback: bool = False) -> dict[str, Trace]:
+    """Request extensions that refuse, with AddressRefused, any new connection whose peer address
+    is not public. A pooled connection is not checked again: it was when it was made."""
+    return {"trace": _GUARDS[allow_loopback]}
+
+
+def _guard(allow_loopback: bool) -> Trace:
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event != "connection.connect_tcp.complete":
+            return
+        stream = info["return_value"]
+        peer = stream.get_extra_info("server_addr")
+        if peer is None or not public_address(str(peer[0]), allow_loopback=allow_loopback):
+            await stream.aclose()  # fail closed: an unknown peer is refused too
+            raise AddressRefused("the connection reached a private or reserved address")
+    return trace
+
+
+_GUARDS = {False: _guard(False), True: _guard(True)}

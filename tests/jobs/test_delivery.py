@@ -1,5 +1,6 @@
 """Fetching a provider's output link: only public addresses, each redirect checked before it is
-followed, bounded in hops; a refused link is an output lost (not delivered, not charged)."""
+followed and each connection checked for the address it reached, bounded in hops; a refused link is
+an output lost (not delivered, not charged)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from starlette.routing import Route
 
 from smarthub_mcp.jobs.delivery import MAX_REDIRECTS, OutputLost, fetch
 from tests.conftest import LiveServer
+from tests.fakes import rebinding_dns
+from tests.fakes.rebinding_dns import Listener
 
 PRIVATE = [
     "http://127.0.0.1:9/out.png",
@@ -89,3 +92,17 @@ async def test_a_host_that_does_not_resolve_is_lost():
     async with httpx.AsyncClient(follow_redirects=False) as client:
         with pytest.raises(OutputLost, match="does not resolve"):
             await fetch(client, "https://no-such-host.invalid/x.png", 1000)
+
+
+def test_a_link_whose_name_rebinds_to_loopback_after_the_check_is_lost_unfetched():
+    async def attempt() -> tuple[str, Listener]:
+        async with Listener(b"SECRET") as server, httpx.AsyncClient(follow_redirects=False) as client:
+            with pytest.raises(OutputLost) as lost:
+                await fetch(client, f"http://{rebinding_dns.NAME}:{server.port}/out.png", 1000)
+            await server.closed()
+        return str(lost.value), server
+
+    (why, server), loop = rebinding_dns.run(attempt)
+    assert "private or reserved" in why, "refused at once, not retried as a network error"
+    assert loop.lookups == 2, "the link's check passed; its connection did not"
+    assert server.connections == 1 and server.received == b""

@@ -10,7 +10,11 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from smarthub_mcp.config import OAuthConfig
+from smarthub_mcp.oauth.cimd import DocumentRefused, fetch_document
 from tests.conftest import LiveServer
+from tests.fakes import rebinding_dns
+from tests.fakes.rebinding_dns import Listener
 from tests.identity.helpers import app_client
 from tests.oauth.helpers import REDIRECT, pkce
 
@@ -112,3 +116,16 @@ async def test_a_document_is_refused_without_the_loopback_setting_even_when_it_n
     answer = await client.get(authorize_url(f"{documents.url}/good.json"))
     assert answer.status_code == 400 and "over https" in answer.text
     assert documents.hits == {}
+
+
+def test_a_document_whose_name_rebinds_to_loopback_after_the_check_is_never_asked_for():
+    async def attempt() -> tuple[str, Listener]:
+        async with Listener() as server:
+            with pytest.raises(DocumentRefused) as refused:
+                await fetch_document(f"https://{rebinding_dns.NAME}:{server.port}/client.json", OAuthConfig())
+            await server.closed()
+        return str(refused.value), server
+
+    (why, server), loop = rebinding_dns.run(attempt)
+    assert "private or reserved address" in why and loop.lookups == 2, "the check passed; the connection did not"
+    assert server.connections == 1 and server.received == b"", "closed before the TLS hello"

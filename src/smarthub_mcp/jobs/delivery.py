@@ -4,7 +4,9 @@ Provider links expire (fal keeps files about a week, OpenAI's an hour), so a job
 provider's URL: it fetches the bytes (bounded in size and time, a few tries) and stores them with
 their preview. A link, and every redirect it leads to, must point at public addresses (netguard):
 a provider's answer must not make this server fetch from its own network and hand the bytes to a
-user (`[jobs] fetch_allow_private` lifts that for tests and providers on a private network).
+user (`[jobs] fetch_allow_private` lifts that for tests and providers on a private network). Each
+link's host is checked before the request, and each connection made is checked again for the
+address it reached (a name that resolves differently the second time, DNS rebinding).
 
 Media ids come from the job id and the output's index, so storing the same output twice (a retried
 step, a webhook racing a poll) writes the same objects and the same row.
@@ -23,7 +25,7 @@ import httpx
 from smarthub_mcp.media.errors import InvalidMedia
 from smarthub_mcp.media.library import MediaMeta, StoredOutput, store_output
 from smarthub_mcp.media.storage import Storage
-from smarthub_mcp.netguard import resolves_publicly
+from smarthub_mcp.netguard import AddressRefused, connect_guard, resolves_publicly
 from smarthub_mcp.providers.media import MediaOutput
 
 log = logging.getLogger("smarthub.jobs")
@@ -58,6 +60,8 @@ async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int, *, allow_pr
     for attempt in range(FETCH_TRIES):
         try:
             return await _follow(client, url, max_bytes, allow_private)
+        except AddressRefused:
+            raise OutputLost("the link points at a private or reserved address") from None
         except httpx.HTTPError as exc:
             if attempt == FETCH_TRIES - 1:
                 raise OutputLost(type(exc).__name__) from None
@@ -66,9 +70,10 @@ async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int, *, allow_pr
 
 
 async def _follow(client: httpx.AsyncClient, url: str, max_bytes: int, allow_private: bool) -> bytes:
+    guard = None if allow_private else connect_guard()
     for _ in range(MAX_REDIRECTS + 1):
         await _check_link(url, allow_private)
-        async with client.stream("GET", url) as response:
+        async with client.stream("GET", url, extensions=guard) as response:
             if response.next_request is not None:  # a redirect: its target is checked like the link
                 url = str(response.next_request.url)
                 continue

@@ -383,8 +383,9 @@ class JobEngine:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
+            # No proxy from the environment: delivery checks the address each connection reaches.
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False,
-                                           verify=client_tls())
+                                           trust_env=False, verify=client_tls())
         return self._http
 
     async def aclose(self) -> None:

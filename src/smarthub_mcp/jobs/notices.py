@@ -6,7 +6,8 @@ POSTed, signed, and retried with backoff until the endpoint answers 2xx (at most
 The signature header is `SmartHub-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`
 with the secret; `SmartHub-Event-Id` repeats the event id, so a receiver drops replays and
 duplicates. URLs that resolve to private, loopback or link-local addresses are refused, at
-registration and again at each delivery (`[jobs] webhook_allow_private` lifts that, for tests).
+registration and again at each delivery, and each connection is checked for the address it
+reached (DNS rebinding) (`[jobs] webhook_allow_private` lifts that, for tests).
 
 Email: with `[jobs] email_on_completion`, the owner of a job that ends after its call stopped
 waiting gets a short email with its status and where to see it.
@@ -31,7 +32,7 @@ from smarthub_mcp.errors import InvalidRequest
 from smarthub_mcp.identity.users import email_of
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.jobs.store import Job
-from smarthub_mcp.netguard import resolves_publicly
+from smarthub_mcp.netguard import AddressRefused, connect_guard, resolves_publicly
 from smarthub_mcp.services import Services
 from smarthub_mcp.tls import client_tls
 
@@ -153,13 +154,15 @@ async def _send(services: Services, client: httpx.AsyncClient, row: Any) -> int:
     status: int | None = None
     error: str | None = None
     try:
-        await check_url(row.url, allow_private=services.settings.jobs.webhook_allow_private)
+        allow_private = services.settings.jobs.webhook_allow_private
+        await check_url(row.url, allow_private=allow_private)
         event_id = json.loads(row.payload)["id"]
         response = await client.post(row.url, content=body, headers={
             "Content-Type": "application/json", "SmartHub-Event-Id": event_id,
-            "SmartHub-Signature": signature(row.secret, int(time.time()), body)})
+            "SmartHub-Signature": signature(row.secret, int(time.time()), body)},
+            extensions=None if allow_private else connect_guard())
         status = response.status_code
-    except (httpx.HTTPError, InvalidRequest) as exc:
+    except (httpx.HTTPError, InvalidRequest, AddressRefused) as exc:
         error = type(exc).__name__
     ok = status is not None and 200 <= status < 300
     dead = not ok and row.attempts + 1 >= MAX_ATTEMPTS
@@ -176,7 +179,8 @@ async def _send(services: Services, client: httpx.AsyncClient, row: Any) -> int:
 
 async def run_deliveries(services: Services, stop: asyncio.Event, interval: float = 2.0) -> None:
     """Deliver due webhooks until `stop` is set (every replica may run this)."""
-    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=client_tls()) as client:
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False,
+                                 verify=client_tls()) as client:  # no proxy: connections are checked
         while not stop.is_set():
             try:
                 await deliver_due(services, client)

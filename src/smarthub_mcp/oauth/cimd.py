@@ -8,8 +8,9 @@ the body read up to `metadata_document_max_bytes` within `metadata_document_time
 The document must name itself (`client_id` equal to the URL, character for character) and be a
 public client (`token_endpoint_auth_method` none): it cannot hold a secret.
 
-Residual risk, accepted: the address is checked just before the connection is made, so a DNS
-answer that changes in between (rebinding) is not caught. The cap on size and time bounds it.
+The host's addresses are checked before the request, and the address the connection reached is
+checked again before anything is sent (netguard.connect_guard): a DNS answer that changes in
+between (rebinding) is caught.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from mcp.shared.auth import OAuthClientMetadata
 from pydantic import ValidationError
 
 from smarthub_mcp.config import OAuthConfig
-from smarthub_mcp.netguard import resolves_publicly
+from smarthub_mcp.netguard import AddressRefused, connect_guard, resolves_publicly
 
 MAX_URL_CHARS = 2000
 _MAX_AGE = re.compile(r"max-age=(\d+)")
@@ -102,7 +103,9 @@ async def fetch_document(url: str, settings: OAuthConfig) -> FetchedDocument:
         async with (
             asyncio.timeout(settings.metadata_document_timeout_seconds),
             httpx2.AsyncClient(verify=_verify(settings), follow_redirects=False, trust_env=False) as http,
-            http.stream("GET", url, headers={"Accept": "application/json"}) as response,
+            http.stream("GET", url, headers={"Accept": "application/json"},
+                        extensions=connect_guard(allow_loopback=settings.metadata_documents_allow_loopback))
+            as response,
         ):
             if response.status_code != 200:
                 raise DocumentRefused(f"the client metadata document answered HTTP {response.status_code}")
@@ -114,6 +117,8 @@ async def fetch_document(url: str, settings: OAuthConfig) -> FetchedDocument:
             cache_control = response.headers.get("cache-control", "")
     except TimeoutError:
         raise DocumentRefused("the client metadata document took too long to fetch") from None
+    except AddressRefused:
+        raise DocumentRefused("the client id URL points at a private or reserved address") from None
     except httpx2.HTTPError:
         raise DocumentRefused("the client metadata document could not be fetched") from None
     return FetchedDocument(check_document(url, bytes(body)), _cache_seconds(cache_control, settings))
