@@ -1,5 +1,5 @@
-"""A name that rebinds, as a DNS-rebinding attacker's name server makes it: the first lookup of
-`NAME` answers a public address (what a check before the request sees), every later one loopback
+"""A name that rebinds, as a DNS-rebinding attacker's name server makes it: the first lookups of
+`NAME` answer a public address (what checks before the request see), every later one loopback
 (what the connection made a moment after resolves to). Other names resolve as usual.
 
 It is an event loop, because that is where asyncio and anyio (httpx's transport) resolve names;
@@ -21,8 +21,9 @@ T = TypeVar("T")
 
 
 class RebindingLoop(asyncio.SelectorEventLoop):
-    def __init__(self) -> None:
+    def __init__(self, public_lookups: int = 1) -> None:
         super().__init__()
+        self.public_lookups = public_lookups
         self.lookups = 0
 
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0,
@@ -31,12 +32,12 @@ class RebindingLoop(asyncio.SelectorEventLoop):
         if name != NAME:
             return await super().getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
         self.lookups += 1
-        address = PUBLIC if self.lookups == 1 else "127.0.0.1"
+        address = PUBLIC if self.lookups <= self.public_lookups else "127.0.0.1"
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, int(port)))]
 
 
-def run(main: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, RebindingLoop]:
-    with asyncio.Runner(loop_factory=RebindingLoop) as runner:
+def run(main: Callable[[], Coroutine[Any, Any, T]], public_lookups: int = 1) -> tuple[T, RebindingLoop]:
+    with asyncio.Runner(loop_factory=lambda: RebindingLoop(public_lookups)) as runner:
         result = runner.run(main())
         loop = runner.get_loop()
     assert isinstance(loop, RebindingLoop)

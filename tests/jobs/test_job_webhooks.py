@@ -1,6 +1,6 @@
 """Completion notices to a user's webhook: one signed delivery per job and event, retried until the
 endpoint takes it (the same event id each time, so the receiver can drop replays), and URLs into
-private networks refused."""
+private networks refused, also when the name changes its address after the check."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from smarthub_mcp.tools import videos as video_tools
 from smarthub_mcp.tools.registry import invoke
 from tests.conftest import LiveServer
 from tests.factories import bearer, make_user_with_token
+from tests.fakes import rebinding_dns
+from tests.fakes.rebinding_dns import Listener
 from tests.jobs.test_job_notices import drive_until_settled
 
 
@@ -103,3 +105,36 @@ async def test_the_owner_is_emailed_when_a_job_outlives_its_call(make_config, db
     assert out.job_id in mails[-1][2]
     await services.jobs.aclose()
     await services.db.close()
+
+
+def test_a_webhook_whose_name_rebinds_to_loopback_is_never_posted(make_config, db):
+    # Registration and the delivery's own check both see a public address; the connection then
+    # resolves to loopback and is closed before anything is sent. The attempt counts as failed.
+    config = make_config(SMARTHUB_DATABASE__POOL_SIZE="2")
+
+    async def attempt() -> tuple[int, tuple, Listener]:
+        services = build_services(config)
+        try:
+            user_id, _ = await make_user_with_token(services)
+            async with Listener() as hook:
+                await notices.set_webhook(services, user_id, f"https://{rebinding_dns.NAME}:{hook.port}/hook")
+                principal = Principal(user_id, "u@example.com", "user", frozenset({"tools:image"}), "jwt",
+                                      email_verified=True)
+                out = await invoke(image_tools.generate_image, services, principal,
+                                   {"prompt": "a fox", "model": "demo-image"}, request_id="t")
+                assert out.status == "succeeded"
+                async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+                    delivered = await notices.deliver_due(services, http)
+                await hook.closed()
+            async with services.db.read() as conn:
+                row = tuple((await conn.execute(text(
+                    "SELECT status, attempts, last_error FROM webhook_deliveries"))).one())
+        finally:
+            await services.jobs.aclose()
+            await services.db.close()
+        return delivered, row, hook
+
+    (delivered, row, hook), loop = rebinding_dns.run(attempt, public_lookups=2)
+    assert loop.lookups == 3, "registration and the delivery's check passed; the connection did not"
+    assert delivered == 0 and row == ("pending", 1, "AddressRefused")
+    assert hook.connections == 1 and hook.received == b""
