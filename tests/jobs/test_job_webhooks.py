@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smarthub_mcp.compose import build_services
+from smarthub_mcp.compose import build_services, close_services
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.jobs import notices
 from smarthub_mcp.tools import images as image_tools
@@ -129,9 +129,8 @@ def test_a_webhook_whose_name_rebinds_to_loopback_is_never_posted(make_config, d
             async with services.db.read() as conn:
                 row = tuple((await conn.execute(text(
                     "SELECT status, attempts, last_error FROM webhook_deliveries"))).one())
-        finally:
-            await services.jobs.aclose()
-            await services.db.close()
+        finally:  # all of it: this loop closes when the test ends
+            await close_services(services)
         return delivered, row, hook
 
     (delivered, row, hook), loop = rebinding_dns.run(attempt, public_lookups=2)

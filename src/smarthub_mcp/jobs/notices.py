@@ -6,8 +6,9 @@ POSTed, signed, and retried with backoff until the endpoint answers 2xx (at most
 The signature header is `SmartHub-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`
 with the secret; `SmartHub-Event-Id` repeats the event id, so a receiver drops replays and
 duplicates. URLs that resolve to private, loopback or link-local addresses are refused, at
-registration and again at each delivery, and each connection is checked for the address it
-reached (DNS rebinding) (`[jobs] webhook_allow_private` lifts that, for tests).
+registration and again at each delivery; each connection is also checked for the address it
+reached, which catches a name that rebinds after the check. `[jobs] webhook_allow_private` lifts
+all of that, for tests.
 
 Email: with `[jobs] email_on_completion`, the owner of a job that ends after its call stopped
 waiting gets a short email with its status and where to see it.

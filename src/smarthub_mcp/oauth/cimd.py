@@ -99,13 +99,12 @@ async def fetch_document(url: str, settings: OAuthConfig) -> FetchedDocument:
     host, port = check_url(url, settings)
     await check_addresses(host, port, settings)
     cap = settings.metadata_document_max_bytes
+    guard = connect_guard(allow_loopback=settings.metadata_documents_allow_loopback)
     try:
         async with (
             asyncio.timeout(settings.metadata_document_timeout_seconds),
             httpx2.AsyncClient(verify=_verify(settings), follow_redirects=False, trust_env=False) as http,
-            http.stream("GET", url, headers={"Accept": "application/json"},
-                        extensions=connect_guard(allow_loopback=settings.metadata_documents_allow_loopback))
-            as response,
+            http.stream("GET", url, headers={"Accept": "application/json"}, extensions=guard) as response,
         ):
             if response.status_code != 200:
                 raise DocumentRefused(f"the client metadata document answered HTTP {response.status_code}")
