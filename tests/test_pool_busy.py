@@ -1,18 +1,26 @@
 """A dry connection pool is a 503 `database_busy` with Retry-After on every transport, not a 500,
-and the pool size is a setting (a replica opens at most 2 x pool_size PostgreSQL connections)."""
+and the pool size is a setting (a replica opens at most 2 x pool_size PostgreSQL connections). A
+database that refuses new connections (down, or out of connection slots) is a 503
+`database_unavailable`, with its cause logged in one line."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from mcp import Client
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from smarthub_mcp.app import build_app
 from smarthub_mcp.compose import build_services
+from smarthub_mcp.db import Database
 from smarthub_mcp.tools.server import build_mcp_server
-from tests.conftest import running_app
+from tests.conftest import PG_URL, free_port, running_app
 from tests.factories import bearer, make_api_key, make_user_with_token
 
 
@@ -56,3 +64,59 @@ def test_the_pool_size_is_a_setting(make_config):
     config = make_config(SMARTHUB_DATABASE__POOL_SIZE="4")
     services = build_services(config)
     assert services.db.engine.pool.size() == 4
+
+
+@contextlib.asynccontextmanager
+async def refusing(kind: str, database_url: str) -> AsyncIterator[str]:
+    """`database_url`, changed so that PostgreSQL refuses every new connection: nothing listens at
+    its port ("down"), or its role may open none ("full": the TooManyConnectionsError a server out
+    of connection slots answers, from a real role with `CONNECTION LIMIT 0`)."""
+    url = make_url(database_url)
+    if kind == "down":
+        yield url.set(port=free_port()).render_as_string(hide_password=False)
+        return
+    role = f"smarthub_full_{secrets.token_hex(4)}"
+    admin = Database(PG_URL, pool_size=1)
+    try:
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0'))
+        yield url.set(username=role).render_as_string(hide_password=False)
+    finally:
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        await admin.close()
+
+
+@pytest.mark.parametrize("kind", ["down", "full"])
+async def test_a_database_that_refuses_connections_answers_503_with_one_line_each(
+        make_config, db, backend, kind, caplog):
+    if backend != "postgresql":
+        pytest.skip("SQLite is a file: there is no connection to refuse")
+    working = build_services(make_config())
+    user_id, token = await make_user_with_token(working)
+    key = await make_api_key(working, user_id)
+    await working.db.close()
+    async with refusing(kind, str(db.engine.url.render_as_string(hide_password=False))) as url:
+        services = build_services(make_config(SMARTHUB_DATABASE_URL=url))
+        app = build_app(services=services)
+        caplog.set_level(logging.WARNING)
+        async with running_app(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                       base_url="http://127.0.0.1") as http:
+            answers = [
+                await http.get("/api/v1/credits/balance", headers=bearer(token)),
+                await http.post("/api/v1/tools/get_balance", json={}, headers=bearer(key)),
+                await http.post("/v1/chat/completions", headers=bearer(key),
+                                json={"model": "demo-chat", "messages": [{"role": "user", "content": "hi"}]}),
+            ]
+            async with Client(build_mcp_server(services, api_key=key)) as mcp:
+                result = await mcp.call_tool("get_balance", {})
+    for r in answers:
+        assert r.status_code == 503, (r.request.url, r.text)
+        assert r.headers["retry-after"] == "2" and r.json()["error"]["code"] == "database_unavailable"
+    assert result.is_error and "database_unavailable" in str(result.model_dump())
+    refusals = [r for r in caplog.records if r.name == "smarthub.db"]
+    cause = "TooManyConnectionsError" if kind == "full" else "ConnectionRefusedError"
+    assert refusals and all(cause in r.getMessage() for r in refusals)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], "no 500, no traceback"

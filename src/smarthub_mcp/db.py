@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.elements import TextClause
 
 from smarthub_mcp.errors import ConfigError, DatabaseBusy
-from smarthub_mcp.pgpool import HotPool
+from smarthub_mcp.pgpool import CONNECT_REFUSED, HotPool, unavailable
 from smarthub_mcp.walcheckpoint import BackgroundCheckpoint
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -205,11 +205,14 @@ class Database:
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        """An engine connection; DatabaseBusy when the pool stays dry past its timeout."""
+        """An engine connection; DatabaseBusy when the pool stays dry past its timeout,
+        DatabaseUnavailable when the database refuses a new connection."""
         try:
             conn = await self.engine.connect()
         except PoolTimeout:
             raise DatabaseBusy() from None
+        except CONNECT_REFUSED as exc:
+            raise unavailable(exc) from None
         try:
             yield conn
         finally:

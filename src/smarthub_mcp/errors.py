@@ -9,6 +9,7 @@ fail on a message that quotes a caller's input.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -169,6 +170,22 @@ class DatabaseBusy(SmartHubError):
         self.retry_after = retry_after
 
 
+class DatabaseUnavailable(SmartHubError):
+    """The database refused a new connection or did not answer it (down, restarting, out of
+    connection slots): nothing was done. The cause is logged where it was raised."""
+
+    code = "database_unavailable"
+    status = 503
+    logged_where_raised = True
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 2, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(retry_after)})
+        details = {"retry_after_seconds": retry_after, **kw.pop("details", {})}
+        super().__init__(message or "The database is not accepting connections right now; nothing was done."
+                         " Retry shortly.", details=details, **kw)
+        self.retry_after = retry_after
+
+
 class ShuttingDown(SmartHubError):
     """The replica stopped (SIGTERM) before the call finished, past its grace period: nothing was
     charged, and another replica takes the retry."""
@@ -302,3 +319,13 @@ def validated(model: type[M], data: Any, message: str = "the request body is inv
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(message, details=validation_details(exc)) from None
+
+
+def log_failure(log: logging.Logger, message: str, exc: BaseException) -> None:
+    """For work that retries by itself (background loops): a fault is logged with its traceback;
+    an error whose cause was logged where it was raised (the database or Redis out of reach) gets
+    one line, so an outage reads as one warning per attempt, not a page of stack per loop."""
+    if isinstance(exc, SmartHubError) and exc.logged_where_raised:
+        log.warning("%s (%s)", message, exc.code)
+    else:
+        log.error(message, exc_info=exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -20,7 +21,24 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from smarthub_mcp.errors import DatabaseBusy
+from smarthub_mcp.errors import DatabaseBusy, DatabaseUnavailable
+
+log = logging.getLogger("smarthub.db")
+
+CONNECT_REFUSED: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.TooManyConnectionsError,  # the server's (or the role's) connection slots are full
+    asyncpg.exceptions.CannotConnectNowError,  # starting up, shutting down, recovering
+    OSError,  # refused, unreachable, a name that does not resolve, a connect timeout
+)
+"""What opening a connection raises when the database is down or full: a 503, not a 500. Other
+failures (a wrong password, a missing database) stay loud: they are the configuration's."""
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable:
+    """The error a refused connection is answered with (503); its cause is logged here."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    log.warning("could not open a database connection (%s: %s)", type(exc).__name__, reason)
+    return DatabaseUnavailable()
 
 
 @functools.cache
@@ -80,17 +98,21 @@ class HotPool:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection outside any transaction: each statement commits by itself.
-        DatabaseBusy when none comes free within the acquire timeout."""
+        DatabaseBusy when none comes free within the acquire timeout; DatabaseUnavailable when
+        the database refuses a new one."""
         pool = await self._get()
-        if pool.get_idle_size() or pool.get_size() < self._max_size:
-            # A connection is free (or may be opened): no timeout, which would cost a wait_for
-            # task on every hot statement.
-            conn = await pool.acquire()
-        else:
-            try:
-                conn = await pool.acquire(timeout=self._acquire_timeout)
-            except TimeoutError:
-                raise DatabaseBusy() from None
+        try:
+            if pool.get_idle_size() or pool.get_size() < self._max_size:
+                # A connection is free (or may be opened): no timeout, which would cost a wait_for
+                # task on every hot statement.
+                conn = await pool.acquire()
+            else:
+                try:
+                    conn = await pool.acquire(timeout=self._acquire_timeout)
+                except TimeoutError:
+                    raise DatabaseBusy() from None
+        except CONNECT_REFUSED as exc:
+            raise unavailable(exc) from None
         try:
             yield conn
         finally:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smarthub_mcp.billing.ledger import Ledger
 from smarthub_mcp.billing.money import credits_for_people
+from smarthub_mcp.errors import log_failure
 from smarthub_mcp.identity.users import email_of
 from smarthub_mcp.services import Services, UserCreatedHook
 
@@ -51,6 +52,6 @@ async def run_sweeper(services: Services) -> None:
             await services.meter.sweep()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("hold sweep failed; retrying next interval")
+        except Exception as exc:
+            log_failure(log, "hold sweep failed; retrying next interval", exc)
         await asyncio.sleep(interval)

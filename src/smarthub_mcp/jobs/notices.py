@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from smarthub_mcp.db import Database, cached_text
-from smarthub_mcp.errors import InvalidRequest
+from smarthub_mcp.errors import InvalidRequest, log_failure
 from smarthub_mcp.identity.users import email_of
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.jobs.store import Job
@@ -185,8 +185,8 @@ async def run_deliveries(services: Services, stop: asyncio.Event, interval: floa
         while not stop.is_set():
             try:
                 await deliver_due(services, client)
-            except Exception:
-                log.exception("webhook delivery pass failed; retrying next interval")
+            except Exception as exc:
+                log_failure(log, "webhook delivery pass failed; retrying next interval", exc)
             try:
                 await asyncio.wait_for(stop.wait(), interval)
             except TimeoutError:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 
+from smarthub_mcp.errors import log_failure
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.jobs import store
 from smarthub_mcp.jobs.engine import JobEngine
@@ -42,8 +43,8 @@ async def run_round(engine: JobEngine, running: set[asyncio.Task[object]]) -> in
 async def _step(engine: JobEngine, job: store.Job) -> object:
     try:
         return await engine.step(job)
-    except Exception:
-        log.exception("job %s: step failed; it is retried when its lease runs out", job.id)
+    except Exception as exc:
+        log_failure(log, f"job {job.id}: step failed; it is retried when its lease runs out", exc)
         return None
 
 
@@ -55,8 +56,8 @@ async def run_workers(engine: JobEngine, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await run_round(engine, running)
-            except Exception:
-                log.exception("job worker round failed; retrying next interval")
+            except Exception as exc:
+                log_failure(log, "job worker round failed; retrying next interval", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
     finally:
