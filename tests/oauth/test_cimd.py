@@ -15,7 +15,7 @@ from smarthub_mcp.oauth.cimd import DocumentRefused, fetch_document
 from tests.conftest import LiveServer
 from tests.fakes import rebinding_dns
 from tests.fakes.rebinding_dns import Listener
-from tests.identity.helpers import app_client
+from tests.identity.helpers import app_client, client_from
 from tests.oauth.helpers import REDIRECT, pkce
 
 LOOPBACK = {"SMARTHUB_OAUTH__METADATA_DOCUMENTS_ALLOW_LOOPBACK": "true"}
@@ -129,3 +129,22 @@ def test_a_document_whose_name_rebinds_to_loopback_after_the_check_is_never_aske
     (why, server), loop = rebinding_dns.run(attempt)
     assert "private or reserved address" in why and loop.lookups == 2, "the check passed; the connection did not"
     assert server.connections == 1 and server.received == b"", "closed before the TLS hello"
+
+
+async def test_fetches_are_counted_per_network_address_and_cached_documents_are_free(make_config, db, documents):
+    config = make_config(**LOOPBACK, SMARTHUB_OAUTH__METADATA_DOCUMENT_FETCHES_PER_IP_PER_HOUR="2")
+    async with app_client(config) as client:
+        for _ in range(4):  # one fetch, then the cache: counted once
+            assert (await client.get(authorize_url(f"{documents.url}/good.json"))).status_code == 303
+        assert (await client.get(authorize_url(f"{documents.url}/missing.json"))).status_code == 400  # fetched
+        refused = await client.get(authorize_url(f"{documents.url}/secret.json"))
+        token = await client.post("/token", data={"grant_type": "authorization_code", "code": "x",
+                                                  "client_id": f"{documents.url}/other-id.json"})
+        async with client_from(client.app, "198.51.100.7") as elsewhere:  # another network: its own count
+            other = await elsewhere.get(authorize_url(f"{documents.url}/secret.json"))
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert "Too many client metadata documents" in refused.text and "location" not in refused.headers
+    assert token.status_code == 429 and int(token.headers["retry-after"]) > 0
+    assert token.json()["error"] == "invalid_request"
+    assert other.status_code == 400 and "public client" in other.text
+    assert documents.hits == {"good.json": 1, "missing.json": 1, "secret.json": 1}, "refused before any fetch"

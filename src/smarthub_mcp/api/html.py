@@ -82,7 +82,7 @@ def error_block(exc: SmartHubError) -> str:
 
 def error_page(title: str, exc: SmartHubError, *, more: str = "") -> HTMLResponse:
     """The page for a refused request: the error's status, message and code, then `more` (markup)."""
-    if exc.status >= 500:
+    if exc.status >= 500 and not exc.logged_where_raised:
         log.error("page request failed: %s", exc.code)
     return page(title, error_block(exc) + more, status=exc.status, headers=exc.headers)
 

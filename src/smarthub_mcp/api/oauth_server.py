@@ -8,6 +8,7 @@ since OAuth clients read those). Browser-based clients (the MCP Inspector) call 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
@@ -48,8 +49,9 @@ def _cors(handler: Any, methods: list[str]) -> ASGIApp:
                           allow_headers=["mcp-protocol-version", "authorization", "content-type"])
 
 
-def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
-    headers = dict(NO_STORE)
+def oauth_error(error: str, description: str, status: int = 400, *,
+                more_headers: Mapping[str, str] | None = None) -> JSONResponse:
+    headers = {**NO_STORE, **(more_headers or {})}  # Retry-After, for a 429 or 503
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="smarthub"'
     return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=headers)
@@ -70,7 +72,7 @@ async def authorize(request: Request) -> Response:
             params = await read_form(request, AUTHORIZE_FIELDS, max_bytes=FORM_LIMIT)
         else:
             params = {k: request.query_params.get(k, "") for k in AUTHORIZE_FIELDS}
-        _client, checked = await check_request(services, params)
+        _client, checked = await check_request(services, params, ip=client_ip(request))
         request_id = await save_request(services, checked)
     except RedirectableError as exc:
         return RedirectResponse(error_url(services, exc), status_code=303, headers=NO_STORE)
@@ -87,24 +89,26 @@ async def _oauth_form(request: Request, fields: tuple[str, ...]) -> dict[str, st
 async def token(request: Request) -> Response:
     try:
         form = await _oauth_form(request, TOKEN_FIELDS)
-        body = await token_rules.exchange(_services(request), form, request.headers.get("authorization", ""))
+        body = await token_rules.exchange(_services(request), form, request.headers.get("authorization", ""),
+                                          ip=client_ip(request))
     except token_rules.ClientRefused as exc:
         return oauth_error("invalid_client", str(exc), 401)
     except GrantRefused as exc:
         return oauth_error(exc.error, exc.description)
-    except SmartHubError as exc:  # the form could not be read (413, 415 or 400)
-        return oauth_error("invalid_request", exc.message, exc.status)
+    except SmartHubError as exc:  # the form could not be read (413, 415 or 400), or a 429 or 503
+        return oauth_error("invalid_request", exc.message, exc.status, more_headers=exc.headers)
     return JSONResponse(body, headers=NO_STORE)
 
 
 async def revoke(request: Request) -> Response:
     try:
         form = await _oauth_form(request, REVOKE_FIELDS)
-        await token_rules.revoke(_services(request), form, request.headers.get("authorization", ""))
+        await token_rules.revoke(_services(request), form, request.headers.get("authorization", ""),
+                                 ip=client_ip(request))
     except token_rules.ClientRefused as exc:
         return oauth_error("invalid_client", str(exc), 401)
-    except SmartHubError as exc:  # the form could not be read (413, 415 or 400)
-        return oauth_error("invalid_request", exc.message, exc.status)
+    except SmartHubError as exc:  # the form could not be read (413, 415 or 400), or a 429 or 503
+        return oauth_error("invalid_request", exc.message, exc.status, more_headers=exc.headers)
     return Response(status_code=200, headers=NO_STORE)
 
 

@@ -52,11 +52,11 @@ def error_url(services: Services, error: RedirectableError) -> str:
                                              "state": error.state, "iss": issuer(services)})
 
 
-async def check_client(services: Services, client_id: str) -> Client:
+async def check_client(services: Services, client_id: str, *, ip: str | None = None) -> Client:
     if not client_id:
         raise AuthorizationRefused("The request names no client (client_id is missing).")
     try:
-        client = await get_client(services, client_id)
+        client = await get_client(services, client_id, ip=ip)
     except cimd.DocumentRefused as exc:
         raise AuthorizationRefused(f"The app's client metadata cannot be used: {exc}.") from None
     if client is None:
@@ -64,9 +64,11 @@ async def check_client(services: Services, client_id: str) -> Client:
     return client
 
 
-async def check_request(services: Services, params: Mapping[str, str]) -> tuple[Client, AuthorizationRequest]:
-    """The client and the checked request; AuthorizationRefused or RedirectableError otherwise."""
-    client = await check_client(services, params.get("client_id", ""))
+async def check_request(services: Services, params: Mapping[str, str], *,
+                        ip: str | None = None) -> tuple[Client, AuthorizationRequest]:
+    """The client and the checked request; AuthorizationRefused or RedirectableError otherwise.
+    `ip`: the requester's address (a metadata document fetched for it counts against it)."""
+    client = await check_client(services, params.get("client_id", ""), ip=ip)
     asked = params.get("redirect_uri") or None
     redirect_uri = client.redirect_uri_for(asked)
     if redirect_uri is None:

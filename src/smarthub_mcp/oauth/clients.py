@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import text
 
 from smarthub_mcp.config import OAuthClientConfig, OAuthConfig
+from smarthub_mcp.errors import RateLimited
 from smarthub_mcp.identity.sessions import hash_token
 from smarthub_mcp.ids import now_ms
 from smarthub_mcp.oauth import cimd
@@ -102,13 +103,14 @@ def _from_row(row: Any) -> Client:
                   _scopes(meta.get("scope")), row.status)
 
 
-async def get_client(services: Services, client_id: str) -> Client | None:
-    """The client with this id, or None (unknown, disabled, or a metadata document refused)."""
-    client = await find_client(services, client_id)
+async def get_client(services: Services, client_id: str, *, ip: str | None = None) -> Client | None:
+    """The client with this id, or None (unknown, disabled, or a metadata document refused).
+    `ip`: the requester's address, which a metadata document fetched for it is counted against."""
+    client = await find_client(services, client_id, ip=ip)
     return client if client is not None and client.status == "active" else None
 
 
-async def find_client(services: Services, client_id: str) -> Client | None:
+async def find_client(services: Services, client_id: str, *, ip: str | None = None) -> Client | None:
     settings = services.settings.oauth
     if not client_id or len(client_id) > cimd.MAX_URL_CHARS:
         return None
@@ -122,8 +124,19 @@ async def find_client(services: Services, client_id: str) -> Client | None:
     if row is not None and (row.kind != "cimd" or row.status != "active" or (row.expires_at or 0) > now_ms()):
         return _from_row(row)
     if settings.metadata_documents_enabled and cimd.looks_like_document_url(client_id):
+        await _count_fetch(services, ip)
         return await load_document_client(services, client_id)
     return None
+
+
+async def _count_fetch(services: Services, ip: str | None) -> None:
+    """A fetch is the server reaching out to a URL a stranger chose: at most so many an hour for
+    one network address (RateLimited beyond; the limiter fails closed as for every other count)."""
+    limit = services.settings.oauth.metadata_document_fetches_per_ip_per_hour
+    wait = await services.rate_limiter.hit_hourly("oauth-cimd", limit, ip) if ip else None
+    if wait:
+        raise RateLimited(f"Too many client metadata documents fetched for your network; retry in"
+                          f" {int(wait + 0.999)} s", retry_after=wait)
 
 
 async def load_document_client(services: Services, url: str) -> Client:

@@ -30,7 +30,7 @@ class ClientRefused(Exception):
 
 
 async def authenticate_client(
-    services: Services, form: Mapping[str, str], authorization: str
+    services: Services, form: Mapping[str, str], authorization: str, *, ip: str | None = None
 ) -> tuple[Client, bool]:
     """The client and whether it proved itself with its secret; ClientRefused otherwise."""
     basic = basic_credentials(authorization)
@@ -41,7 +41,7 @@ async def authenticate_client(
             raise ClientRefused("client_id differs from the Basic credentials")
         client_id, secret = basic
     try:
-        client = await get_client(services, client_id) if client_id else None
+        client = await get_client(services, client_id, ip=ip) if client_id else None
     except cimd.DocumentRefused:  # a metadata document that cannot be used now: neither can the client
         client = None
     if client is None:
@@ -80,9 +80,10 @@ def check_code_use(code: grants.CodeGrant, form: Mapping[str, str], authenticate
     check_resource(form, code.resource)
 
 
-async def exchange(services: Services, form: Mapping[str, str], authorization: str) -> dict[str, Any]:
+async def exchange(services: Services, form: Mapping[str, str], authorization: str, *,
+                   ip: str | None = None) -> dict[str, Any]:
     """The token response for this request; ClientRefused or GrantRefused otherwise."""
-    client, authenticated = await authenticate_client(services, form, authorization)
+    client, authenticated = await authenticate_client(services, form, authorization, ip=ip)
     grant_type = form.get("grant_type")
     if grant_type == "authorization_code":
         code = await grants.redeem_code(services, client.client_id, form.get("code") or "")
@@ -106,8 +107,9 @@ async def exchange(services: Services, form: Mapping[str, str], authorization: s
     raise GrantRefused("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 
 
-async def revoke(services: Services, form: Mapping[str, str], authorization: str) -> None:
-    client, _ = await authenticate_client(services, form, authorization)
+async def revoke(services: Services, form: Mapping[str, str], authorization: str, *,
+                 ip: str | None = None) -> None:
+    client, _ = await authenticate_client(services, form, authorization, ip=ip)
     token = form.get("token") or ""
     if token and len(token) <= 8192:
         await grants.revoke_token(services, client.client_id, token)
