@@ -1,7 +1,8 @@
 """`/api/v1/jobs` (the caller's generation jobs) and `/api/v1/images` (generate, one or a batch).
 
 Jobs: `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/cancel`, the `get_job`/`list_jobs`/
-`cancel_job` tools over HTTP with the same permission (`tools:image`); another user's job is a 404.
+`cancel_job` tools over HTTP with the same permission (`tools:image` or `tools:video`); another
+user's job is a 404.
 `GET/PUT/DELETE /account/webhook`: where the caller's job completion notices are POSTed
 (jobs/notices.py). `POST /images` is `generate_image`, `POST /videos` `generate_video`;
 `POST /images/batch` runs several prompts, at most `BATCH_CONCURRENCY` at once, each one its own

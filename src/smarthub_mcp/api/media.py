@@ -1,7 +1,8 @@
 """`/api/v1/media`: the caller's media library (list, show, delete), and `GET /media/<key>`, where the
 local storage backend's signed download links land.
 
-Library routes need `tools:image` (as the media tools do); another user's media id is a 404. The
+Library routes need `tools:image` or `tools:video` (as the media tools do); another user's media id
+is a 404. The
 download route takes no credentials: its signature is the credential (`media/local.py`), checked
 before anything else, so a forged or altered link learns nothing, and an expired one says so.
 """

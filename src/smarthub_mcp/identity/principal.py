@@ -13,6 +13,17 @@ from smarthub_mcp.errors import Forbidden
 
 AuthMethod = Literal["jwt", "api_key", "stdio", "oauth", "web"]
 
+JOBS_AND_MEDIA = "tools:media"
+"""What the job and media tools and routes need (see a job, list or delete your files): held by
+whoever may make images *or* videos. No role or key holds it by name: a connector allowed video
+only must still be able to fetch the video it paid for, without being allowed to make images."""
+ANY_OF = {JOBS_AND_MEDIA: ("tools:image", "tools:video")}
+
+
+def permission_text(permission: str, quote: str = "'") -> str:
+    """How a permission is named to people: `'tools:image' or 'tools:video'` for one held either way."""
+    return " or ".join(f"{quote}{name}{quote}" for name in ANY_OF.get(permission, (permission,)))
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -29,13 +40,16 @@ class Principal:
 
     def can(self, permission: str) -> bool:
         """May this principal do `permission`? The role grants it and the credential's scopes allow it."""
+        if permission in ANY_OF:
+            return any(self.can(name) for name in ANY_OF[permission])
         if permission not in self.permissions:
             return False
         return self.scopes is None or permission in self.scopes
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
-            raise Forbidden(f"this needs the '{permission}' permission", details={"permission": permission})
+            raise Forbidden(f"this needs the {permission_text(permission)} permission",
+                            details={"permission": permission})
 
     def require_unscoped(self, what: str) -> None:
         """Refuse a credential limited to scopes: `what` (managing API keys) is not a permission a

@@ -4,6 +4,7 @@ request built from the stored one, the estimate held and the charge for what was
 from __future__ import annotations
 
 from smarthub_mcp.config import PriceConfig
+from smarthub_mcp.identity.principal import JOBS_AND_MEDIA
 from smarthub_mcp.jobs import images, videos
 from smarthub_mcp.jobs.images import ImageAsk
 from smarthub_mcp.jobs.store import Job
@@ -12,9 +13,9 @@ from smarthub_mcp.providers.media import Finished, MediaRequest
 
 Ask = ImageAsk | VideoAsk
 PERMISSIONS = {"image": "tools:image", "video": "tools:video"}
-JOBS_PERMISSION = PERMISSIONS["image"]
-"""What the job tools and routes need (get_job, list_jobs, cancel_job): one permission per tool, so
-`tools:image`, which every role that may make videos has too (identity/roles.py)."""
+JOBS_PERMISSION = JOBS_AND_MEDIA
+"""What the job tools and routes need (get_job, list_jobs, cancel_job): `tools:image` or
+`tools:video` (identity/principal.py); making a job needs its kind's own permission."""
 
 
 def kind_of(ask: Ask) -> str:

@@ -1,7 +1,7 @@
 """Generation jobs as tools: show one, list yours, cancel one. Free.
 
-Permission `tools:image` (the jobs are images today; video jobs will share these tools). Another
-user's job id is "not found".
+Permission `tools:image` or `tools:video` (identity/principal.py: a connector allowed video only
+still follows its video jobs). Another user's job id is "not found".
 """
 
 from __future__ import annotations

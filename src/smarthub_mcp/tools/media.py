@@ -1,7 +1,8 @@
 """The media library as tools: list, show and delete your generated images and videos. Free.
 
-Permission `tools:image`: whoever may generate images may see and delete what they generated
-(a key scoped to `tools:image` manages its outputs). Another user's media id is "not found".
+Permission `tools:image` or `tools:video`: whoever may generate images or videos may see and delete
+what they generated (a key scoped to either manages its outputs). Another user's media id is "not
+found".
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from smarthub_mcp.identity.principal import JOBS_AND_MEDIA
 from smarthub_mcp.media import library
 from smarthub_mcp.media.views import MediaOut, MediaPage, media_out
 from smarthub_mcp.tools.chat import people
 from smarthub_mcp.tools.registry import ACCOUNT_CHANGE, READ_ONLY, ToolContext, tool
 
-MEDIA_PERMISSION = "tools:image"
+MEDIA_PERMISSION = JOBS_AND_MEDIA  # tools:image or tools:video
 
 
 class MediaDeleted(BaseModel):

@@ -17,6 +17,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from smarthub_mcp import __version__
 from smarthub_mcp.api.openapi.errors import ERROR_SCHEMA, error_ref, error_responses
 from smarthub_mcp.api.openapi.spec import Operation, Schema
+from smarthub_mcp.identity.principal import permission_text
 
 SECURITY_SCHEMES = {
     "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "API key (shk_...)",
@@ -71,7 +72,7 @@ def error_statuses(op: Operation) -> list[int]:
 def _description(op: Operation) -> str:
     parts = [op.description] if op.description else []
     if op.permission:
-        parts.append(f"Needs the `{op.permission}` permission.")
+        parts.append(f"Needs the {permission_text(op.permission, quote='`')} permission.")
     if op.auth == "unscoped":
         parts.append("Takes a session token or an unscoped API key; scoped keys are refused.")
     return " ".join(parts)

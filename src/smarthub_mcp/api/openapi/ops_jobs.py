@@ -34,7 +34,7 @@ ADMIN = "admin"
 
 OPERATIONS = [
     Operation("POST", "/images", "Generate images (waits for them, up to a limit)", JOBS,
-              body=all_tools()["generate_image"].arguments, response=JobOut, permission=JOBS_PERMISSION,
+              body=all_tools()["generate_image"].arguments, response=JobOut, permission=PERMISSIONS["image"],
               errors=(402, 404, 502), operation_id="generate_images",
               description="The generate_image tool: holds the price of every image asked for, charges only the"
               " delivered ones. Answers with the images, or with the job (status running) when they take longer."),
@@ -44,7 +44,8 @@ OPERATIONS = [
               description="The generate_video tool: holds the per-second price of the duration asked (or the"
               " model's default), charges the seconds made. Poll GET /jobs/{id} for progress and the video."),
     Operation("POST", "/images/batch", "Generate images for several prompts, each charged on its own", JOBS,
-              body=BatchRequest, response=BatchAnswer, permission=JOBS_PERMISSION, operation_id="generate_batch",
+              body=BatchRequest, response=BatchAnswer, permission=PERMISSIONS["image"],
+              operation_id="generate_batch",
               description="At most 10 items, 3 at once; one item that fails (or cannot pay) does not stop the"
               " others. A malformed item refuses the whole batch before anything runs."),
     Operation("GET", "/jobs", "Your generation jobs, newest first", JOBS, response=JobPage,

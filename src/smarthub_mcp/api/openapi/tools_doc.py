@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from smarthub_mcp.api.openapi.spec import Operation
+from smarthub_mcp.identity.principal import permission_text
 from smarthub_mcp.oauth.scopes import SCOPES
 from smarthub_mcp.tools.catalog import all_tools
 
@@ -42,7 +43,7 @@ def tool_operations() -> list[Operation]:
             permission=spec.permission, body_required=False, operation_id=spec.name,
             description=shorten(spec.description),
             errors=(402, 404, 422, 429, 502) if spec.paid else (404, 409, 410, 429, 502),
-            extensions={"x-permission": spec.permission, "x-paid": spec.paid},
+            extensions={"x-permission": permission_text(spec.permission, quote=""), "x-paid": spec.paid},
         )
         for spec in sorted(all_tools().values(), key=lambda s: s.name)
     ]
