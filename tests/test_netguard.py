@@ -22,6 +22,15 @@ def test_private_reserved_and_multicast_addresses_are_refused():
     assert public_address("93.184.215.14") and public_address("2606:2800:21f:cb07:6820:80da:af6b:8b2c")
 
 
+def test_ipv6_forms_that_carry_a_private_ipv4_address_are_refused():
+    # 6to4 and NAT64 carry an IPv4 address a translator on the way would deliver to; the local-use
+    # NAT64 prefix and the deprecated IPv4-compatible form are never a public host.
+    for private in ("2002:a00:1::", "2002:7f00:1::", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::5db8:d70e",
+                    "::a00:1", "::5db8:d70e"):
+        assert not public_address(private), private
+    assert public_address("2002:5db8:d70e::") and public_address("64:ff9b::5db8:d70e")  # a public IPv4 inside
+
+
 async def test_a_host_is_public_only_when_every_address_is():
     assert not await resolves_publicly("localhost", 443)
     assert await resolves_publicly("127.0.0.1", 443, allow_loopback=True)
@@ -30,7 +39,7 @@ async def test_a_host_is_public_only_when_every_address_is():
 
 
 @pytest.mark.parametrize("lib", [httpx, httpx2], ids=["httpx", "httpx2"])
-@pytest.mark.parametrize("url", ["http://localhost:{port}/", "https://127.0.0.1:{port}/", "http://[::ffff:127.0.0.1]:{port}/"])
+@pytest.mark.parametrize("url", ["http://localhost:{port}/", "https://127.0.0.1:{port}/"])
 async def test_a_connection_reaching_loopback_is_closed_before_a_byte_is_sent(lib, url):
     async with Listener() as server, lib.AsyncClient(trust_env=False) as client:
         with pytest.raises(AddressRefused):

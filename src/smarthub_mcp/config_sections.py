@@ -254,9 +254,9 @@ class OAuthConfig(Section):
     )
     metadata_documents_enabled: bool = Field(True, description="Client ID Metadata Documents (https client ids).")
     metadata_document_fetches_per_ip_per_hour: int = Field(
-        60, ge=0, description="Metadata documents one network address may make the server fetch an hour (0: no"
-        " limit). A fetch is the server reaching out on a stranger's word; cached documents are not counted, and"
-        " a connector's own document is fetched about once an hour."
+        60, ge=0, description="New metadata documents one network address may make the server fetch an hour (0:"
+        " no limit). A fetch is the server reaching out on a stranger's word; a document fetched before (a"
+        " connector's own, re-read when its cache time runs out) is not counted."
     )
     metadata_documents_allow_loopback: bool = Field(
         False, description="Tests only: fetch metadata documents over http and from loopback addresses."

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.elements import TextClause
 
 from smarthub_mcp.errors import ConfigError, DatabaseBusy
-from smarthub_mcp.pgpool import CONNECT_REFUSED, HotPool, unavailable
+from smarthub_mcp.pgpool import HotPool, refused, unavailable
 from smarthub_mcp.walcheckpoint import BackgroundCheckpoint
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -211,8 +211,10 @@ class Database:
             conn = await self.engine.connect()
         except PoolTimeout:
             raise DatabaseBusy() from None
-        except CONNECT_REFUSED as exc:
-            raise unavailable(exc) from None
+        except Exception as exc:
+            if refused(exc):
+                raise unavailable(exc) from None
+            raise
         try:
             yield conn
         finally:

@@ -186,6 +186,10 @@ class DatabaseUnavailable(SmartHubError):
         self.retry_after = retry_after
 
 
+STORE_OUTAGES = (DatabaseBusy, DatabaseUnavailable)
+"""The store out of reach: a reason to retry later, never a verdict on the work."""
+
+
 class ShuttingDown(SmartHubError):
     """The replica stopped (SIGTERM) before the call finished, past its grace period: nothing was
     charged, and another replica takes the retry."""

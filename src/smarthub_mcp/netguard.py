@@ -2,8 +2,9 @@
 
 A URL a user gives us (a job webhook, an OAuth client's metadata document) must not make the server
 talk to its own network: loopback, private, link-local, shared, reserved and multicast ranges are
-refused, IPv4-mapped IPv6 addresses judged as the IPv4 address they carry, and a host is allowed
-only when every address it resolves to is. Callers turn a refusal into their own error.
+refused, IPv6 addresses that carry an IPv4 one (mapped, 6to4, NAT64) are judged as that IPv4
+address, and a host is allowed only when every address it resolves to is. Callers turn a refusal
+into their own error.
 
 Two checks, for two reasons. `resolves_publicly` runs before a request: a clear answer ("does not
 resolve", "private") and no connection at all to a private host. It cannot stop a name that
@@ -29,13 +30,28 @@ class AddressRefused(Exception):
     """A connection reached an address that is not public; it was closed before anything was sent."""
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # the well-known prefix: an IPv4 address in the last 32 bits
+_NEVER_PUBLIC_V6 = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215): some network's own translator
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible addresses: deprecated, nothing public uses them
+)
+
+
 def public_address(address: str, *, allow_loopback: bool = False) -> bool:
-    """Whether a connection to `address` (an IP, maybe with an IPv6 zone) leaves this network."""
+    """Whether a connection to `address` (an IP, maybe with an IPv6 zone) leaves this network. An
+    IPv6 address that carries an IPv4 one (mapped, 6to4, NAT64) is judged as the IPv4 address: a
+    translator on the way would deliver it there."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        carried = ip.ipv4_mapped or ip.sixtofour
+        if carried is None and ip in _NAT64:
+            carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if carried is not None:
+            ip = carried
     if ip.is_loopback:
         return allow_loopback
+    if isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in _NEVER_PUBLIC_V6):
+        return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -10,6 +10,7 @@ by asyncpg's statement cache. Everything that needs a transaction keeps using th
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import re
@@ -25,13 +26,21 @@ from smarthub_mcp.errors import DatabaseBusy, DatabaseUnavailable
 
 log = logging.getLogger("smarthub.db")
 
-CONNECT_REFUSED: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.TooManyConnectionsError,  # the server's (or the role's) connection slots are full
-    asyncpg.exceptions.CannotConnectNowError,  # starting up, shutting down, recovering
-    OSError,  # refused, unreachable, a name that does not resolve, a connect timeout
-)
-"""What opening a connection raises when the database is down or full: a 503, not a 500. Other
-failures (a wrong password, a missing database) stay loud: they are the configuration's."""
+_UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether opening a connection failed because the database is down or full (a 503 to retry),
+    not because the configuration is wrong (a wrong password, a missing database, TLS asked of a
+    server without it, a certificate file not found, a host name that does not resolve: those stay
+    loud)."""
+    if isinstance(exc, (asyncpg.exceptions.TooManyConnectionsError,  # connection slots full
+                        asyncpg.exceptions.CannotConnectNowError)):  # starting, stopping, recovering
+        return True
+    if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError, TimeoutError)):
+        return True
+    # asyncio's own forms: an errno, or every address of a host refused ("Multiple exceptions: ...").
+    return type(exc) is OSError and (exc.errno in _UNREACHABLE or str(exc).startswith("Multiple exceptions:"))
 
 
 def unavailable(exc: BaseException) -> DatabaseUnavailable:
@@ -111,8 +120,10 @@ class HotPool:
                     conn = await pool.acquire(timeout=self._acquire_timeout)
                 except TimeoutError:
                     raise DatabaseBusy() from None
-        except CONNECT_REFUSED as exc:
-            raise unavailable(exc) from None
+        except Exception as exc:
+            if refused(exc):
+                raise unavailable(exc) from None
+            raise
         try:
             yield conn
         finally:

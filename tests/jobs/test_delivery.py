@@ -96,7 +96,7 @@ async def test_a_host_that_does_not_resolve_is_lost():
 
 def test_a_link_whose_name_rebinds_to_loopback_after_the_check_is_lost_unfetched():
     async def attempt() -> tuple[str, Listener]:
-        async with Listener(b"SECRET") as server, httpx.AsyncClient(follow_redirects=False) as client:
+        async with Listener(b"SECRET") as server, httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
             with pytest.raises(OutputLost) as lost:
                 await fetch(client, f"http://{rebinding_dns.NAME}:{server.port}/out.png", 1000)
             await server.closed()

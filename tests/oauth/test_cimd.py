@@ -27,6 +27,7 @@ class Documents:
     def __init__(self) -> None:
         self.hits: dict[str, int] = {}
         self.url = ""
+        self.broken = False  # nostore.json answers 404 from now on
 
     def document(self, path: str, **override: object) -> dict:
         return {"client_id": f"{self.url}{path}", "client_name": "Doc app", "redirect_uris": [REDIRECT],
@@ -45,6 +46,10 @@ class Documents:
                 return JSONResponse(self.document(path, client_name="x" * 20_000))
             if name == "moved.json":
                 return RedirectResponse(f"{self.url}/good.json", status_code=302)
+            if name == "nostore.json":  # what static hosts often send: no caching at all
+                if self.broken:
+                    return Response(status_code=404)
+                return JSONResponse(self.document(path), headers={"Cache-Control": "no-store"})
             if name == "secret.json":
                 return JSONResponse(self.document(path, token_endpoint_auth_method="client_secret_post"))
             return Response(status_code=404)
@@ -148,3 +153,20 @@ async def test_fetches_are_counted_per_network_address_and_cached_documents_are_
     assert token.json()["error"] == "invalid_request"
     assert other.status_code == 400 and "public client" in other.text
     assert documents.hits == {"good.json": 1, "missing.json": 1, "secret.json": 1}, "refused before any fetch"
+
+
+async def test_a_document_seen_before_is_refetched_for_free_and_pages_after_authorize_fetch_nothing(
+        make_config, db, documents):
+    config = make_config(**LOOPBACK, SMARTHUB_OAUTH__METADATA_DOCUMENT_FETCHES_PER_IP_PER_HOUR="1")
+    url = f"{documents.url}/nostore.json"
+    async with app_client(config) as client:
+        # Cached for 0 s: every authorization fetches it again, but only the first one counts.
+        started = [await client.get(authorize_url(url)) for _ in range(3)]
+        assert [a.status_code for a in started] == [303, 303, 303] and documents.hits == {"nostore.json": 3}
+        consent = started[-1].headers["location"]
+        pages = [await client.get(consent) for _ in range(3)]
+        documents.broken = True  # the page keeps the document the request was checked with
+        pages.append(await client.get(consent))
+    assert all(p.status_code < 400 for p in pages), [p.status_code for p in pages]
+    assert "An app wants to connect" in pages[-1].text
+    assert documents.hits == {"nostore.json": 3}, "the pages fetched nothing"

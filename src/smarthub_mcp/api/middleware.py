@@ -54,17 +54,18 @@ class RequestIdMiddleware:
         except asyncio.CancelledError:
             log.warning("%s %s cut off by the shutdown", scope.get("method"), scope.get("path"))
             if not started:  # else the stream just ends; the client sees it cut short
-                await _send_error(send_with_id, ShuttingDown())
+                await send_error(send_with_id, ShuttingDown())
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            await _send_error(send_with_id, InternalError())
+            await send_error(send_with_id, InternalError())
         finally:
             request_id_var.reset(token)
 
 
-async def _send_error(send: Send, error: SmartHubError) -> None:
+async def send_error(send: Send, error: SmartHubError) -> None:
+    """Answer `error` in the one JSON shape, from plain ASGI (where no renderer runs)."""
     body = json.dumps(error.to_dict()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(name.lower().encode(), value.encode()) for name, value in (error.headers or {}).items()]

@@ -48,7 +48,7 @@ def _services(request: Request) -> Services:
 
 async def _context(services: Services, request_id: str) -> tuple[AuthorizationRequest, Client]:
     found = await load_request(services, request_id)
-    client = await find_client(services, found.client_id) if found else None
+    client = await find_client(services, found.client_id, fetch=False) if found else None
     if found is None or client is None or client.status != "active":
         raise AuthorizationExpired()
     return found, client

@@ -3,11 +3,17 @@
 `SmartHubTokenVerifier.verify_token` answers None for anything it does not accept (the SDK then
 answers 401 with its `WWW-Authenticate` challenge). The principal rides in `AccessToken.claims`,
 and `principal_from_access_token` turns it back into a `Principal` inside tools and middleware.
+
+A token that could not be checked at all (the database out of reach: a 5xx error) is not a bad
+token, but the SDK knows only "a token" or "none". A 401 would tell the client its token is dead
+(it refreshes, or signs the person in again), so such an error is also put into `auth_outage`,
+where the transport (api/auth_outage.py) answers it in place of the 401.
 """
 
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server.auth.provider import AccessToken
@@ -19,6 +25,17 @@ from smarthub_mcp.services import Services
 
 log = logging.getLogger("smarthub.identity")
 PRINCIPAL_CLAIM = "smarthub_principal"
+
+auth_outage: ContextVar[list[SmartHubError] | None] = ContextVar("auth_outage", default=None)
+"""Per request, set by the transport: the errors that kept a token from being checked."""
+
+
+def refused(exc: SmartHubError) -> None:
+    """What a verifier does with an error before it answers None: an outage is noted for the
+    transport (a bad token is simply None)."""
+    box = auth_outage.get()
+    if exc.status >= 500 and box is not None:
+        box.append(exc)
 
 
 def principal_claims(principal: Principal) -> dict[str, Any]:
@@ -50,7 +67,8 @@ class SmartHubTokenVerifier:
                 # The SDK refuses a token past `expires_at`; give it the leeway the codec allowed, or
                 # a token the HTTP API still takes would be refused over MCP.
                 expires_at = int(claims["exp"]) + self.services.settings.auth.leeway_seconds
-        except SmartHubError:
+        except SmartHubError as exc:
+            refused(exc)
             return None
         effective = sorted(p for p in principal.permissions if principal.can(p))
         return AccessToken(

@@ -27,6 +27,7 @@ from smarthub_mcp.media.library import MediaMeta, StoredOutput, store_output
 from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.netguard import AddressRefused, connect_guard, resolves_publicly
 from smarthub_mcp.providers.media import MediaOutput
+from smarthub_mcp.tls import client_tls
 
 log = logging.getLogger("smarthub.jobs")
 
@@ -46,6 +47,26 @@ def media_id_for(job_id: str, index: int) -> str:
     digest = int.from_bytes(hashlib.sha256(f"{job_id}:{index}".encode()).digest()[:10], "big")
     tail = "".join(_ALPHABET[(digest >> (5 * i)) & 31] for i in range(15))
     return f"med_{job_id[4:14]}{_ALPHABET[index % 32]}{tail}"
+
+
+class Downloads:
+    """A job engine's HTTP client for outputs, built when first needed. It follows no redirect by
+    itself (each hop is checked first) and takes no proxy from the environment (the address each
+    connection reaches is checked: through a proxy it would be the proxy's)."""
+
+    def __init__(self) -> None:
+        self._http: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False,
+                                           trust_env=False, verify=client_tls())
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
 
 @dataclass(frozen=True, slots=True)

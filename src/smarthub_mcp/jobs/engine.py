@@ -25,17 +25,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
-
 from smarthub_mcp.billing.meter import Meter, Usage
 from smarthub_mcp.billing.pricing import whole_seconds
 from smarthub_mcp.config import JobsConfig
 from smarthub_mcp.db import Database
-from smarthub_mcp.errors import ProviderError, ProviderOutcomeUnknown, SmartHubError
+from smarthub_mcp.errors import STORE_OUTAGES, ProviderError, ProviderOutcomeUnknown, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.jobs import images, kinds, settle, store
-from smarthub_mcp.jobs.delivery import deliver
+from smarthub_mcp.jobs.delivery import Downloads, deliver
 from smarthub_mcp.jobs.errors import JobNotCancellable
 from smarthub_mcp.jobs.reviews import HeldOutput
 from smarthub_mcp.jobs.store import Job
@@ -46,7 +44,6 @@ from smarthub_mcp.media.storage import Storage
 from smarthub_mcp.moderation.checks import Flag, Moderator
 from smarthub_mcp.providers.media import Finished, MediaRequest, Outcome, Pending, WebhookParser
 from smarthub_mcp.providers.router import Route, Router
-from smarthub_mcp.tls import client_tls
 
 log = logging.getLogger("smarthub.jobs")
 
@@ -80,7 +77,7 @@ class JobEngine:
         self.moderator = moderator
         """Checks delivered outputs; a flagged one is held for review (jobs/reviews.py)."""
         self.review_hold_seconds = review_hold_seconds
-        self._http: httpx.AsyncClient | None = None
+        self.downloads = Downloads()
         self._changed: dict[str, asyncio.Event] = {}
 
     # --- creating -------------------------------------------------------------------------------
@@ -155,15 +152,14 @@ class JobEngine:
         except ProviderOutcomeUnknown as exc:
             await self._to_unknown(job, ("submitting",), exc.code, exc.message)
             return
+        except STORE_OUTAGES:  # our store out of reach is no verdict on the job: never failed for it
+            await self._interrupted(job)
+            raise
         except SmartHubError as exc:  # refused or failed before being accepted: nothing to bill
             await settle.fail(self.db, self.meter, job, code=exc.code, message=exc.message)
             return
         except BaseException:
-            # Cancelled or crashed mid-send: the provider may have the job. Shielded, so a cancelled
-            # caller still leaves the job marked for reconciling rather than 'submitting'.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._to_unknown(job, ("submitting",), "submit_interrupted",
-                                                      "the call sending this job was interrupted"))
+            await self._interrupted(job)
             raise
         outcome, route = answered.value, answered.route
         if isinstance(outcome, Finished):
@@ -173,6 +169,14 @@ class JobEngine:
                          upstream_id=outcome.upstream_id, upstream_state=store.encode(outcome.state),
                          next_check_at=now_ms() + int(self.config.poll_interval_seconds * 1000),
                          nudged_after=job.updated_at)
+
+    async def _interrupted(self, job: Job) -> None:
+        """Cancelled, crashed or cut off from the store mid-send: the provider may have the job.
+        Shielded, so a cancelled caller still leaves the job marked for reconciling rather than
+        'submitting' (when the store answers; else the lease's recovery finds it)."""
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._to_unknown(job, ("submitting",), "submit_interrupted",
+                                                  "the call sending this job was interrupted"))
 
     async def _poll(self, job: Job) -> None:
         entry = self.router.registry.get(job.provider or "")
@@ -204,14 +208,14 @@ class JobEngine:
         change (`changed`): a step does at its end."""
         prompt = kinds.ask_of(job).prompt
         meta = MediaMeta(prompt=prompt, model=job.model, provider=provider)
-        done = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
+        done = await deliver(self.storage, self.downloads.client(), job_id=job.id, owner_id=job.owner_id,
                              outputs=outcome.outputs, meta=meta, max_bytes=self.config.fetch_max_bytes,
                              allow_private=self.config.fetch_allow_private)
         flags = await self._check_outputs(job, done.stored)
         clean = tuple(item for item, flag in zip(done.stored, flags, strict=True) if flag is None)
         held = [(item, flag) for item, flag in zip(done.stored, flags, strict=True) if flag is not None]
         for index, output in enumerate(outcome.held, start=len(outcome.outputs)):
-            kept = await deliver(self.storage, self._client(), job_id=job.id, owner_id=job.owner_id,
+            kept = await deliver(self.storage, self.downloads.client(), job_id=job.id, owner_id=job.owner_id,
                                  outputs=(output,), meta=meta, max_bytes=self.config.fetch_max_bytes,
                                  first_index=index, allow_private=self.config.fetch_allow_private)
             held.extend((item, Flag("provider", output.flag)) for item in kept.stored)
@@ -381,15 +385,6 @@ class JobEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await keeper
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            # No proxy from the environment: delivery checks the address each connection reaches.
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False,
-                                           trust_env=False, verify=client_tls())
-        return self._http
-
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self.downloads.aclose()
 

@@ -110,7 +110,11 @@ async def get_client(services: Services, client_id: str, *, ip: str | None = Non
     return client if client is not None and client.status == "active" else None
 
 
-async def find_client(services: Services, client_id: str, *, ip: str | None = None) -> Client | None:
+async def find_client(services: Services, client_id: str, *, ip: str | None = None,
+                      fetch: bool = True) -> Client | None:
+    """The client with this id, whatever its status; None when unknown. A metadata document is
+    fetched when it is new or its cache time ran out, unless `fetch` is False (pages that follow an
+    authorization request use the document checked when the request was made)."""
     settings = services.settings.oauth
     if not client_id or len(client_id) > cimd.MAX_URL_CHARS:
         return None
@@ -121,10 +125,12 @@ async def find_client(services: Services, client_id: str, *, ip: str | None = No
         "SELECT client_id, kind, metadata_json, secret_hash, status, expires_at FROM oauth_clients"
         " WHERE client_id = :c", {"c": client_id},
     )
-    if row is not None and (row.kind != "cimd" or row.status != "active" or (row.expires_at or 0) > now_ms()):
+    if row is not None and (not fetch or row.kind != "cimd" or row.status != "active"
+                            or (row.expires_at or 0) > now_ms()):
         return _from_row(row)
-    if settings.metadata_documents_enabled and cimd.looks_like_document_url(client_id):
-        await _count_fetch(services, ip)
+    if fetch and settings.metadata_documents_enabled and cimd.looks_like_document_url(client_id):
+        if row is None:  # a document seen before is re-fetched for free, however short its cache time
+            await _count_fetch(services, ip)
         return await load_document_client(services, client_id)
     return None
 

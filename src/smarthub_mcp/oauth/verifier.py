@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server.auth.provider import AccessToken
 
 from smarthub_mcp.errors import SmartHubError
-from smarthub_mcp.identity.verifier import PRINCIPAL_CLAIM, SmartHubTokenVerifier, principal_claims
+from smarthub_mcp.identity.verifier import PRINCIPAL_CLAIM, SmartHubTokenVerifier, principal_claims, refused
 from smarthub_mcp.oauth.access import is_oauth_token, mcp_resource, principal_for_oauth_token
 from smarthub_mcp.services import Services
 
@@ -24,7 +24,8 @@ class OAuthAwareTokenVerifier(SmartHubTokenVerifier):
             return await super().verify_token(token)
         try:
             principal, expires_at = await principal_for_oauth_token(self.services, token, self.resource)
-        except SmartHubError:
+        except SmartHubError as exc:
+            refused(exc)
             return None
         return AccessToken(
             token=token,
