@@ -5,6 +5,7 @@ database that refuses new connections (down, or out of connection slots) is a 50
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -77,11 +78,17 @@ def test_the_pool_size_is_a_setting(make_config):
 @contextlib.asynccontextmanager
 async def refusing(kind: str, database_url: str) -> AsyncIterator[str]:
     """`database_url`, changed so that PostgreSQL refuses every new connection: nothing listens at
-    its port ("down"), or its role may open none ("full": the TooManyConnectionsError a server out
-    of connection slots answers, from a real role with `CONNECTION LIMIT 0`)."""
+    its port ("down"), something there hangs up at once ("closes"), or its role may open none
+    ("full": the TooManyConnectionsError a server out of connection slots answers, from a real role
+    with `CONNECTION LIMIT 0`)."""
     url = make_url(database_url)
     if kind == "down":
         yield url.set(port=free_port()).render_as_string(hide_password=False)
+        return
+    if kind == "closes":  # accepts, then hangs up: pgbouncer or a port proxy with the database down
+        server = await asyncio.start_server(lambda _reader, writer: writer.close(), "127.0.0.1", 0)
+        async with server:
+            yield url.set(port=server.sockets[0].getsockname()[1]).render_as_string(hide_password=False)
         return
     role = f"smarthub_full_{secrets.token_hex(4)}"
     admin = Database(PG_URL, pool_size=1)
@@ -97,7 +104,7 @@ async def refusing(kind: str, database_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.mark.parametrize("kind", ["down", "full"])
+@pytest.mark.parametrize("kind", ["down", "closes", "full"])
 async def test_a_database_that_refuses_connections_answers_503_with_one_line_each(
         make_config, db, backend, kind, caplog):
     if backend != "postgresql":
@@ -129,6 +136,8 @@ async def test_a_database_that_refuses_connections_answers_503_with_one_line_eac
     assert result.is_error and "database_unavailable" in str(result.model_dump())
     refusals = [r for r in caplog.records if r.name == "smarthub.db"]
     # "down": refused, or asyncio's form when every address of the host refused.
-    causes = ("TooManyConnectionsError",) if kind == "full" else ("ConnectionRefusedError", "Multiple exceptions")
+    causes = {"full": ("TooManyConnectionsError",),
+              "closes": ("ConnectionError", "ConnectionResetError", "ConnectionDoesNotExistError"),
+              "down": ("ConnectionRefusedError", "Multiple exceptions")}[kind]
     assert refusals and all(any(c in r.getMessage() for c in causes) for r in refusals)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], "no 500, no traceback"

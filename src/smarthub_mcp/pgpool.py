@@ -31,13 +31,17 @@ _UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.
 
 def refused(exc: BaseException) -> bool:
     """Whether opening a connection failed because the database is down or full (a 503 to retry),
-    not because the configuration is wrong (a wrong password, a missing database, TLS asked of a
-    server without it, a certificate file not found, a host name that does not resolve: those stay
-    loud)."""
+    not because the configuration is wrong (a wrong password, a missing database, a certificate
+    file not found, a host name that does not resolve: those stay loud)."""
     if isinstance(exc, (asyncpg.exceptions.TooManyConnectionsError,  # connection slots full
-                        asyncpg.exceptions.CannotConnectNowError)):  # starting, stopping, recovering
+                        asyncpg.exceptions.CannotConnectNowError,  # starting, stopping, recovering
+                        asyncpg.exceptions.ConnectionDoesNotExistError)):  # hung up while connecting
         return True
-    if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError, TimeoutError)):
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        # Refused, reset, aborted, or accepted and closed at once (what pgbouncer or a container's
+        # port proxy does while the database behind it is down: asyncpg's "unexpected
+        # connection_lost()"). TLS asked of a server without it is a ConnectionError too; its line
+        # in the log names it.
         return True
     # asyncio's own forms: an errno, or every address of a host refused ("Multiple exceptions: ...").
     return type(exc) is OSError and (exc.errno in _UNREACHABLE or str(exc).startswith("Multiple exceptions:"))
