@@ -230,7 +230,7 @@ async def test_redis_down_paid_calls_are_refused_and_nothing_is_held_or_charged(
             ready = await http.get("/readyz")
         async with Client(build_mcp_server(services, api_key=key)) as client:
             result = await client.call_tool("chat", {"prompt": "hi"})
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.headers["retry-after"] == "2"
     assert response.json()["error"]["code"] == "rate_limiter_unavailable"
     assert result.is_error and error_of(result)["code"] == "rate_limiter_unavailable"
     assert ready.status_code == 503

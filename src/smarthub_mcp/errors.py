@@ -23,6 +23,8 @@ class SmartHubError(Exception):
     status: ClassVar[int] = 400
     logged_where_raised: ClassVar[bool] = False
     """True when the raiser logs the cause itself: transports then skip their own line for a 5xx."""
+    default_retry_after: ClassVar[int | None] = None
+    """Seconds a client should wait before retrying, sent as Retry-After (outages answered 503)."""
 
     def __init__(
         self,
@@ -34,6 +36,8 @@ class SmartHubError(Exception):
         self.message = encodable(message or self.default_message())
         self.details = encodable(details or {})
         self.headers = headers or {}
+        if self.default_retry_after is not None and "Retry-After" not in self.headers:
+            self.headers = {**self.headers, "Retry-After": str(self.default_retry_after)}
         super().__init__(self.message)
 
     @classmethod
@@ -151,6 +155,7 @@ class RateLimiterUnavailable(SmartHubError):
     code = "rate_limiter_unavailable"
     status = 503
     logged_where_raised = True  # one warning naming Redis and the cause, by the limiter
+    default_retry_after = 2  # Redis calls time out after 2 s
 
     @classmethod
     def default_message(cls) -> str:
@@ -327,9 +332,9 @@ def validated(model: type[M], data: Any, message: str = "the request body is inv
 
 def log_failure(log: logging.Logger, message: str, exc: BaseException) -> None:
     """For work that retries by itself (background loops): a fault is logged with its traceback;
-    an error whose cause was logged where it was raised (the database or Redis out of reach) gets
-    one line, so an outage reads as one warning per attempt, not a page of stack per loop."""
-    if isinstance(exc, SmartHubError) and exc.logged_where_raised:
+    an outage (a 503, or an error whose cause was logged where it was raised: the database or Redis
+    out of reach) gets one line, so it reads as one warning per attempt, not a page of stack."""
+    if isinstance(exc, SmartHubError) and (exc.logged_where_raised or exc.status == 503):
         log.warning("%s (%s)", message, exc.code)
     else:
         log.error(message, exc_info=exc)

@@ -106,8 +106,9 @@ async def test_a_directory_that_cannot_be_written_is_storage_unavailable(tmp_pat
     blocked = tmp_path / "file-not-dir"
     blocked.write_bytes(b"")  # the configured root is a file: nothing can be created under it
     store = LocalStorage(blocked, signer=UrlSigner(lambda: b"k" * 32), public_base_url="http://x")
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(StorageUnavailable) as refused:
         await store.put("usr_a/med_1.png", b"x", "image/png")
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "5"}
     with pytest.raises(MediaNotFound):
         await store.get("usr_a/med_1.png")
     await store.delete("usr_a/med_1.png")

@@ -33,3 +33,4 @@ class StorageUnavailable(SmartHubError):
     code = "storage_unavailable"
     status = 503
     logged_where_raised = True
+    default_retry_after = 5
