@@ -23,6 +23,7 @@ from smarthub_mcp.db import Database
 from smarthub_mcp.tools.server import build_mcp_server
 from tests.conftest import PG_URL, free_port, running_app
 from tests.factories import bearer, make_api_key, make_user_with_token
+from tests.fakes.tcp_proxy import TcpProxy
 
 
 async def mcp_call(http: httpx.AsyncClient, credential: str) -> httpx.Response:
@@ -141,3 +142,39 @@ async def test_a_database_that_refuses_connections_answers_503_with_one_line_eac
               "down": ("ConnectionRefusedError", "Multiple exceptions")}[kind]
     assert refusals and all(any(c in r.getMessage() for c in causes) for r in refusals)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], "no 500, no traceback"
+
+
+async def test_connections_the_database_dropped_answer_503_then_work_again(make_config, db, database_url, backend,
+                                                                         caplog):
+    # What a database restart or failover leaves in every pool: connections that look open and are
+    # not. A request that meets one is a 503 to retry, not a 500; the pools then open anew.
+    if backend != "postgresql":
+        pytest.skip("SQLite is a file: there is no connection to drop")
+    url = make_url(database_url)
+    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        services = build_services(make_config(SMARTHUB_DATABASE__POOL_SIZE="1", SMARTHUB_DATABASE_URL=url.set(
+            host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)))
+        user_id, token = await make_user_with_token(services)
+        key = await make_api_key(services, user_id)
+        app = build_app(services=services)
+        caplog.set_level(logging.WARNING)
+        async with running_app(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                       base_url="http://127.0.0.1") as http:
+            calls = [lambda: http.get("/api/v1/credits/balance", headers=bearer(token)),
+                     lambda: http.post("/api/v1/tools/get_balance", json={}, headers=bearer(key)),
+                     lambda: mcp_call(http, key),
+                     lambda: http.post("/api/v1/images", headers=bearer(key),
+                                       json={"prompt": "a fox", "model": "demo-image"})]
+            assert [(await call()).status_code for call in calls] == [200, 200, 200, 200]
+            proxy.cut()  # every pooled connection dies under the pools
+            proxy.resume()
+            answers = [await call() for call in calls for _ in range(2)]
+            after = [(await call()).status_code for call in calls]
+    statuses = [a.status_code for a in answers]
+    assert 500 not in statuses and 503 in statuses, statuses
+    for answer in answers:
+        if answer.status_code == 503:
+            assert answer.headers["retry-after"] == "2", answer.text
+            assert answer.json()["error"]["code"] == "database_unavailable"
+    assert after == [200, 200, 200, 200], "the pools opened new connections"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "an outage, not a fault: no traceback"

@@ -30,8 +30,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
+from smarthub_mcp.dbfaults import refused, unavailable
 from smarthub_mcp.errors import ConfigError, DatabaseBusy
-from smarthub_mcp.pgpool import HotPool, refused, unavailable
+from smarthub_mcp.pgpool import HotPool
 from smarthub_mcp.walcheckpoint import BackgroundCheckpoint
 
 Dialect = Literal["sqlite", "postgresql"]

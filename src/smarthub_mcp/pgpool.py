@@ -10,9 +10,7 @@ by asyncpg's statement cache. Everything that needs a transaction keeps using th
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
-import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,36 +20,8 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from smarthub_mcp.errors import DatabaseBusy, DatabaseUnavailable
-
-log = logging.getLogger("smarthub.db")
-
-_UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
-
-
-def refused(exc: BaseException) -> bool:
-    """Whether opening a connection failed because the database is down or full (a 503 to retry),
-    not because the configuration is wrong (a wrong password, a missing database, a certificate
-    file not found, a host name that does not resolve: those stay loud)."""
-    if isinstance(exc, (asyncpg.exceptions.TooManyConnectionsError,  # connection slots full
-                        asyncpg.exceptions.CannotConnectNowError,  # starting, stopping, recovering
-                        asyncpg.exceptions.ConnectionDoesNotExistError)):  # hung up while connecting
-        return True
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        # Refused, reset, aborted, or accepted and closed at once (what pgbouncer or a container's
-        # port proxy does while the database behind it is down: asyncpg's "unexpected
-        # connection_lost()"). TLS asked of a server without it is a ConnectionError too; its line
-        # in the log names it.
-        return True
-    # asyncio's own forms: an errno, or every address of a host refused ("Multiple exceptions: ...").
-    return type(exc) is OSError and (exc.errno in _UNREACHABLE or str(exc).startswith("Multiple exceptions:"))
-
-
-def unavailable(exc: BaseException) -> DatabaseUnavailable:
-    """The error a refused connection is answered with (503); its cause is logged here."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
-    log.warning("could not open a database connection (%s: %s)", type(exc).__name__, reason)
-    return DatabaseUnavailable()
+from smarthub_mcp.dbfaults import refused, unavailable
+from smarthub_mcp.errors import DatabaseBusy
 
 
 @functools.cache

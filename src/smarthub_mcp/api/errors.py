@@ -8,6 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from smarthub_mcp.dbfaults import outage_of
 from smarthub_mcp.errors import InternalError, SmartHubError
 
 log = logging.getLogger("smarthub.api")
@@ -46,5 +47,8 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    outage = outage_of(exc)  # the database went away mid-request: a 503 to retry, not a fault
+    if outage is not None:
+        return error_response(outage)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(InternalError())

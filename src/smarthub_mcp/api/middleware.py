@@ -10,6 +10,7 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smarthub_mcp.dbfaults import outage_of
 from smarthub_mcp.errors import InternalError, ShuttingDown, SmartHubError
 from smarthub_mcp.logs import request_id_var
 
@@ -55,11 +56,13 @@ class RequestIdMiddleware:
             log.warning("%s %s cut off by the shutdown", scope.get("method"), scope.get("path"))
             if not started:  # else the stream just ends; the client sees it cut short
                 await send_error(send_with_id, ShuttingDown())
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+        except Exception as exc:
+            outage = outage_of(exc)
+            if outage is None:
+                log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            await send_error(send_with_id, InternalError())
+            await send_error(send_with_id, outage or InternalError())
         finally:
             request_id_var.reset(token)
 

@@ -34,6 +34,7 @@ from smarthub_mcp.api import openai_images
 from smarthub_mcp.api import openai_wire as wire
 from smarthub_mcp.api.authn import authenticate
 from smarthub_mcp.api.body import parse_json, read_body
+from smarthub_mcp.dbfaults import outage_of
 from smarthub_mcp.errors import InternalError, NotFound, SmartHubError
 from smarthub_mcp.logs import request_id_var
 from smarthub_mcp.services import Services
@@ -51,8 +52,10 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no 
 
 def error_response(exc: BaseException) -> JSONResponse:
     if not isinstance(exc, SmartHubError):
-        log.error("openai endpoint failed unexpectedly", exc_info=exc)
-        exc = InternalError()
+        outage = outage_of(exc)
+        if outage is None:
+            log.error("openai endpoint failed unexpectedly", exc_info=exc)
+        exc = outage or InternalError()
     elif exc.status >= 500 and not exc.logged_where_raised:
         log.error("openai endpoint failed: %s", exc.code)
     return JSONResponse(wire.error_body(exc), status_code=wire.error_status(exc), headers=exc.headers or None)
@@ -161,8 +164,10 @@ async def _events(
             yield sse(wire.error_body(wire.AnswerInterrupted()) | {"smarthub": wire.extras(out)})
     else:
         if not isinstance(value, SmartHubError):
-            log.error("openai stream failed unexpectedly", exc_info=value)
-            value = InternalError()
+            outage = outage_of(value)
+            if outage is None:
+                log.error("openai stream failed unexpectedly", exc_info=value)
+            value = outage or InternalError()
         yield sse(wire.error_body(value))
     yield sse("[DONE]")
 

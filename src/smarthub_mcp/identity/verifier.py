@@ -18,6 +18,7 @@ from typing import Any
 
 from mcp.server.auth.provider import AccessToken
 
+from smarthub_mcp.dbfaults import outage_of
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.identity.principals import API_KEY_PREFIX, principal_for_api_key, verify_jwt
@@ -69,6 +70,12 @@ class SmartHubTokenVerifier:
                 expires_at = int(claims["exp"]) + self.services.settings.auth.leeway_seconds
         except SmartHubError as exc:
             refused(exc)
+            return None
+        except Exception as exc:  # the database went away under the check: an outage, not a bad token
+            outage = outage_of(exc)
+            if outage is None:
+                raise
+            refused(outage)
             return None
         effective = sorted(p for p in principal.permissions if principal.can(p))
         return AccessToken(

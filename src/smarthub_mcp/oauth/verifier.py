@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mcp.server.auth.provider import AccessToken
 
+from smarthub_mcp.dbfaults import outage_of
 from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.verifier import PRINCIPAL_CLAIM, SmartHubTokenVerifier, principal_claims, refused
 from smarthub_mcp.oauth.access import is_oauth_token, mcp_resource, principal_for_oauth_token
@@ -26,6 +27,12 @@ class OAuthAwareTokenVerifier(SmartHubTokenVerifier):
             principal, expires_at = await principal_for_oauth_token(self.services, token, self.resource)
         except SmartHubError as exc:
             refused(exc)
+            return None
+        except Exception as exc:  # the database went away under the check: an outage, not a bad token
+            outage = outage_of(exc)
+            if outage is None:
+                raise
+            refused(outage)
             return None
         return AccessToken(
             token=token,

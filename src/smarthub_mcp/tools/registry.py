@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create
 
 from smarthub_mcp.billing.meter import Metered, Usage
 from smarthub_mcp.billing.money import credits_for_people, format_credits
+from smarthub_mcp.dbfaults import outage_of
 from smarthub_mcp.errors import InternalError, InvalidRequest, SmartHubError
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.providers.base import Attempt, ChatResult
@@ -308,5 +309,8 @@ def error_payload(exc: BaseException) -> SmartHubError:
     """What a caller may see of an exception: our own errors as they are, anything else as internal."""
     if isinstance(exc, SmartHubError):
         return exc
+    outage = outage_of(exc)  # the database went away mid-call: a 503 to retry, not a fault
+    if outage is not None:
+        return outage
     log.error("tool failed unexpectedly", exc_info=exc)
     return InternalError()
