@@ -211,3 +211,48 @@ async def test_a_release_the_database_refuses_is_retried_and_logged(make_config,
     messages = [r.getMessage() for r in caplog.records]
     assert any("could not release hold" in m and "retrying" in m for m in messages), messages
     assert any("done on attempt" in m for m in messages), messages
+
+
+async def test_a_settle_whose_answer_is_lost_is_tried_again_and_the_call_answers(make_config, db, database_url,
+                                                                                 backend, caplog):
+    """The capture reaches PostgreSQL and commits; its answer is lost and the connection then cut.
+    Answering an error would leave the user charged for a result they never saw: the settle is tried
+    again on a new connection, finds its capture, and the call answers with its result, once charged."""
+    if backend != "postgresql":
+        pytest.skip("SQLite is a file: there is no connection to lose")
+    async with TcpProxy("127.0.0.1", 5432) as proxy:
+        proxied = database_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
+        services = build_services(make_config(SMARTHUB_DATABASE_URL=proxied))
+        try:
+            alice = await customer(services, 10)
+            start = (await services.ledger.balance(alice.user_id)).balance
+
+            async def done_as_the_network_fails() -> tuple[str, Usage]:
+                proxy.drop_replies()  # the settle that follows is sent, and never answered
+
+                def cut_then_resume() -> None:
+                    proxy.cut()
+                    proxy.resume()
+
+                asyncio.get_running_loop().call_later(1.0, cut_then_resume)
+                return "the answer", Usage(cost=2 * C)
+
+            with caplog.at_level(logging.WARNING, logger="smarthub.meter"):
+                metered = await asyncio.wait_for(services.meter.run(
+                    alice, tool="chat", permission="tools:chat", model="demo-chat", estimate=3 * C,
+                    work=done_as_the_network_fails), 30)
+            await asyncio.wait_for(services.meter.retries.wait(), 30)
+        finally:
+            await services.db.close()
+    assert metered.result == "the answer" and metered.charged == 2 * C
+    direct = build_services(make_config())
+    try:
+        balance = await direct.ledger.balance(alice.user_id)
+        assert (balance.balance, balance.held) == (start - 2 * C, 0)
+        async with direct.db.read() as conn:
+            rows = (await conn.execute(text("SELECT status, cost FROM usage_events WHERE user_id = :u"),
+                                       {"u": alice.user_id})).all()
+        assert [tuple(r) for r in rows] == [("ok", 2 * C)]
+    finally:
+        await direct.db.close()
+    assert any("settling hold" in r.getMessage() and "trying again" in r.getMessage() for r in caplog.records)

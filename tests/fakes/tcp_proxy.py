@@ -1,13 +1,16 @@
 """A loopback TCP proxy that can refuse connections: the database "going away" mid-call.
 
 `cut()` closes every open connection and refuses new ones (they are accepted and closed at once, as a
-server that is down behind a load balancer looks); `resume()` forwards again.
+server that is down behind a load balancer looks); `resume()` forwards again. `drop_replies()`
+forwards what clients send and drops what comes back: a statement reaches the database and commits,
+and its answer is lost (a network that fails in one direction, before the connection is cut).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 
 class TcpProxy:
@@ -17,6 +20,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._cut = False
+        self._dropping = False
 
     async def __aenter__(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -37,6 +41,10 @@ class TcpProxy:
 
     def resume(self) -> None:
         self._cut = False
+        self._dropping = False
+
+    def drop_replies(self) -> None:
+        self._dropping = True
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._cut:
@@ -49,16 +57,22 @@ class TcpProxy:
             return
         self._open.update((writer, up_writer))
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer, self._replies_dropped))
         finally:
             for w in (writer, up_writer):
                 self._open.discard(w)
                 w.transport.abort()
 
+    def _replies_dropped(self) -> bool:
+        return self._dropping
+
     @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    dropping: Callable[[], bool] = lambda: False) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                if dropping():
+                    continue
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

@@ -34,7 +34,15 @@ from smarthub_mcp.billing.reservations import (
     usage_values,
 )
 from smarthub_mcp.db import Database
-from smarthub_mcp.errors import EmailNotVerified, InsufficientCredits, LedgerError, NotFound, SmartHubError
+from smarthub_mcp.dbfaults import outage_of
+from smarthub_mcp.errors import (
+    STORE_OUTAGES,
+    EmailNotVerified,
+    InsufficientCredits,
+    LedgerError,
+    NotFound,
+    SmartHubError,
+)
 from smarthub_mcp.identity.principal import Principal
 from smarthub_mcp.ids import new_id, now_ms
 from smarthub_mcp.metrics import Metrics
@@ -47,6 +55,8 @@ Then = Callable[[AsyncConnection, "Reservation"], Awaitable[None]]
 
 TOP_UP_HINT = "Buy a credit package or redeem a promo code, then try again."
 UNCLAIMED_LOOK_MS = 30_000
+SETTLE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+"""Seconds between tries of a settlement the store did not answer, before the call gives up."""
 
 
 class RateLimiter(Protocol):
@@ -283,10 +293,10 @@ class Meter(InTransaction):
                 await self._shielded(self._release_or_retry(res, status, code))
             raise
         try:
-            settled = await self._shielded(self.settle(res, usage))
+            settled = await self._shielded(self._settle_surely(res, usage))
         except Exception as exc:
-            # Done, but not charged: the store refused the settlement (a dry pool, a dropped
-            # connection). The caller gets that error, not the result, so the hold goes back (in
+            # Done, but not charged: the store refused the settlement for seconds (a dry pool, the
+            # database away). The caller gets that error, not the result, so the hold goes back (in
             # the background until the store takes it) instead of staying open until it expires.
             if res.hold_id is not None:
                 code = exc.code if isinstance(exc, SmartHubError) else "internal_error"
@@ -294,6 +304,21 @@ class Meter(InTransaction):
             raise
         return Metered(result=result, charged=settled.charged, hold_id=res.hold_id,
                        balance=settled.balance if res.hold_id is not None else None, usage=usage)
+
+    async def _settle_surely(self, res: Reservation, usage: Usage) -> Settlement:
+        """Settle, trying again for a few seconds while the store is out of reach. A capture can
+        commit and its answer be lost with the connection: giving up at once would answer an error
+        for a call the user has paid for. Settling is idempotent: a retry finds that capture."""
+        for delay in SETTLE_RETRY_DELAYS if res.hold_id is not None else ():  # only a hold's settle is idempotent
+            try:
+                return await self.settle(res, usage)
+            except Exception as exc:
+                if not (isinstance(exc, STORE_OUTAGES) or outage_of(exc) is not None):
+                    raise
+                log.warning("settling hold %s failed (%s); trying again in %.2f s", res.hold_id,
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+        return await self.settle(res, usage)
 
     async def _release_or_retry(self, res: Reservation, status: str, code: str) -> None:
         """Release after a failed call; when the database cannot take it now, keep trying in the
