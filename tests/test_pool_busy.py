@@ -170,6 +170,7 @@ async def test_connections_the_database_dropped_answer_503_then_work_again(make_
             proxy.resume()
             answers = [await call() for call in calls for _ in range(2)]
             after = [(await call()).status_code for call in calls]
+            assert await services.ledger.open_holds() == (0, None) and await services.ledger.check() == []
     statuses = [a.status_code for a in answers]
     assert 500 not in statuses and 503 in statuses, statuses
     for answer in answers:

@@ -7,14 +7,18 @@ from __future__ import annotations
 import anyio
 from mcp import Client
 
+from smarthub_mcp.compose import build_services
 from smarthub_mcp.tools.server import build_mcp_server
+from tests.conftest import QUICK_DEMO_TOML
 from tests.factories import bearer, make_api_key, make_user_with_token
 from tests.identity.helpers import app_client
 
 FOLLOW = {"get_job", "list_jobs", "cancel_job", "list_media", "get_media", "delete_media"}
 
 
-async def test_a_video_only_key_follows_its_video_and_makes_no_images(config, services):
+async def test_a_video_only_key_follows_its_video_and_makes_no_images(make_config, db):
+    config = make_config(toml=QUICK_DEMO_TOML, SMARTHUB_JOBS__POLL_INTERVAL_SECONDS="0.2")
+    services = build_services(config)
     user_id, _ = await make_user_with_token(services)
     key = await make_api_key(services, user_id, scopes=["tools:video"])
     with anyio.fail_after(30):
