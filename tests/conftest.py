@@ -301,25 +301,3 @@ async def live_server(services: Services) -> AsyncIterator[LiveServer]:
     """The real app under uvicorn on a free loopback port."""
     async with LiveServer(build_app(services=services)) as server:
         yield server
-
-
-# --- order ---------------------------------------------------------------------------------------
-
-SLOW_FIRST = (
-    "tests/test_rolling_restart.py",
-    "tests/api/test_fuzz.py",
-    "tests/jobs/test_job_processes.py",
-    "tests/api/test_openapi_operations.py",
-    "tests/test_graceful_shutdown.py",
-    "tests/test_cli_commands.py",
-    "tests/dashboard/test_journeys.py",
-)
-"""Modules whose tests take 5-40 s each. They start first: started near the end, one of them alone
-would set the end of a parallel run (pytest-xdist gives each worker a contiguous slice of the
-collection, and idle workers take tests from the ends of the others' slices). Whole modules move,
-so module-scoped fixtures are still set up once."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
