@@ -5,7 +5,6 @@ database that refuses new connections (down, or out of connection slots) is a 50
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -87,9 +86,9 @@ async def refusing(kind: str, database_url: str) -> AsyncIterator[str]:
         yield url.set(port=free_port()).render_as_string(hide_password=False)
         return
     if kind == "closes":  # accepts, then hangs up: pgbouncer or a port proxy with the database down
-        server = await asyncio.start_server(lambda _reader, writer: writer.close(), "127.0.0.1", 0)
-        async with server:
-            yield url.set(port=server.sockets[0].getsockname()[1]).render_as_string(hide_password=False)
+        async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+            proxy.cut()
+            yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         return
     role = f"smarthub_full_{secrets.token_hex(4)}"
     admin = Database(PG_URL, pool_size=1)

@@ -32,7 +32,6 @@ from smarthub_mcp.api import (
 )
 from smarthub_mcp.api import auth as identity_routes
 from smarthub_mcp.api import jobs as jobs_api
-from smarthub_mcp.api.auth_outage import AuthOutageMiddleware
 from smarthub_mcp.api.errors import handle_http_exception, handle_smarthub_error, handle_unexpected
 from smarthub_mcp.api.middleware import RequestIdMiddleware
 from smarthub_mcp.api.rootmount import RootMount
@@ -102,9 +101,6 @@ def build_app(
         transport_security=transport_security(services.settings.server),
         max_request_body_size=services.settings.server.max_body_bytes,
     )
-    # Outermost of its middleware, around the SDK's bearer auth: an outage while checking a token
-    # is answered as what it is (503), not as a bad token (401).
-    mcp_app.add_middleware(AuthOutageMiddleware)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

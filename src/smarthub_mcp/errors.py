@@ -24,7 +24,8 @@ class SmartHubError(Exception):
     logged_where_raised: ClassVar[bool] = False
     """True when the raiser logs the cause itself: transports then skip their own line for a 5xx."""
     default_retry_after: ClassVar[int | None] = None
-    """Seconds a client should wait before retrying, sent as Retry-After (outages answered 503)."""
+    """Seconds a client should wait before retrying (outages answered 503): sent as Retry-After and
+    as `details.retry_after_seconds`."""
 
     def __init__(
         self,
@@ -38,6 +39,7 @@ class SmartHubError(Exception):
         self.headers = headers or {}
         if self.default_retry_after is not None and "Retry-After" not in self.headers:
             self.headers = {**self.headers, "Retry-After": str(self.default_retry_after)}
+            self.details = {"retry_after_seconds": self.default_retry_after, **self.details}
         super().__init__(self.message)
 
     @classmethod
@@ -167,12 +169,11 @@ class DatabaseBusy(SmartHubError):
 
     code = "database_busy"
     status = 503
+    default_retry_after = 1
 
-    def __init__(self, message: str | None = None, *, retry_after: int = 1, **kw: Any) -> None:
-        kw.setdefault("headers", {"Retry-After": str(retry_after)})
-        details = {"retry_after_seconds": retry_after, **kw.pop("details", {})}
-        super().__init__(message or "The server is busy right now; retry in a moment.", details=details, **kw)
-        self.retry_after = retry_after
+    @classmethod
+    def default_message(cls) -> str:
+        return "The server is busy right now; retry in a moment."
 
 
 class DatabaseUnavailable(SmartHubError):
@@ -182,13 +183,11 @@ class DatabaseUnavailable(SmartHubError):
     code = "database_unavailable"
     status = 503
     logged_where_raised = True
+    default_retry_after = 2
 
-    def __init__(self, message: str | None = None, *, retry_after: int = 2, **kw: Any) -> None:
-        kw.setdefault("headers", {"Retry-After": str(retry_after)})
-        details = {"retry_after_seconds": retry_after, **kw.pop("details", {})}
-        super().__init__(message or "The database is not accepting connections right now; nothing was done."
-                         " Retry shortly.", details=details, **kw)
-        self.retry_after = retry_after
+    @classmethod
+    def default_message(cls) -> str:
+        return "The database is not accepting connections right now; nothing was done. Retry shortly."
 
 
 STORE_OUTAGES = (DatabaseBusy, DatabaseUnavailable)

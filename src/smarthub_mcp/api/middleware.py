@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smarthub_mcp.dbfaults import outage_of
 from smarthub_mcp.errors import InternalError, ShuttingDown, SmartHubError
+from smarthub_mcp.identity.verifier import auth_outage
 from smarthub_mcp.logs import request_id_var
 
 log = logging.getLogger("smarthub.http")
@@ -26,6 +27,11 @@ class RequestIdMiddleware:
     and a request cancelled under it (uvicorn cancels what still runs when the shutdown grace
     period ends; the meter has released the call's hold by then) into 503 `shutting_down`, where
     uvicorn would answer a bare 500 and log a traceback.
+
+    And on /mcp, where the SDK's bearer middleware knows only "a token" or "none" (401), a token
+    that could not be checked because the store was out of reach (the verifiers note it in
+    `identity.verifier.auth_outage`) is answered as that error (503, Retry-After) in place of the
+    401, which would tell the client to throw its token away.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -38,16 +44,26 @@ class RequestIdMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_INCOMING.match(incoming) else secrets.token_hex(8)
         token = request_id_var.set(request_id)
+        outages: list[SmartHubError] = []
+        outage_token = auth_outage.set(outages)
         scope.setdefault("state", {})["request_id"] = request_id
-        started = False
+        started = replaced = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, replaced
             if message["type"] == "http.response.start":
                 started = True
+                if message["status"] == 401 and outages and not replaced:
+                    if not outages[0].logged_where_raised:
+                        log.error("request failed: %s", outages[0].code)
+                    await send_error(send_with_id, outages[0])  # through here: it gets its request id
+                    replaced = True  # the 401's body, still to come, is dropped
+                    return
                 headers = list(message.get("headers") or [])
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
+            elif replaced:  # the 401's body: already answered
+                return
             await send(message)
 
         try:
@@ -64,6 +80,7 @@ class RequestIdMiddleware:
                 raise
             await send_error(send_with_id, outage or InternalError())
         finally:
+            auth_outage.reset(outage_token)
             request_id_var.reset(token)
 
 

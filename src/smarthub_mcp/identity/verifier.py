@@ -7,7 +7,7 @@ and `principal_from_access_token` turns it back into a `Principal` inside tools 
 A token that could not be checked at all (the database out of reach: a 5xx error) is not a bad
 token, but the SDK knows only "a token" or "none". A 401 would tell the client its token is dead
 (it refreshes, or signs the person in again), so such an error is also put into `auth_outage`,
-where the transport (api/auth_outage.py) answers it in place of the 401.
+where the transport (api/middleware.py) answers it in place of the 401.
 """
 
 from __future__ import annotations
@@ -31,12 +31,16 @@ auth_outage: ContextVar[list[SmartHubError] | None] = ContextVar("auth_outage", 
 """Per request, set by the transport: the errors that kept a token from being checked."""
 
 
-def refused(exc: SmartHubError) -> None:
-    """What a verifier does with an error before it answers None: an outage is noted for the
-    transport (a bad token is simply None)."""
+def refused(exc: Exception) -> None:
+    """What a verifier does with an error before it answers None: a bad token is simply None; an
+    outage (a 5xx, or the database going away under the check) is noted for the transport; any
+    other exception is a fault, raised again."""
+    error = exc if isinstance(exc, SmartHubError) else outage_of(exc)
+    if error is None:
+        raise exc
     box = auth_outage.get()
-    if exc.status >= 500 and box is not None:
-        box.append(exc)
+    if error.status >= 500 and box is not None:
+        box.append(error)
 
 
 def principal_claims(principal: Principal) -> dict[str, Any]:
@@ -68,14 +72,8 @@ class SmartHubTokenVerifier:
                 # The SDK refuses a token past `expires_at`; give it the leeway the codec allowed, or
                 # a token the HTTP API still takes would be refused over MCP.
                 expires_at = int(claims["exp"]) + self.services.settings.auth.leeway_seconds
-        except SmartHubError as exc:
+        except Exception as exc:
             refused(exc)
-            return None
-        except Exception as exc:  # the database went away under the check: an outage, not a bad token
-            outage = outage_of(exc)
-            if outage is None:
-                raise
-            refused(outage)
             return None
         effective = sorted(p for p in principal.permissions if principal.can(p))
         return AccessToken(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from mcp.server.auth.provider import AccessToken
 
-from smarthub_mcp.dbfaults import outage_of
-from smarthub_mcp.errors import SmartHubError
 from smarthub_mcp.identity.verifier import PRINCIPAL_CLAIM, SmartHubTokenVerifier, principal_claims, refused
 from smarthub_mcp.oauth.access import is_oauth_token, mcp_resource, principal_for_oauth_token
 from smarthub_mcp.services import Services
@@ -25,14 +23,8 @@ class OAuthAwareTokenVerifier(SmartHubTokenVerifier):
             return await super().verify_token(token)
         try:
             principal, expires_at = await principal_for_oauth_token(self.services, token, self.resource)
-        except SmartHubError as exc:
+        except Exception as exc:
             refused(exc)
-            return None
-        except Exception as exc:  # the database went away under the check: an outage, not a bad token
-            outage = outage_of(exc)
-            if outage is None:
-                raise
-            refused(outage)
             return None
         return AccessToken(
             token=token,
